@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine: `make search` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: search test data benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The offline default data set: Debian's package, installed when apt-get and root are at hand.
+data:
+	@if [ -z "$$EVOHYBRID_DATA" ] && [ ! -e $(FASHION_MNIST) ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "Fashion-MNIST not found: run 'sudo apt-get install dataset-fashion-mnist' or set EVOHYBRID_DATA to a folder with its IDX files"; \
+	  fi; \
+	fi
+
+search: $(STAMP) data
+	$(VENV)/bin/evohybrid search --budget 200 --config default
+
+test: $(STAMP) data
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,131 @@
+"""Ask/tell search algorithms: `ask()` proposes one unseen genome, `tell()` reports its record.
+
+The driver (serial, Ray, or a replay on resume) decides when to call which; the algorithm never
+touches torch or the executor, and its whole state is JSON.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import SearchConfig
+from ..errors import EvohybridError
+from ..genome import Genome
+from ..space import SearchSpace
+
+
+class SpaceExhausted(EvohybridError):
+    """Every genome of the space has been proposed already."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A genome to evaluate, with its birth index and the algorithm's notes (e.g. its generation)."""
+
+    id: int
+    genome: Genome
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def objectives(record: dict[str, Any]) -> tuple[float, float]:
+    """(validation accuracy, parameter count); a failed evaluation counts as accuracy 0."""
+    accuracy = record["val_acc"] if record.get("status") == "ok" and record.get("val_acc") is not None else 0.0
+    params = record["params"] if record.get("params") is not None else float("inf")
+    return float(accuracy), float(params)
+
+
+def rng_state(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def set_rng_state(rng: random.Random, state: list[Any]) -> None:
+    rng.setstate((state[0], tuple(state[1]), state[2]))
+
+
+class Algorithm:
+    """Common bookkeeping: unique proposals, birth indices, pending genomes, JSON state."""
+
+    name = "base"
+    # Whether proposing before earlier results are in keeps the algorithm's semantics (steady-state).
+    asynchronous = True
+
+    def __init__(self, space: SearchSpace, cfg: SearchConfig, seed: int) -> None:
+        self.space = space
+        self.cfg = cfg
+        self.rng = random.Random(seed)
+        self.seen: set[str] = set()
+        self.pending: dict[int, Proposal] = {}
+        self.next_id = 0
+
+    # -- what each algorithm defines
+    def _propose(self) -> tuple[Genome, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _observe(self, proposal: Proposal, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def ready(self) -> bool:
+        """Whether `ask` can propose now; a generational algorithm waits for its generation to finish."""
+        return True
+
+    # -- the interface the driver uses
+    def ask(self) -> Proposal:
+        genome, meta = self._propose()
+        for _ in range(50):
+            if genome.hash not in self.seen:
+                break
+            genome = self.space.mutate(genome, self.rng)  # a nearby unseen genome keeps the search local
+        else:
+            genome = self._unseen_sample()
+        proposal = Proposal(self.next_id, genome, meta)
+        self.next_id += 1
+        self.seen.add(genome.hash)
+        self.pending[proposal.id] = proposal
+        return proposal
+
+    def tell(self, proposal_id: int, record: dict[str, Any]) -> None:
+        self._observe(self.pending.pop(proposal_id), record)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"algorithm": self.name, "rng": rng_state(self.rng), "seen": sorted(self.seen), "next_id": self.next_id,
+                "pending": [_proposal_to_json(p) for p in self.pending.values()], **self._extra_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        set_rng_state(self.rng, state["rng"])
+        self.seen = set(state["seen"])
+        self.next_id = state["next_id"]
+        self.pending = {p.id: p for p in map(_proposal_from_json, state["pending"])}
+        self._load_extra_state(state)
+
+    def _unseen_sample(self) -> Genome:
+        for _ in range(10_000):
+            genome = self.space.sample(self.rng)
+            if genome.hash not in self.seen:
+                return genome
+        raise SpaceExhausted(f"found no unproposed genome in space '{self.space.name}' after {len(self.seen)} "
+                             "evaluations: the space is (nearly) exhausted, use a smaller --budget or a larger space")
+
+
+def _proposal_to_json(proposal: Proposal) -> dict[str, Any]:
+    return {"id": proposal.id, "genome": proposal.genome.to_dict(), "meta": proposal.meta}
+
+
+def _proposal_from_json(data: dict[str, Any]) -> Proposal:
+    return Proposal(data["id"], Genome.from_dict(data["genome"]), data["meta"])
+
+
+def scored_to_json(items: list[tuple[Genome, tuple[float, float]]]) -> list[dict[str, Any]]:
+    return [{"genome": genome.to_dict(), "objectives": list(values)} for genome, values in items]
+
+
+def scored_from_json(items: list[dict[str, Any]]) -> list[tuple[Genome, tuple[float, float]]]:
+    return [(Genome.from_dict(item["genome"]), tuple(item["objectives"])) for item in items]

@@ -1,0 +1,124 @@
+"""Genome -> torch.nn.Module, initialised as in the BatchNorm-only work, with a chosen trainable set."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .genome import Genome
+
+TRAINABLE_SETS = ("bn", "bn+head", "head", "all")
+
+
+class BasicBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN, plus a shortcut when `residual` (a 1x1 projection if the shape changes)."""
+
+    def __init__(self, in_width: int, width: int, kernel: int, stride: int, residual: bool) -> None:
+        super().__init__()
+        padding = kernel // 2
+        self.conv1 = nn.Conv2d(in_width, width, kernel, stride, padding, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, kernel, 1, padding, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.shortcut: nn.Module | None = None
+        if residual:
+            self.shortcut = nn.Identity()
+            if stride != 1 or in_width != width:
+                self.shortcut = nn.Sequential(nn.Conv2d(in_width, width, 1, stride, bias=False), nn.BatchNorm2d(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return torch.relu(out)
+
+
+class GenomeNet(nn.Module):
+    """Stem, the genome's stages, global average pooling and a linear classifier."""
+
+    def __init__(self, genome: Genome, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, genome.stem_width, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(genome.stem_width), nn.ReLU())
+        blocks: list[nn.Module] = []
+        width = genome.stem_width
+        for stage in genome.stages:
+            for index in range(stage.depth):
+                stride = stage.stride if index == 0 else 1
+                blocks.append(BasicBlock(width, stage.width, stage.kernel, stride, stage.residual[index]))
+                width = stage.width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.blocks(self.stem(x)).mean(dim=(2, 3))
+        return self.head(features)
+
+
+def _initialise(model: nn.Module, generator: torch.Generator) -> None:
+    # He-normal convolutions, gamma ~ U[0, 1], beta = 0 (Frankle et al. 2020).
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.uniform_(module.weight, 0.0, 1.0, generator=generator)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.kaiming_uniform_(module.weight, a=5 ** 0.5, generator=generator)
+            bound = 1 / module.in_features ** 0.5
+            nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+
+
+def set_trainable(model: GenomeNet, trainable: str) -> list[nn.Parameter]:
+    """Freeze every parameter except the trainable set; return the trainable parameters."""
+    if trainable not in TRAINABLE_SETS:
+        raise ConfigError(f"unknown trainable set '{trainable}': use one of {list(TRAINABLE_SETS)}")
+    train_bn = trainable in ("bn", "bn+head", "all")
+    train_head = trainable in ("head", "bn+head", "all")
+    for module in model.modules():
+        is_bn, is_head = isinstance(module, nn.BatchNorm2d), module is model.head
+        for param in module.parameters(recurse=False):
+            param.requires_grad_(trainable == "all" or (is_bn and train_bn) or (is_head and train_head))
+    return [param for param in model.parameters() if param.requires_grad]
+
+
+def build_model(genome: Genome, *, in_channels: int = 1, num_classes: int = 10, seed: int = 0,
+                trainable: str = "bn") -> GenomeNet:
+    """A randomly initialised network for `genome`; the same seed gives bit-identical weights."""
+    model = GenomeNet(genome, in_channels, num_classes)
+    _initialise(model, torch.Generator().manual_seed(seed))
+    set_trainable(model, trainable)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Every parameter, trainable or frozen: the size of the architecture."""
+    return sum(param.numel() for param in model.parameters())
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
+    """Multiply-accumulates of one forward pass for one image, from the convolution and linear layers."""
+    total = 0
+
+    def conv_hook(module: nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        per_position = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        total += output.numel() // output.shape[0] * per_position
+
+    def linear_hook(module: nn.Linear, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        total += module.in_features * module.out_features
+
+    handles = [module.register_forward_hook(conv_hook if isinstance(module, nn.Conv2d) else linear_hook)
+               for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return total

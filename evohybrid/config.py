@@ -1,0 +1,138 @@
+"""Configuration: frozen dataclasses read from YAML, validated once, every default written out with the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .yaml_files import read_yaml, resolve_yaml
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    download: bool = True  # torchvision data sets only; Fashion-MNIST is found on disk first
+    val_size: int = 5000  # held out of the training split, fixed by the seed
+    train_size: int | None = 10000  # training images the fitness may draw from; null for all
+    resolution: int | None = None  # resize once at load time; null keeps the native size
+
+
+@dataclass(frozen=True)
+class FitnessConfig:
+    trainable: str = "bn"  # bn | bn+head | head | all
+    steps: int = 40
+    batch_size: int = 128
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 0.03
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"  # onecycle | cosine | constant
+    val_batch_size: int = 1000
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int | None = None  # torch threads; null uses what the worker was given
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    algorithm: str = "nsga2"  # nsga2 | aging | random
+    budget: int = 200  # distinct architectures evaluated
+    population: int = 20
+    crossover_prob: float = 0.5
+    sample_size: int = 5  # aging evolution's tournament (at most the population)
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    space: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    fitness: FitnessConfig = field(default_factory=FitnessConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def override(self, section: str | None, **values: Any) -> "Config":
+        """A copy with some values replaced (None means keep), validated like a file."""
+        values = {key: value for key, value in values.items() if value is not None}
+        if not values:
+            return self
+        raw = self.to_dict()
+        (raw[section] if section else raw).update(values)
+        return config_from_dict(raw)
+
+
+CHOICES = {
+    ("fitness", "trainable"): ("bn", "bn+head", "head", "all"),
+    ("fitness", "optimizer"): ("adam", "sgd"),
+    ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
+    ("search", "algorithm"): ("nsga2", "aging", "random"),
+}
+POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("fitness", "steps"),
+            ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"),
+            ("search", "budget"), ("search", "population"), ("search", "sample_size")}
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"{where} must not be null")
+    for option in options:
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+    names = " or ".join("null" if option is type(None) else option.__name__ for option in options)
+    raise ConfigError(f"{where} must be {names}, got {value!r}")
+
+
+def _section(cls: type, raw: Any, section: str | None) -> Any:
+    prefix = f"{section}." if section else ""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'{section or 'config'}' must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}' (allowed in {section or 'the top level'}: {sorted(names)})")
+    values = {}
+    for name, value in raw.items():
+        if dataclasses.is_dataclass(hints[name]):
+            values[name] = _section(hints[name], value, name)
+            continue
+        where = f"{prefix}{name}"
+        values[name] = _check_type(value, hints[name], where)
+        if (section, name) in CHOICES and values[name] not in CHOICES[(section, name)]:
+            raise ConfigError(f"{where} must be one of {list(CHOICES[(section, name)])}, got {value!r}")
+        if (section, name) in POSITIVE and values[name] is not None and values[name] <= 0:
+            raise ConfigError(f"{where} must be positive, got {value!r}")
+    return cls(**values)
+
+
+def config_from_dict(raw: Any) -> Config:
+    """Validate a parsed config; a ConfigError names the offending key."""
+    config = _section(Config, raw if raw is not None else {}, None)
+    if not 0.0 <= config.search.crossover_prob <= 1.0:
+        raise ConfigError("search.crossover_prob must be between 0 and 1")
+    if config.search.population < 4:
+        raise ConfigError("search.population must be at least 4 (NSGA-II's tournament takes four at a time)")
+    return config
+
+
+def load_config(name_or_path: str | Path = "default") -> Config:
+    """Load and validate a YAML config by name (`default`, `smoke`) or path."""
+    return config_from_dict(read_yaml(resolve_yaml(name_or_path, CONFIGS_DIR, "config"), "config"))

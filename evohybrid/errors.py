@@ -1,0 +1,21 @@
+"""Errors a user can cause. The CLI prints their message on one line and exits non-zero."""
+
+
+class EvohybridError(Exception):
+    """Base class: the message says what went wrong and what to do."""
+
+
+class ConfigError(EvohybridError):
+    """A configuration or search-space file is invalid."""
+
+
+class GenomeError(EvohybridError):
+    """A genome does not fit its search space or is malformed."""
+
+
+class DatasetError(EvohybridError):
+    """A data set is unknown or its files are missing."""
+
+
+class RunDirError(EvohybridError):
+    """A run directory is missing, not a run, or already exists."""

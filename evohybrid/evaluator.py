@@ -1,0 +1,124 @@
+"""Fitness: train only the configured parameters of a randomly initialised network, measure validation accuracy."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import traceback
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .builder import build_model, count_flops, count_parameters
+from .config import FitnessConfig
+from .data import SearchSplit
+from .genome import Genome
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks the GPU when there is one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def genome_seed(run_seed: int, genome: Genome) -> int:
+    """The weight seed of a genome: the same network gets the same random weights whoever evaluates it."""
+    digest = hashlib.sha256(f"{run_seed}:{genome.hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2 ** 63 - 1)
+
+
+def _normalise(images: torch.Tensor, split: SearchSplit) -> torch.Tensor:
+    return (images.float().div_(255) - split.mean.view(1, -1, 1, 1)) / split.std.view(1, -1, 1, 1)
+
+
+def _optimizer(params: list[torch.nn.Parameter], cfg: FitnessConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, cfg: FitnessConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.steps)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def _batches(count: int, batch_size: int, steps: int, seed: int, device: torch.device):
+    """Index batches that walk through random permutations; the same seed gives every genome the same data."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(count, generator=generator)
+    position = 0
+    for _ in range(steps):
+        if position + batch_size > count:
+            order, position = torch.randperm(count, generator=generator), 0
+        yield order[position:position + batch_size].to(device)
+        position += batch_size
+
+
+def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: int) -> tuple[bool, int]:
+    """Train the model's trainable parameters; return (finite loss throughout, images seen)."""
+    device = next(model.parameters()).device
+    params = [param for param in model.parameters() if param.requires_grad]
+    optimizer = _optimizer(params, cfg)
+    scheduler = _scheduler(optimizer, cfg)
+    batch_size = min(cfg.batch_size, len(split.train_labels))
+    seen = 0
+    model.train()
+    for index in _batches(len(split.train_labels), batch_size, cfg.steps, seed, device):
+        loss = F.cross_entropy(model(_normalise(split.train_images[index], split)), split.train_labels[index])
+        if not torch.isfinite(loss):
+            return False, seen
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        seen += len(index)
+    return True, seen
+
+
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, split: SearchSplit,
+             batch_size: int) -> float:
+    """Top-1 accuracy in eval mode (BN running statistics), without autograd."""
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, len(labels), batch_size):
+            logits = model(_normalise(images[start:start + batch_size], split))
+            correct += int((logits.argmax(dim=1) == labels[start:start + batch_size]).sum())
+    return correct / len(labels)
+
+
+def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: int = 0) -> dict[str, Any]:
+    """Evaluate one genome; never raises for a failing network, it returns a record with status and error."""
+    device = resolve_device(cfg.device)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    record: dict[str, Any] = {"hash": genome.hash, "genome": genome.to_dict(), "status": "failed", "val_acc": None,
+                              "params": None, "flops": None, "train_s": 0.0, "eval_s": 0.0, "train_samples": 0,
+                              "device": str(device), "error": None}
+    try:
+        model = build_model(genome, in_channels=split.image_shape[0], num_classes=split.num_classes,
+                            seed=genome_seed(seed, genome), trainable=cfg.trainable)
+        record["params"] = count_parameters(model)
+        record["flops"] = count_flops(model, split.image_shape)
+        model.to(device)
+        split = split.to(device)
+        start = time.perf_counter()
+        finite, record["train_samples"] = train(model, split, cfg, seed)
+        record["train_s"] = time.perf_counter() - start
+        if not finite:
+            record.update(status="diverged", val_acc=0.0, error="loss became NaN or infinite during training")
+            return record
+        start = time.perf_counter()
+        val_acc = accuracy(model, split.val_images, split.val_labels, split, cfg.val_batch_size)
+        record["eval_s"] = time.perf_counter() - start
+        record.update(status="ok" if math.isfinite(val_acc) else "diverged", val_acc=val_acc)
+    except Exception as error:  # a failing network is data for the search, not a reason to stop it
+        record["error"] = f"{type(error).__name__}: {error}"
+        record["traceback"] = traceback.format_exc(limit=5)
+    return record

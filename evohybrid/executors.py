@@ -1,0 +1,52 @@
+"""Executors run evaluations: submit proposals, wait for records. The search loop cannot tell them apart."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from .algorithms import Proposal
+from .config import Config
+from .data import SearchSplit, load_dataset, search_split
+from .evaluator import evaluate, resolve_device
+
+
+def load_search_split(config: Config) -> SearchSplit:
+    """The training and validation slices that every fitness evaluation of this config uses."""
+    data = load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download)
+    return search_split(data, val_size=config.data.val_size, train_size=config.data.train_size, seed=config.seed,
+                        resolution=config.data.resolution)
+
+
+class Executor(Protocol):
+    slots: int  # evaluations that may be in flight at once
+
+    def submit(self, proposal: Proposal) -> None: ...
+
+    def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:
+        """Block until at least one submitted evaluation finishes; return the finished ones."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Evaluates in this process, one at a time, with the data resident on the configured device."""
+
+    slots = 1
+
+    def __init__(self, config: Config, split: SearchSplit | None = None) -> None:
+        self.config = config
+        self.split = (split or load_search_split(config)).to(resolve_device(config.fitness.device))
+        self.queue: list[Proposal] = []
+
+    def submit(self, proposal: Proposal) -> None:
+        self.queue.append(proposal)
+
+    def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:
+        proposal = self.queue.pop(0)
+        record = evaluate(proposal.genome, self.split, self.config.fitness, seed=self.config.seed)
+        record["worker"] = "local"
+        return [(proposal, record)]
+
+    def close(self) -> None:
+        self.queue.clear()

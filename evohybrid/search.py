@@ -1,0 +1,135 @@
+"""The search loop: ask the algorithm, run the executor, log every finished evaluation before telling it."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+from .algorithms import Algorithm, make_algorithm
+from .config import Config, config_from_dict
+from .errors import RunDirError
+from .executors import Executor, LocalExecutor
+from .pareto import pareto_front
+from .progress import SearchProgress
+from .space import SPACES_DIR, SearchSpace, parse_space
+from .store import RunStore
+from .yaml_files import read_yaml, resolve_yaml
+
+
+@dataclass
+class SearchResult:
+    run_dir: Path
+    records: list[dict[str, Any]]
+    front: list[dict[str, Any]]
+    wall_s: float
+    interrupted: bool = False
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("evohybrid", "torch", "torchvision", "deap", "ray", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def default_run_dir(config: Config) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("results") / f"{stamp}-{config.search.algorithm}-{config.data.dataset}"
+
+
+def _run_document(config: Config, space_raw: Any) -> dict[str, Any]:
+    return {"config": config.to_dict(), "search_space": space_raw, "versions": _versions(),
+            "created": datetime.datetime.now().isoformat(timespec="seconds"), "command": sys.argv}
+
+
+def _open_run(config: Config, out: str | Path | None, resume: str | Path | None,
+              budget: int | None) -> tuple[RunStore, Config, SearchSpace]:
+    if resume is None:
+        space_raw = read_yaml(resolve_yaml(config.space, SPACES_DIR, "search space"), "search space")
+        space = parse_space(space_raw, str(config.space))
+        config = config.override("search", budget=budget)
+        store = RunStore.create(out or default_run_dir(config), _run_document(config, space_raw))
+        return store, config, space
+    store = RunStore.open(resume)
+    document = store.read_config()
+    if not isinstance(document, dict) or "config" not in document or "search_space" not in document:
+        raise RunDirError(f"'{store.path}' has a config.json that evohybrid did not write: cannot resume it")
+    config = config_from_dict(document["config"]).override("search", budget=budget)
+    space = parse_space(document["search_space"], str(config.space))
+    if budget is not None:
+        document["config"] = config.to_dict()
+        store.write_config(document)
+    return store, config, space
+
+
+def _restore(algorithm: Algorithm, store: RunStore, records: list[dict[str, Any]]) -> None:
+    """Load the checkpointed state, then tell it any evaluation logged after the checkpoint was written."""
+    state = store.read_state()
+    if state is None:
+        return
+    algorithm.load_state_dict(state)
+    for record in records:
+        if record.get("id") in algorithm.pending:
+            algorithm.tell(record["id"], record)
+
+
+def _finish_record(proposal_id: int, meta: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    return {"id": proposal_id, **meta, **record}
+
+
+def search(config: Config | None = None, *, out: str | Path | None = None, resume: str | Path | None = None,
+           budget: int | None = None, executor_factory: Callable[[Config], Executor] | None = None,
+           progress: bool = True) -> SearchResult:
+    """Run (or resume) a search; every finished evaluation is on disk before the algorithm hears of it."""
+    started = time.monotonic()
+    store, config, space = _open_run(config or Config(), out, resume, budget)
+    records = store.records()
+    logged_ids = {record["id"] for record in records if "id" in record}
+    algorithm = make_algorithm(space, config.search, config.seed)
+    _restore(algorithm, store, records)
+    executor = (executor_factory or LocalExecutor)(config)
+    inflight: dict[int, Any] = {}
+    done = len(logged_ids)
+    bar = SearchProgress(config.search.budget, done, enabled=progress)
+    front = pareto_front(records)
+    interrupted = False
+    try:
+        # Proposals asked before a crash go first, so a resumed run proposes what an uninterrupted one would.
+        for proposal in sorted(algorithm.pending.values(), key=lambda p: p.id):
+            if done + len(inflight) < config.search.budget:
+                executor.submit(proposal)
+                inflight[proposal.id] = proposal
+        while done < config.search.budget:
+            while (len(inflight) < executor.slots and done + len(inflight) < config.search.budget
+                   and algorithm.ready()):
+                proposal = algorithm.ask()
+                store.write_state(algorithm.state_dict())
+                executor.submit(proposal)
+                inflight[proposal.id] = proposal
+            if not inflight:
+                break
+            for proposal, result in executor.wait():
+                inflight.pop(proposal.id)
+                record = _finish_record(proposal.id, proposal.meta, result)
+                store.append(record)
+                algorithm.tell(proposal.id, record)
+                store.write_state(algorithm.state_dict())
+                records.append(record)
+                done += 1
+                front = pareto_front(records)
+                bar.update(record, max((r["val_acc"] for r in front), default=None), len(front))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        executor.close()
+    return SearchResult(store.path, records, front, time.monotonic() - started, interrupted)
