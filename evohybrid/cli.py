@@ -8,10 +8,11 @@ import random
 import sys
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 from . import evaluate, load_config, load_space, search
 from .config import Config
+from .executors import Executor
 from .errors import EvohybridError, GenomeError
 from .genome import Genome
 from .pareto import format_front
@@ -31,6 +32,25 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got '{text}'") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got '{text}'")
+    return value
+
+
+def positive_float(text: str) -> float:
+    return _float_at_least(text, 0.0, inclusive=False)
+
+
+def non_negative_float(text: str) -> float:
+    return _float_at_least(text, 0.0, inclusive=True)
+
+
+def _float_at_least(text: str, bound: float, *, inclusive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= bound if inclusive else value > bound):
+        kind = "non-negative" if inclusive else "positive"
+        raise argparse.ArgumentTypeError(f"must be a {kind} number, got '{text}'")
     return value
 
 
@@ -61,16 +81,32 @@ def cmd_search(args: argparse.Namespace) -> int:
         if fixed:
             raise EvohybridError(f"{fixed[0]} cannot change a run being resumed: drop it (the run's config.json is used)")
     config = None if resuming else _config_from_args(args)
-    result = search(config, out=args.out, resume=args.resume, budget=args.budget, progress=not args.quiet)
+    result = search(config, out=args.out, resume=args.resume, budget=args.budget, progress=not args.quiet,
+                    executor_factory=_executor_factory(args))
     counts = {status: sum(r["status"] == status for r in result.records) for status in ("ok", "failed", "diverged")}
     print(f"\nPareto front ({len(result.front)} of {len(result.records)} evaluations; "
           f"{counts['ok']} ok, {counts['failed']} failed, {counts['diverged']} diverged; {result.wall_s:.0f} s):")
     print(format_front(result.front) if result.front else "  (no successful evaluation yet)")
-    print(f"\nrun directory: {result.run_dir}")
+    stats = result.executor_stats
+    if stats:
+        print(f"\nworkers: {stats['workers']}, utilisation {stats['utilisation']:.0%} (busy over wall time)")
+    print(f"run directory: {result.run_dir}")
     if result.interrupted:
         print(f"interrupted: resume with 'evohybrid search --resume {result.run_dir}'", file=sys.stderr)
         return 130
     return 0
+
+
+def _executor_factory(args: argparse.Namespace) -> Callable[[Config], Executor] | None:
+    if args.executor == "local":
+        if args.address or args.workers or args.gpus_per_eval:
+            raise EvohybridError("--address, --workers and --gpus-per-eval need --executor ray")
+        return None
+    from .ray_executor import RayExecutor, RayOptions
+
+    options = RayOptions(workers=args.workers, cpus_per_eval=args.cpus_per_eval, gpus_per_eval=args.gpus_per_eval,
+                         address=args.address)
+    return lambda config: RayExecutor(config, options)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -107,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run directory to create (default: results/<time>-<algorithm>-<dataset>)")
     run.add_argument("--resume", help="continue the run in this directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--executor", choices=("ray", "local"), default="ray",
+                     help="ray: a pool of workers (default); local: one evaluation at a time in this process")
+    run.add_argument("--workers", type=positive_int, help="Ray workers (default: CPUs / --cpus-per-eval, or GPUs)")
+    run.add_argument("--cpus-per-eval", type=positive_float, default=1.0, help="CPUs per worker (default 1)")
+    run.add_argument("--gpus-per-eval", type=non_negative_float,
+                     help="GPUs per worker, fractional packs several on one GPU (default: 1 if any GPU, else 0)")
+    run.add_argument("--address", help="join a running Ray cluster: 'auto' or host:port (default: start a local Ray)")
     _add_config_flags(run)
     run.set_defaults(func=cmd_search)
 

@@ -42,7 +42,7 @@ class FitnessConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    algorithm: str = "nsga2"  # nsga2 | aging | random
+    algorithm: str = "nsga2"  # nsga2 | nsga2-steady | aging | random
     budget: int = 200  # distinct architectures evaluated
     population: int = 20
     crossover_prob: float = 0.5
@@ -74,7 +74,7 @@ CHOICES = {
     ("fitness", "trainable"): ("bn", "bn+head", "head", "all"),
     ("fitness", "optimizer"): ("adam", "sgd"),
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
-    ("search", "algorithm"): ("nsga2", "aging", "random"),
+    ("search", "algorithm"): ("nsga2", "nsga2-steady", "aging", "random"),
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("fitness", "steps"),
             ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"),

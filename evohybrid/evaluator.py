@@ -93,14 +93,18 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return correct / len(labels)
 
 
+def blank_record(genome: Genome, device: str | None) -> dict[str, Any]:
+    """A record with every field present, filled as a failure until the evaluation says otherwise."""
+    return {"hash": genome.hash, "genome": genome.to_dict(), "status": "failed", "val_acc": None, "params": None,
+            "flops": None, "train_s": 0.0, "eval_s": 0.0, "train_samples": 0, "device": device, "error": None}
+
+
 def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: int = 0) -> dict[str, Any]:
     """Evaluate one genome; never raises for a failing network, it returns a record with status and error."""
     device = resolve_device(cfg.device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    record: dict[str, Any] = {"hash": genome.hash, "genome": genome.to_dict(), "status": "failed", "val_acc": None,
-                              "params": None, "flops": None, "train_s": 0.0, "eval_s": 0.0, "train_samples": 0,
-                              "device": str(device), "error": None}
+    record = blank_record(genome, str(device))
     try:
         model = build_model(genome, in_channels=split.image_shape[0], num_classes=split.num_classes,
                             seed=genome_seed(seed, genome), trainable=cfg.trainable)

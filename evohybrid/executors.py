@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any, Protocol
 
 from .algorithms import Proposal
@@ -17,6 +19,11 @@ def load_search_split(config: Config) -> SearchSplit:
                         resolution=config.data.resolution)
 
 
+def utilisation(workers: int, busy_s: float, wall_s: float) -> dict[str, Any]:
+    return {"workers": workers, "busy_s": busy_s, "wall_s": wall_s,
+            "utilisation": busy_s / (wall_s * workers) if wall_s > 0 else 0.0}
+
+
 class Executor(Protocol):
     slots: int  # evaluations that may be in flight at once
 
@@ -24,6 +31,10 @@ class Executor(Protocol):
 
     def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:
         """Block until at least one submitted evaluation finishes; return the finished ones."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """Workers, busy seconds, wall seconds and utilisation (busy over wall, per worker)."""
         ...
 
     def close(self) -> None: ...
@@ -38,15 +49,21 @@ class LocalExecutor:
         self.config = config
         self.split = (split or load_search_split(config)).to(resolve_device(config.fitness.device))
         self.queue: list[Proposal] = []
+        self.started, self.busy_s = time.monotonic(), 0.0
 
     def submit(self, proposal: Proposal) -> None:
         self.queue.append(proposal)
 
     def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:
         proposal = self.queue.pop(0)
+        start = time.perf_counter()
         record = evaluate(proposal.genome, self.split, self.config.fitness, seed=self.config.seed)
-        record["worker"] = "local"
+        self.busy_s += time.perf_counter() - start
+        record.update(worker="local", pid=os.getpid(), node="local")
         return [(proposal, record)]
+
+    def stats(self) -> dict[str, Any]:
+        return utilisation(1, self.busy_s, time.monotonic() - self.started)
 
     def close(self) -> None:
         self.queue.clear()

@@ -6,7 +6,7 @@ import datetime
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +29,7 @@ class SearchResult:
     front: list[dict[str, Any]]
     wall_s: float
     interrupted: bool = False
+    executor_stats: dict[str, Any] = field(default_factory=dict)  # workers, busy time, utilisation
 
 
 def _versions() -> dict[str, str]:
@@ -51,24 +52,21 @@ def _run_document(config: Config, space_raw: Any) -> dict[str, Any]:
             "created": datetime.datetime.now().isoformat(timespec="seconds"), "command": sys.argv}
 
 
-def _open_run(config: Config, out: str | Path | None, resume: str | Path | None,
-              budget: int | None) -> tuple[RunStore, Config, SearchSpace]:
+def _resolve_run(config: Config, resume: str | Path | None,
+                 budget: int | None) -> tuple[RunStore | None, dict[str, Any], Config, SearchSpace]:
+    """Everything the run needs, checked before anything is written: (existing store, document, config, space)."""
     if resume is None:
         space_raw = read_yaml(resolve_yaml(config.space, SPACES_DIR, "search space"), "search space")
         space = parse_space(space_raw, str(config.space))
         config = config.override("search", budget=budget)
-        store = RunStore.create(out or default_run_dir(config), _run_document(config, space_raw))
-        return store, config, space
+        return None, _run_document(config, space_raw), config, space
     store = RunStore.open(resume)
     document = store.read_config()
     if not isinstance(document, dict) or "config" not in document or "search_space" not in document:
         raise RunDirError(f"'{store.path}' has a config.json that evohybrid did not write: cannot resume it")
     config = config_from_dict(document["config"]).override("search", budget=budget)
-    space = parse_space(document["search_space"], str(config.space))
-    if budget is not None:
-        document["config"] = config.to_dict()
-        store.write_config(document)
-    return store, config, space
+    document["config"] = config.to_dict()
+    return store, document, config, parse_space(document["search_space"], str(config.space))
 
 
 def _restore(algorithm: Algorithm, store: RunStore, records: list[dict[str, Any]]) -> None:
@@ -91,12 +89,24 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
            progress: bool = True) -> SearchResult:
     """Run (or resume) a search; every finished evaluation is on disk before the algorithm hears of it."""
     started = time.monotonic()
-    store, config, space = _open_run(config or Config(), out, resume, budget)
+    store, document, config, space = _resolve_run(config or Config(), resume, budget)
+    out = Path(out) if out is not None else default_run_dir(config)
+    if store is None:
+        RunStore.check_new(out)
+    algorithm = make_algorithm(space, config.search, config.seed)
+    # Data and workers come up before the run directory is written, so a missing data set leaves nothing behind.
+    executor = (executor_factory or LocalExecutor)(config)
+    try:
+        if store is None:
+            store = RunStore.create(out, document)
+        elif budget is not None:
+            store.write_config(document)
+    except BaseException:
+        executor.close()
+        raise
     records = store.records()
     logged_ids = {record["id"] for record in records if "id" in record}
-    algorithm = make_algorithm(space, config.search, config.seed)
     _restore(algorithm, store, records)
-    executor = (executor_factory or LocalExecutor)(config)
     inflight: dict[int, Any] = {}
     done = len(logged_ids)
     bar = SearchProgress(config.search.budget, done, enabled=progress)
@@ -131,5 +141,6 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
         interrupted = True
     finally:
         bar.close()
+        stats = executor.stats()
         executor.close()
-    return SearchResult(store.path, records, front, time.monotonic() - started, interrupted)
+    return SearchResult(store.path, records, front, time.monotonic() - started, interrupted, stats)

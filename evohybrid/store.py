@@ -51,11 +51,17 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    @classmethod
-    def create(cls, path: str | Path, config: dict[str, Any]) -> "RunStore":
+    @staticmethod
+    def check_new(path: str | Path) -> None:
+        """Raise unless `path` is free for a new run (absent or an empty folder)."""
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise RunDirError(f"'{path}' already exists: pass --resume {path} to continue it, or choose another --out")
+
+    @classmethod
+    def create(cls, path: str | Path, config: dict[str, Any]) -> "RunStore":
+        path = Path(path)
+        cls.check_new(path)
         path.mkdir(parents=True, exist_ok=True)
         store = cls(path)
         _write_atomic(path / CONFIG_FILE, config)

@@ -7,10 +7,10 @@ from ..errors import ConfigError
 from ..space import SearchSpace
 from .aging import AgingEvolution
 from .base import Algorithm, Proposal, SpaceExhausted
-from .nsga2 import NSGA2
+from .nsga2 import NSGA2, SteadyStateNSGA2
 from .random_search import RandomSearch
 
-ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (NSGA2, AgingEvolution, RandomSearch)}
+ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (NSGA2, SteadyStateNSGA2, AgingEvolution, RandomSearch)}
 
 
 def make_algorithm(space: SearchSpace, cfg: SearchConfig, seed: int) -> Algorithm:

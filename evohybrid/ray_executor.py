@@ -1,0 +1,193 @@
+"""Ray executor: long-lived actors that keep the data resident and evaluate genomes as they come.
+
+A local Ray started here listens on 127.0.0.1 only; `address` joins an existing cluster instead.
+Dead actors are replaced and their genome retried elsewhere a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .algorithms import Proposal
+from .config import Config, config_from_dict
+from .errors import EvohybridError
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0" makes a local Ray bind to 127.0.0.1 only
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    workers: int | None = None  # None: as many as the CPUs (or GPUs) allow
+    cpus_per_eval: float = 1.0
+    gpus_per_eval: float | None = None  # None: 1 when a GPU is visible, else 0
+    address: str | None = None  # None starts a local Ray; "auto" or "host:port" joins a cluster
+    max_retries: int = 2  # a genome whose worker dies is retried this many times elsewhere
+
+
+class EvaluationWorker:
+    """One Ray actor: loads the search split once, on its GPU when it has one, then evaluates genomes."""
+
+    def __init__(self, config: dict[str, Any], threads: int, name: str) -> None:
+        import torch
+
+        from .evaluator import resolve_device
+        from .executors import load_search_split
+
+        torch.set_num_threads(threads)
+        self.config = config_from_dict(config)
+        self.split = load_search_split(self.config).to(resolve_device(self.config.fitness.device))
+        self.name = name
+
+    def ping(self) -> str:
+        return self.name
+
+    def evaluate(self, genome: dict[str, Any]) -> dict[str, Any]:
+        import ray
+
+        from .evaluator import evaluate
+        from .genome import Genome
+
+        start = time.perf_counter()
+        record = evaluate(Genome.from_dict(genome), self.split, self.config.fitness, seed=self.config.seed)
+        record.update(worker=self.name, pid=os.getpid(), node=ray.util.get_node_ip_address(),
+                      busy_s=time.perf_counter() - start)
+        return record
+
+
+def _import_ray(local: bool):
+    if local:
+        os.environ.setdefault(LOOPBACK_ENV, "0")
+    import ray
+
+    return ray
+
+
+class RayExecutor:
+    """Spreads evaluations over a pool of `EvaluationWorker` actors."""
+
+    def __init__(self, config: Config, options: RayOptions = RayOptions()) -> None:
+        self.config, self.options = config, options
+        self.ray = ray = _import_ray(local=options.address is None)
+        self.started_ray = False
+        if not ray.is_initialized():
+            self._init_ray()
+        gpus = options.gpus_per_eval
+        if gpus is None:
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        self.gpus_per_eval = gpus
+        self.slots = options.workers or self._default_workers()
+        self.actor_class = ray.remote(num_cpus=options.cpus_per_eval, num_gpus=gpus, max_restarts=0)(EvaluationWorker)
+        self.config_dict = config.to_dict()
+        self.threads = max(1, int(options.cpus_per_eval))
+        self.actors: list[Any] = [self._new_actor(index) for index in range(self.slots)]
+        self._check_workers_started()
+        self.idle: list[int] = list(range(self.slots))
+        self.queue: list[tuple[Proposal, int]] = []  # (proposal, attempts so far)
+        self.running: dict[Any, tuple[int, Proposal, int]] = {}  # ref -> (actor index, proposal, attempts)
+        self.started = time.monotonic()
+        self.busy_s = 0.0
+        self.replaced = 0
+
+    def _init_ray(self) -> None:
+        ray = self.ray
+        if self.options.address is None:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
+                     log_to_driver=False, configure_logging=True)
+            if ray.util.get_node_ip_address() not in ("127.0.0.1", "::1"):
+                ray.shutdown()
+                raise EvohybridError(f"Ray was imported before evohybrid could keep it on loopback: set "
+                                     f"{LOOPBACK_ENV}=0 before starting, or pass --address of a cluster you run")
+        else:
+            try:
+                ray.init(address=self.options.address, logging_level="ERROR", log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise EvohybridError(f"cannot join the Ray cluster at '{self.options.address}' ({error}): "
+                                     "start it with 'ray start --head' or check --address") from None
+        self.started_ray = True
+
+    def _default_workers(self) -> int:
+        resources = self.ray.cluster_resources()
+        by_cpu = int(resources.get("CPU", 1) // max(self.options.cpus_per_eval, 1e-9))
+        if self.gpus_per_eval > 0:
+            return max(1, min(by_cpu, int(resources.get("GPU", 0) // self.gpus_per_eval)))
+        return max(1, by_cpu)
+
+    def _check_workers_started(self) -> None:
+        # A worker that cannot load the data would fail every genome: stop here with its reason instead.
+        try:
+            self.ray.get([actor.ping.remote() for actor in self.actors])
+        except self.ray.exceptions.RayError as error:
+            self.close()
+            raise EvohybridError(f"Ray workers could not start: {_root_cause(error)}") from None
+
+    def _new_actor(self, index: int) -> Any:
+        return self.actor_class.remote(self.config_dict, self.threads, f"ray-{index}")
+
+    def submit(self, proposal: Proposal) -> None:
+        self.queue.append((proposal, 0))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self.queue and self.idle:
+            (proposal, attempts), index = self.queue.pop(0), self.idle.pop(0)
+            ref = self.actors[index].evaluate.remote(proposal.genome.to_dict())
+            self.running[ref] = (index, proposal, attempts)
+
+    def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:
+        finished: list[tuple[Proposal, dict[str, Any]]] = []
+        while not finished:
+            ready, _ = self.ray.wait(list(self.running), num_returns=1)
+            for ref in ready:
+                index, proposal, attempts = self.running.pop(ref)
+                try:
+                    record = self.ray.get(ref)
+                except self.ray.exceptions.RayActorError as error:
+                    failure = self._replace(index, proposal, attempts, error)
+                    if failure is not None:
+                        finished.append((proposal, failure))
+                    continue
+                except self.ray.exceptions.RayError as error:  # the task itself broke, outside evaluate's guard
+                    record = _failed_record(proposal, f"{type(error).__name__}: {error}")
+                self.busy_s += record.pop("busy_s", 0.0)
+                self.idle.append(index)
+                finished.append((proposal, record))
+            self._dispatch()
+        return finished
+
+    def _replace(self, index: int, proposal: Proposal, attempts: int, error: Exception) -> dict[str, Any] | None:
+        """A dead actor gets a successor; its genome goes back in the queue unless it used up its retries."""
+        self.actors[index] = self._new_actor(index)
+        self.replaced += 1
+        self.idle.append(index)
+        if attempts < self.options.max_retries:
+            self.queue.insert(0, (proposal, attempts + 1))
+            return None
+        return _failed_record(proposal, f"worker died {attempts + 1} times: {type(error).__name__}")
+
+    def stats(self) -> dict[str, Any]:
+        from .executors import utilisation
+
+        return {**utilisation(self.slots, self.busy_s, time.monotonic() - self.started),
+                "replaced_workers": self.replaced}
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors, self.running, self.queue = [], {}, []
+        if self.started_ray:
+            self.ray.shutdown()
+
+
+def _failed_record(proposal: Proposal, error: str) -> dict[str, Any]:
+    from .evaluator import blank_record
+
+    return {**blank_record(proposal.genome, None), "error": error}
+
+
+def _root_cause(error: Exception) -> str:
+    """The last line that names an exception in a Ray error, e.g. a worker's DatasetError message."""
+    lines = [line.strip() for line in str(error).splitlines() if "Error" in line and ":" in line]
+    return lines[-1] if lines else type(error).__name__
