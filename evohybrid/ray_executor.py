@@ -57,7 +57,12 @@ class EvaluationWorker:
         return record
 
 
+def _is_loopback(address: str) -> bool:
+    return address.rsplit(":", 1)[0].strip("[]") in ("127.0.0.1", "localhost", "::1")
+
+
 def _import_ray(local: bool):
+    # Ray reads this once, at import: without it, Ray rewrites 127.0.0.1 to the machine's public address.
     if local:
         os.environ.setdefault(LOOPBACK_ENV, "0")
     import ray
@@ -70,7 +75,7 @@ class RayExecutor:
 
     def __init__(self, config: Config, options: RayOptions = RayOptions()) -> None:
         self.config, self.options = config, options
-        self.ray = ray = _import_ray(local=options.address is None)
+        self.ray = ray = _import_ray(local=options.address is None or _is_loopback(options.address))
         self.started_ray = False
         if not ray.is_initialized():
             self._init_ray()
@@ -103,9 +108,12 @@ class RayExecutor:
         else:
             try:
                 ray.init(address=self.options.address, logging_level="ERROR", log_to_driver=False)
-            except (ConnectionError, RuntimeError, ValueError) as error:
-                raise EvohybridError(f"cannot join the Ray cluster at '{self.options.address}' ({error}): "
-                                     "start it with 'ray start --head' or check --address") from None
+            except Exception as error:  # Ray raises several kinds here; all mean "could not join"
+                first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+                hint = ("set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+                        if "auth" in str(error).lower() else "start it with 'ray start --head' or check --address")
+                raise EvohybridError(f"cannot join the Ray cluster at '{self.options.address}' ({first_line}): "
+                                     f"{hint}") from None
         self.started_ray = True
 
     def _default_workers(self) -> int:

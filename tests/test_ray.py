@@ -1,0 +1,164 @@
+"""The Ray executor, with real Ray on 127.0.0.1: a worker pool, a killed worker, an existing cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import evohybrid
+from evohybrid.ray_executor import RayExecutor, RayOptions
+
+RAY_BIN = Path(sys.executable).parent / "ray"
+LOOPBACK = ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]")
+
+
+def _records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines() if line.strip()]
+
+
+def _cli(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "evohybrid.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _wait_for_lines(path: Path, count: int, proc: subprocess.Popen, timeout: float = 180.0) -> None:
+    """Wait (a condition, not a fixed sleep) until the log holds `count` records or the process ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and len([l for l in path.read_text().splitlines() if l.strip()]) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not reach {count} lines (process returned {proc.poll()})")
+
+
+def _listening_sockets_of(pids: set[int]) -> list[str]:
+    output = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    addresses = []
+    for line in output.splitlines():
+        fields = line.split()
+        if any(f"pid={pid}," in line for pid in pids):
+            addresses.append(fields[3].rsplit(":", 1)[0])
+    return addresses
+
+
+def _ray_pids() -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "ray" in cmdline or "gcs_server" in cmdline:
+                pids.add(int(entry.name))
+    return pids
+
+
+def test_two_workers_share_a_search_and_stay_on_loopback(tmp_path):
+    config = evohybrid.load_config("smoke")
+    executors = []
+
+    def factory(cfg):
+        executor = RayExecutor(cfg, RayOptions(workers=2))
+        executors.append(executor)
+        # While the pool is up, nothing evohybrid started may listen beyond loopback.
+        addresses = _listening_sockets_of(_ray_pids() | {os.getpid()})
+        assert addresses, "expected Ray's processes to listen somewhere"
+        assert all(address in LOOPBACK for address in addresses), addresses
+        return executor
+
+    result = evohybrid.search(config, out=tmp_path / "run", budget=10, executor_factory=factory, progress=False)
+    records = _records(tmp_path / "run")
+    assert len(records) == 10 and len({r["hash"] for r in records}) == 10
+    assert {r["worker"] for r in records} == {"ray-0", "ray-1"}
+    assert all(r["node"] and r["pid"] for r in records)
+    assert result.executor_stats["workers"] == 2
+    assert 0 < result.executor_stats["utilisation"] <= 1
+
+
+def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(tmp_path):
+    config = evohybrid.load_config("smoke")
+    one = evohybrid.search(config, out=tmp_path / "one", budget=12, progress=False)
+    two = evohybrid.search(config, out=tmp_path / "two", budget=12, progress=False,
+                           executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=2)))
+    by_id = lambda result: [r["hash"] for r in sorted(result.records, key=lambda r: r["id"])]
+    assert by_id(one) == by_id(two)
+
+
+def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
+    proc = _cli("search", "--config", "smoke", "--budget", "24", "--workers", "2", "--out", "run", "--quiet",
+                cwd=tmp_path)
+    log = tmp_path / "run" / "evaluations.jsonl"
+    _wait_for_lines(log, 2, proc)
+    victim = next(r["pid"] for r in _records(tmp_path / "run") if r["worker"] == "ray-0")
+    os.kill(victim, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    records = _records(tmp_path / "run")
+    assert len(records) == 24
+    assert len({r["hash"] for r in records}) == 24
+    assert sorted(r["id"] for r in records) == list(range(24))
+    assert victim not in {r["pid"] for r in records[-4:]}  # the dead worker's successor is a new process
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def local_cluster():
+    """A real `ray start --head` on 127.0.0.1, stopped at the end (only this cluster's processes)."""
+    port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="evo-ray-")
+    # The cluster requires a token, as a real multi-node cluster should; the client gets it from the environment.
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **auth}
+    head = subprocess.Popen([str(RAY_BIN), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+                             "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
+                             f"--temp-dir={temp_dir}"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield f"127.0.0.1:{port}", auth
+    finally:
+        ours = {pid for pid in _ray_pids() if temp_dir in _cmdline(pid) or f":{port}" in _cmdline(pid)}
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for target in [head.pid, *ours]:
+                try:
+                    os.killpg(target, sig) if target == head.pid else os.kill(target, sig)
+                except ProcessLookupError:
+                    pass
+            try:
+                head.wait(timeout=5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_search_joins_an_existing_cluster(tmp_path, local_cluster):
+    address, auth = local_cluster
+    proc = _cli("search", "--config", "smoke", "--budget", "6", "--address", address, "--out", "run",
+                "--quiet", cwd=tmp_path, env={**os.environ, **auth})
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    records = _records(tmp_path / "run")
+    assert len(records) == 6 and all(r["node"] == "127.0.0.1" for r in records)
+    assert "workers: 2" in stdout
