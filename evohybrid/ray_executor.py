@@ -14,8 +14,8 @@ from typing import Any
 from .algorithms import Proposal
 from .config import Config, config_from_dict
 from .errors import EvohybridError
+from .ray_runtime import connect_ray, import_ray
 
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0" makes a local Ray bind to 127.0.0.1 only
 
 
 @dataclass(frozen=True)
@@ -57,28 +57,13 @@ class EvaluationWorker:
         return record
 
 
-def _is_loopback(address: str) -> bool:
-    return address.rsplit(":", 1)[0].strip("[]") in ("127.0.0.1", "localhost", "::1")
-
-
-def _import_ray(local: bool):
-    # Ray reads this once, at import: without it, Ray rewrites 127.0.0.1 to the machine's public address.
-    if local:
-        os.environ.setdefault(LOOPBACK_ENV, "0")
-    import ray
-
-    return ray
-
-
 class RayExecutor:
     """Spreads evaluations over a pool of `EvaluationWorker` actors."""
 
     def __init__(self, config: Config, options: RayOptions = RayOptions()) -> None:
         self.config, self.options = config, options
-        self.ray = ray = _import_ray(local=options.address is None or _is_loopback(options.address))
-        self.started_ray = False
-        if not ray.is_initialized():
-            self._init_ray()
+        self.ray = ray = import_ray(options.address)
+        self.started_ray = connect_ray(options.address)
         gpus = options.gpus_per_eval
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
@@ -95,26 +80,6 @@ class RayExecutor:
         self.started = time.monotonic()
         self.busy_s = 0.0
         self.replaced = 0
-
-    def _init_ray(self) -> None:
-        ray = self.ray
-        if self.options.address is None:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
-                     log_to_driver=False, configure_logging=True)
-            if ray.util.get_node_ip_address() not in ("127.0.0.1", "::1"):
-                ray.shutdown()
-                raise EvohybridError(f"Ray was imported before evohybrid could keep it on loopback: set "
-                                     f"{LOOPBACK_ENV}=0 before starting, or pass --address of a cluster you run")
-        else:
-            try:
-                ray.init(address=self.options.address, logging_level="ERROR", log_to_driver=False)
-            except Exception as error:  # Ray raises several kinds here; all mean "could not join"
-                first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-                hint = ("set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
-                        if "auth" in str(error).lower() else "start it with 'ray start --head' or check --address")
-                raise EvohybridError(f"cannot join the Ray cluster at '{self.options.address}' ({first_line}): "
-                                     f"{hint}") from None
-        self.started_ray = True
 
     def _default_workers(self) -> int:
         resources = self.ray.cluster_resources()
