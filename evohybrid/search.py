@@ -81,7 +81,8 @@ def _restore(algorithm: Algorithm, store: RunStore, records: list[dict[str, Any]
 
 
 def _finish_record(proposal_id: int, meta: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-    return {"id": proposal_id, **meta, **record}
+    # finished_at (Unix time) lets a run's wall time be read at any budget afterwards.
+    return {"id": proposal_id, **meta, **record, "finished_at": round(time.time(), 3)}
 
 
 def search(config: Config | None = None, *, out: str | Path | None = None, resume: str | Path | None = None,
