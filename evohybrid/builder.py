@@ -21,6 +21,8 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = nn.Conv2d(width, width, kernel, 1, padding, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
+        # ReLUs as modules, one per use, so zero-cost proxies can hook every activation.
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()
         self.shortcut: nn.Module | None = None
         if residual:
             self.shortcut = nn.Identity()
@@ -28,10 +30,10 @@ class BasicBlock(nn.Module):
                 self.shortcut = nn.Sequential(nn.Conv2d(in_width, width, 1, stride, bias=False), nn.BatchNorm2d(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
         if self.shortcut is not None:
             out = out + self.shortcut(x)
-        return torch.relu(out)
+        return self.relu2(out)
 
 
 class GenomeNet(nn.Module):
@@ -51,9 +53,12 @@ class GenomeNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(width, num_classes)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features that the linear head reads."""
+        return self.blocks(self.stem(x)).mean(dim=(2, 3))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.blocks(self.stem(x)).mean(dim=(2, 3))
-        return self.head(features)
+        return self.head(self.features(x))
 
 
 def _initialise(model: nn.Module, generator: torch.Generator) -> None:

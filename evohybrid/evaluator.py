@@ -30,7 +30,7 @@ def genome_seed(run_seed: int, genome: Genome) -> int:
     return int.from_bytes(digest[:8], "big") & (2 ** 63 - 1)
 
 
-def _normalise(images: torch.Tensor, split: SearchSplit) -> torch.Tensor:
+def normalise(images: torch.Tensor, split: SearchSplit) -> torch.Tensor:
     return (images.float().div_(255) - split.mean.view(1, -1, 1, 1)) / split.std.view(1, -1, 1, 1)
 
 
@@ -70,7 +70,7 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
     seen = 0
     model.train()
     for index in _batches(len(split.train_labels), batch_size, cfg.steps, seed, device):
-        loss = F.cross_entropy(model(_normalise(split.train_images[index], split)), split.train_labels[index])
+        loss = F.cross_entropy(model(normalise(split.train_images[index], split)), split.train_labels[index])
         if not torch.isfinite(loss):
             return False, seen
         optimizer.zero_grad(set_to_none=True)
@@ -88,7 +88,7 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     correct = 0
     with torch.inference_mode():
         for start in range(0, len(labels), batch_size):
-            logits = model(_normalise(images[start:start + batch_size], split))
+            logits = model(normalise(images[start:start + batch_size], split))
             correct += int((logits.argmax(dim=1) == labels[start:start + batch_size]).sum())
     return correct / len(labels)
 
