@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .data import DATASETS
 from .errors import ConfigError
 from .yaml_files import read_yaml, resolve_yaml
 
@@ -71,6 +72,7 @@ class Config:
 
 
 CHOICES = {
+    ("data", "dataset"): tuple(sorted(DATASETS)),
     ("fitness", "trainable"): ("bn", "bn+head", "head", "all"),
     ("fitness", "optimizer"): ("adam", "sgd"),
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),

@@ -42,6 +42,8 @@ class StageGene:
             raise GenomeError(f"stage kernel must be a positive odd integer, got {self.kernel}")
         if self.stride not in (1, 2):
             raise GenomeError(f"stage stride must be 1 or 2, got {self.stride}")
+        if not isinstance(self.residual, (tuple, list)):
+            raise GenomeError(f"stage 'residual' must be a list of {self.depth} booleans, got {self.residual!r}")
         residual = tuple(self.residual)
         if len(residual) != self.depth or not all(isinstance(bit, bool) for bit in residual):
             raise GenomeError(f"stage 'residual' must hold {self.depth} booleans, got {list(self.residual)!r}")
@@ -113,6 +115,8 @@ class Genome:
             keys = {"depth", "width", "kernel", "stride", "residual"}
             if not isinstance(stage, dict) or not set(stage) <= keys or "depth" not in stage:
                 raise GenomeError(f"genome stage {index} must be an object with keys {sorted(keys)}")
+            if not isinstance(stage["depth"], int) or isinstance(stage["depth"], bool):
+                raise GenomeError(f"genome stage {index} 'depth' must be an integer, got {stage['depth']!r}")
             if stage["depth"] == 0:
                 stages.append(StageGene(0, 0, 0, 1, ()))
                 continue

@@ -68,6 +68,7 @@ class RayExecutor:
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
         self.gpus_per_eval = gpus
+        self._check_fits(ray.cluster_resources())
         self.slots = options.workers or self._default_workers()
         self.actor_class = ray.remote(num_cpus=options.cpus_per_eval, num_gpus=gpus, max_restarts=0)(EvaluationWorker)
         self.config_dict = config.to_dict()
@@ -80,6 +81,18 @@ class RayExecutor:
         self.started = time.monotonic()
         self.busy_s = 0.0
         self.replaced = 0
+
+    def _check_fits(self, resources: dict[str, float]) -> None:
+        # Ray would wait forever for a worker that no node can hold: say so instead.
+        cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+        problem = None
+        if self.options.cpus_per_eval > cpus:
+            problem = f"--cpus-per-eval {self.options.cpus_per_eval:g} but the Ray cluster has {cpus:g} CPUs"
+        elif self.gpus_per_eval > gpus:
+            problem = f"--gpus-per-eval {self.gpus_per_eval:g} but the Ray cluster has {gpus:g} GPUs"
+        if problem:
+            self.close()
+            raise EvohybridError(f"{problem}: ask for less per evaluation")
 
     def _default_workers(self) -> int:
         resources = self.ray.cluster_resources()
@@ -147,10 +160,10 @@ class RayExecutor:
                 "replaced_workers": self.replaced}
 
     def close(self) -> None:
-        for actor in self.actors:
+        for actor in getattr(self, "actors", []):
             self.ray.kill(actor)
         self.actors, self.running, self.queue = [], {}, []
-        if self.started_ray:
+        if self.started_ray and self.ray.is_initialized():
             self.ray.shutdown()
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from .algorithms import Algorithm, make_algorithm
 from .config import Config, config_from_dict
 from .errors import RunDirError
+from .genome import Genome
 from .executors import Executor, LocalExecutor
 from .pareto import pareto_front
 from .progress import SearchProgress
@@ -70,14 +71,21 @@ def _resolve_run(config: Config, resume: str | Path | None,
 
 
 def _restore(algorithm: Algorithm, store: RunStore, records: list[dict[str, Any]]) -> None:
-    """Load the checkpointed state, then tell it any evaluation logged after the checkpoint was written."""
+    """Load the checkpointed state, then bring it up to date with the log: tell it what finished after the
+    checkpoint, and replay the proposals the checkpoint never saw (all of them when it is missing)."""
     state = store.read_state()
-    if state is None:
-        return
-    algorithm.load_state_dict(state)
-    for record in records:
-        if record.get("id") in algorithm.pending:
-            algorithm.tell(record["id"], record)
+    if state is not None:
+        algorithm.load_state_dict(state)
+    for record in sorted(records, key=lambda r: r.get("id", -1)):
+        record_id = record.get("id")
+        if not isinstance(record_id, int):
+            continue
+        while record_id >= algorithm.next_id and algorithm.ready():
+            algorithm.ask()  # ids in between stay pending and are re-submitted
+        if record_id in algorithm.pending:
+            algorithm.adopt(record_id, Genome.from_dict(record["genome"]))
+            algorithm.tell(record_id, record)
+    store.write_state(algorithm.state_dict())
 
 
 def _finish_record(proposal_id: int, meta: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:

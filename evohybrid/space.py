@@ -155,7 +155,7 @@ def _parse_stage(raw: Any, where: str) -> StageChoices:
     if not isinstance(residual, list) or not residual or not all(isinstance(bit, bool) for bit in residual):
         raise ConfigError(f"{where}.residual must be a non-empty list of true/false")
     stride = raw.get("stride", 1)
-    if stride not in (1, 2) or isinstance(stride, bool):
+    if not isinstance(stride, int) or isinstance(stride, bool) or stride not in (1, 2):
         raise ConfigError(f"{where}.stride must be 1 or 2")
     return StageChoices(depth[0], depth[1], _int_list(raw["widths"], f"{where}.widths"),
                         _int_list(raw["kernels"], f"{where}.kernels", odd=True), tuple(sorted(set(residual))), stride)

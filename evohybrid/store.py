@@ -24,6 +24,12 @@ def _write_atomic(path: Path, data: Any) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    # Sync the folder too, so the rename itself survives a power loss.
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -43,6 +49,20 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             if isinstance(record, dict):
                 records.append(record)
     return records
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line; it is on disk (fsynced) when this returns."""
+    line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
+    with open(path, "a+b") as handle:
+        # A crash mid-write can leave a line without its newline: start ours on a fresh line.
+        if handle.tell() > 0:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                line = "\n" + line
+        handle.write(line.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 class RunStore:
@@ -91,17 +111,7 @@ class RunStore:
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one finished evaluation; it is on disk (fsynced) when this returns."""
-        path = self.path / EVALUATIONS_FILE
-        line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
-        with open(path, "a+b") as handle:
-            # A crash mid-write can leave a line without its newline: start ours on a fresh line.
-            if handle.tell() > 0:
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    line = "\n" + line
-            handle.write(line.encode())
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.path / EVALUATIONS_FILE, record)
 
     def read_state(self) -> dict[str, Any] | None:
         path = self.path / STATE_FILE

@@ -95,6 +95,12 @@ class Algorithm:
     def tell(self, proposal_id: int, record: dict[str, Any]) -> None:
         self._observe(self.pending.pop(proposal_id), record)
 
+    def adopt(self, proposal_id: int, genome: Genome) -> None:
+        """Make a pending proposal be `genome`: a replayed proposal takes the genome that the log says ran."""
+        proposal = self.pending[proposal_id]
+        self.seen.add(genome.hash)
+        self.pending[proposal_id] = Proposal(proposal_id, genome, proposal.meta)
+
     def state_dict(self) -> dict[str, Any]:
         return {"algorithm": self.name, "rng": rng_state(self.rng), "seen": sorted(self.seen), "next_id": self.next_id,
                 "pending": [_proposal_to_json(p) for p in self.pending.values()], **self._extra_state()}

@@ -1,0 +1,202 @@
+"""The `evohybrid` command as a user runs it: one-line errors with exit code 2, a smoke search end to end,
+`evaluate` from a pipe, and a search killed with SIGKILL that resumes without losing or repeating anything."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import evohybrid
+from evohybrid.executors import LocalExecutor
+from evohybrid.genome import Genome
+
+TIMEOUT = 240
+
+
+def _env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "EVOHYBRID_DATA"}
+    env["PYTHONWARNINGS"] = ""  # the command decides what a warning looks like
+    return env
+
+
+def cli(*args: str, cwd: Path, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "evohybrid.cli", *args], cwd=cwd, env=_env(), input=input,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Exit code 2, exactly one line on stderr that names the problem, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("evohybrid"), line
+    assert "error" in line
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    return line
+
+
+# -- user errors -----------------------------------------------------------------------------------------------------
+# Each case: command-line arguments, standard input, the files the working folder holds first, and what the one
+# line of stderr must name. The cases run concurrently (each command spends ~2 s importing torch), then each test
+# checks one of them.
+
+ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] = {
+    "budget-zero": (["search", "--budget", "0"], None, {}, ["--budget", "'0'"]),
+    "budget-not-a-number": (["search", "--budget", "abc"], None, {}, ["--budget", "'abc'"]),
+    "unknown-dataset": (["search", "--config", "smoke", "--executor", "local", "--out", "run", "--dataset", "nope"],
+                        None, {}, ["data set 'nope'"]),
+    "unknown-space": (["search", "--space", "nope"], None, {}, ["search space 'nope'"]),
+    "unknown-algorithm": (["search", "--algorithm", "nope"], None, {}, ["search.algorithm", "'nope'"]),
+    "invalid-yaml": (["search", "--config", "bad.yaml"], None, {"bad.yaml": "seed: 0\nfitness: [steps: 3\n"},
+                     ["bad.yaml", "not valid YAML"]),
+    "unknown-key": (["search", "--config", "cfg.yaml"], None, {"cfg.yaml": "fitness:\n  stepz: 3\n"},
+                    ["fitness.stepz"]),
+    "out-exists": (["search", "--config", "smoke", "--out", "existing"], None,
+                   {"existing/precious.txt": "do not touch\n", "existing/evaluations.jsonl": '{"id": 0}\n'},
+                   ["existing", "already exists"]),
+    "resume-not-a-run": (["search", "--resume", "notarun"], None, {"notarun/file.txt": "x"},
+                         ["notarun", "not a run directory"]),
+    "data-missing-offline": (["search", "--config", "smoke", "--executor", "local", "--out", "run", "--dataset",
+                              "cifar10", "--data-dir", "empty", "--no-download"], None, {"empty/": ""},
+                             ["CIFAR10", "empty"]),
+    "evaluate-bad-json": (["evaluate", "-", "--config", "smoke"], "{not json", {}, ["JSON"]),
+}
+
+
+def _populate(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = folder / name
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+
+def _listing(path: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else None) for p in sorted(path.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def error_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, dict, dict]]:
+    """case -> (finished command, folder listing before, folder listing after)."""
+    prepared = {}
+    for case, (args, stdin, files, _fragments) in ERROR_CASES.items():
+        folder = tmp_path_factory.mktemp(case)
+        _populate(folder, files)
+        prepared[case] = (folder, _listing(folder))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {case: pool.submit(cli, *ERROR_CASES[case][0], cwd=prepared[case][0], input=ERROR_CASES[case][1])
+                   for case in ERROR_CASES}
+        results = {case: future.result() for case, future in futures.items()}
+    return {case: (results[case], prepared[case][1], _listing(prepared[case][0])) for case in ERROR_CASES}
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_user_error_is_one_line_with_exit_code_2(error_runs, case):
+    result, _before, _after = error_runs[case]
+    assert_user_error(result, *ERROR_CASES[case][3])
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_user_error_writes_nothing(error_runs, case):
+    _result, before, after = error_runs[case]
+    assert after == before  # no run directory, no results/ folder, existing files untouched
+
+
+# -- a real run ------------------------------------------------------------------------------------------------------
+
+def test_smoke_search_end_to_end(tmp_path):
+    """The command a new user runs first. In-process evaluation keeps it fast and deterministic; the default Ray
+    executor runs the same command in tests/test_ray.py."""
+    result = cli("search", "--config", "smoke", "--out", "run", "--executor", "local", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    run = tmp_path / "run"
+    assert {"config.json", "evaluations.jsonl", "state.json"} <= {p.name for p in run.iterdir()}
+    lines = (run / "evaluations.jsonl").read_text().splitlines()
+    assert len(lines) == 12
+    records = [json.loads(line) for line in lines]
+    assert sorted(record["id"] for record in records) == list(range(12))
+    assert len({record["hash"] for record in records}) == 12
+    assert json.loads((run / "config.json").read_text())["config"] == evohybrid.load_config("smoke").to_dict()
+    json.loads((run / "state.json").read_text())
+    assert "Pareto front" in result.stdout
+    assert "run directory: run" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no stray results/ folder
+
+
+def test_evaluate_a_genome_from_a_pipe(tmp_path):
+    sample = cli("space", "sample", "1", "--space", "tiny", "--seed", "5", cwd=tmp_path)
+    assert sample.returncode == 0, sample.stderr
+    assert len(sample.stdout.splitlines()) == 1
+    genome = Genome.from_json(sample.stdout)
+    assert genome == evohybrid.load_space("tiny").sample(random.Random(5))  # the same seed as the API
+
+    result = cli("evaluate", "-", "--config", "smoke", "--check-space", cwd=tmp_path, input=sample.stdout)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["status"] == "ok", record
+    assert record["hash"] == genome.hash
+    assert 0.0 <= record["val_acc"] <= 1.0
+
+
+def _complete_records(path: Path) -> list[bytes]:
+    """The newline-terminated lines of the log (a line cut by the kill has no newline yet)."""
+    data = path.read_bytes() if path.exists() else b""
+    return [line + b"\n" for line in data.split(b"\n")[:-1] if line.strip()]
+
+
+def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, smoke_config, smoke_split):
+    budget = 30
+    log = tmp_path / "run" / "evaluations.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "evohybrid.cli", "search", "--config", "smoke", "--budget",
+                             str(budget), "--out", "run", "--executor", "local", "--quiet"],
+                            cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while len(_complete_records(log)) < 3:  # wait for a condition, polling
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the search logged nothing in time"
+            time.sleep(0.02)
+        proc.kill()
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+        proc.stderr.close()
+    assert proc.returncode == -9
+    before = _complete_records(log)
+    assert 3 <= len(before) < budget, "the kill must land mid-run"
+
+    result = cli("search", "--resume", "run", "--executor", "local", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+    after = _complete_records(log)
+    assert after[:len(before)] == before  # no line lost or rewritten
+    records = [json.loads(line) for line in after]
+    assert len(records) == budget
+    assert sorted(record["id"] for record in records) == list(range(budget))
+    assert len({record["hash"] for record in records}) == budget
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["next_id"] == budget and state["pending"] == []
+
+    # And it is the run that would have happened without the kill.
+    reference = evohybrid.search(smoke_config, out=tmp_path / "reference", budget=budget, progress=False,
+                                 executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split))
+    assert [r["hash"] for r in sorted(records, key=lambda r: r["id"])] == \
+           [r["hash"] for r in sorted(reference.records, key=lambda r: r["id"])]

@@ -1,0 +1,175 @@
+"""Fitness evaluation on real (smoke-sized) Fashion-MNIST: records, frozen weights, divergence and failure."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+
+import pytest
+import torch
+from torch import nn
+
+import evohybrid
+from evohybrid.evaluator import genome_seed, train
+from evohybrid.genome import Genome, StageGene
+
+RECORD_FIELDS = {"hash", "genome", "status", "val_acc", "params", "flops", "train_s", "eval_s", "train_samples",
+                 "device", "error"}
+
+
+@pytest.fixture(scope="module")
+def genomes() -> list[Genome]:
+    space = evohybrid.load_space("tiny")
+    rng = random.Random(2024)
+    return [space.sample(rng) for _ in range(4)]
+
+
+def test_smoke_split_is_real_fashion_mnist(smoke_config, smoke_split):
+    data = smoke_config.data
+    assert len(smoke_split.train_labels) == data.train_size
+    assert len(smoke_split.val_labels) == data.val_size
+    assert smoke_split.image_shape == (1, data.resolution, data.resolution)
+    assert smoke_split.train_images.dtype == torch.uint8
+    assert smoke_split.num_classes == 10
+    assert set(smoke_split.train_labels.tolist()) <= set(range(10))
+    assert len(set(smoke_split.val_labels.tolist())) > 5
+
+
+def test_evaluate_returns_an_ok_record(smoke_config, smoke_split, genomes):
+    fitness = smoke_config.fitness
+    for genome in genomes:
+        record = evohybrid.evaluate(genome, smoke_config, split=smoke_split)
+        assert RECORD_FIELDS <= set(record)
+        assert record["status"] == "ok", record.get("error")
+        assert record["error"] is None
+        assert 0.0 <= record["val_acc"] <= 1.0
+        model = evohybrid.build_model(genome, in_channels=1, num_classes=10)
+        assert record["params"] == evohybrid.count_parameters(model) > 0
+        assert record["flops"] == evohybrid.count_flops(model, smoke_split.image_shape) > 0
+        assert record["train_samples"] == fitness.steps * fitness.batch_size
+        assert record["hash"] == genome.hash
+        assert Genome.from_dict(record["genome"]) == genome
+        assert record["train_s"] >= 0 and record["eval_s"] >= 0
+        json.dumps(record, allow_nan=False)  # the run log accepts it
+
+
+@pytest.mark.parametrize("trainable", ["bn", "head", "bn+head", "all"])
+def test_evaluate_with_each_trainable_set(smoke_config, smoke_split, genomes, trainable):
+    config = smoke_config.override("fitness", trainable=trainable)
+    record = evohybrid.evaluate(genomes[0], config, split=smoke_split)
+    assert record["status"] == "ok", record.get("error")
+    assert 0.0 <= record["val_acc"] <= 1.0
+
+
+def test_evaluate_is_deterministic(smoke_config, smoke_split, genomes):
+    first = evohybrid.evaluate(genomes[1], smoke_config, split=smoke_split)
+    second = evohybrid.evaluate(genomes[1], smoke_config, split=smoke_split)
+    for key in ("val_acc", "params", "flops", "train_samples", "status", "hash"):
+        assert first[key] == second[key], key
+
+
+def test_evaluate_batch_larger_than_training_set(smoke_config, smoke_split, genomes):
+    small = dataclasses.replace(smoke_split, train_images=smoke_split.train_images[:40],
+                                train_labels=smoke_split.train_labels[:40])
+    record = evohybrid.evaluate(genomes[0], smoke_config, split=small)
+    assert record["status"] == "ok", record.get("error")
+    assert record["train_samples"] == smoke_config.fitness.steps * 40
+
+
+def test_evaluate_loads_the_split_from_the_config(smoke_config, smoke_split, genomes):
+    with_split = evohybrid.evaluate(genomes[2], smoke_config, split=smoke_split)
+    loaded = evohybrid.evaluate(genomes[2], smoke_config)
+    assert loaded["status"] == "ok"
+    assert loaded["val_acc"] == with_split["val_acc"]
+
+
+def _is_frozen(kind: str, trainable: str) -> bool:
+    return not (trainable == "all" or (kind == "bn" and "bn" in trainable) or (kind == "head" and "head" in trainable))
+
+
+@pytest.mark.parametrize("trainable", ["bn", "head", "bn+head"])
+def test_training_changes_only_the_trainable_set(smoke_config, smoke_split, trainable):
+    genome = Genome(4, (StageGene(2, 8, 3, 1, (True, False)), StageGene(1, 16, 5, 2, (True,))))
+    cfg = dataclasses.replace(smoke_config.fitness, trainable=trainable)
+    model = evohybrid.build_model(genome, seed=genome_seed(0, genome), trainable=trainable)
+    before = {name: param.detach().clone() for name, param in model.named_parameters()}
+
+    finite, seen = train(model, smoke_split, cfg, seed=0)
+
+    assert finite
+    assert seen == cfg.steps * cfg.batch_size
+    changed = {"bn": [], "head": []}
+    for name, param in model.named_parameters():
+        module = model.get_submodule(name.rsplit(".", 1)[0])
+        kind = "head" if module is model.head else "bn" if isinstance(module, nn.BatchNorm2d) else "other"
+        if _is_frozen(kind, trainable):
+            assert torch.equal(param.detach(), before[name]), f"frozen {name} changed"
+        else:
+            changed[kind].append(not torch.equal(param.detach(), before[name]))
+    for kind in ("bn", "head"):
+        if kind in trainable:
+            assert changed[kind] and any(changed[kind]), f"no {kind} parameter learned"
+            if kind == "bn":
+                assert sum(changed[kind]) > len(changed[kind]) // 2
+
+
+def test_bn_only_training_keeps_convolutions_and_head_bit_identical(smoke_config, smoke_split):
+    genome = Genome(4, (StageGene(2, 8, 3, 1, (True, True)), StageGene(2, 16, 3, 2, (True, False))))
+    model = evohybrid.build_model(genome, seed=3)
+    frozen = {id(param): param.detach().clone() for module in model.modules()
+              if isinstance(module, (nn.Conv2d, nn.Linear)) for param in module.parameters()}
+    norms = {id(param): param.detach().clone() for module in model.modules()
+             if isinstance(module, nn.BatchNorm2d) for param in module.parameters()}
+    assert len(frozen) == 2 * 4 + 2 + 1 + 2  # block convs, projections, stem, head weight and bias
+    finite, _ = train(model, smoke_split, smoke_config.fitness, seed=0)
+    assert finite
+    params = {id(param): param for param in model.parameters()}
+    assert all(torch.equal(params[key].detach(), value) for key, value in frozen.items())
+    assert any(not torch.equal(params[key].detach(), value) for key, value in norms.items())
+
+
+def test_diverging_training_is_reported_not_raised(smoke_config, smoke_split, genomes):
+    config = smoke_config.override("fitness", trainable="all", optimizer="sgd", lr=1e20, schedule="constant")
+    for genome in genomes[:2]:
+        record = evohybrid.evaluate(genome, config, split=smoke_split)
+        assert record["status"] == "diverged"
+        assert isinstance(record["error"], str) and record["error"]
+        assert record["val_acc"] == 0.0
+        assert record["params"] > 0
+        assert record["train_samples"] < config.fitness.steps * config.fitness.batch_size
+        json.dumps(record, allow_nan=False)
+
+
+def test_failing_network_is_reported_not_raised(smoke_config, smoke_split, genomes):
+    # 1x1 images and one image a batch: BatchNorm sees one value per channel and raises in training mode.
+    one_pixel = dataclasses.replace(smoke_split, train_images=smoke_split.train_images[:, :, :1, :1].contiguous(),
+                                    val_images=smoke_split.val_images[:, :, :1, :1].contiguous())
+    config = smoke_config.override("fitness", batch_size=1)
+    record = evohybrid.evaluate(genomes[0], config, split=one_pixel)
+    assert record["status"] == "failed"
+    assert "ValueError" in record["error"]
+    assert record["val_acc"] is None
+    assert "Traceback" in record["traceback"]
+    json.dumps(record, allow_nan=False)
+
+
+def test_labels_out_of_range_fail_cleanly(smoke_config, smoke_split, genomes):
+    # A head of 5 classes for labels 0..9: cross-entropy raises inside the evaluation.
+    five = dataclasses.replace(smoke_split, num_classes=5)
+    record = evohybrid.evaluate(genomes[0], smoke_config, split=five)
+    assert record["status"] == "failed"
+    assert record["error"]
+    assert record["val_acc"] is None
+    assert record["train_samples"] == 0
+    json.dumps(record, allow_nan=False)
+
+
+def test_genome_seed_is_stable_and_depends_on_run_seed_and_network():
+    first = Genome(4, (StageGene(1, 8, 3, 1, (True,)),))
+    relocated = Genome(4, (StageGene(1, 8, 3, 1, (True,)), StageGene(0, 0, 0, 1, ())))
+    other = Genome(8, (StageGene(1, 8, 3, 1, (True,)),))
+    assert genome_seed(0, first) == genome_seed(0, first) == genome_seed(0, relocated)
+    assert genome_seed(0, first) != genome_seed(1, first)
+    assert genome_seed(0, first) != genome_seed(0, other)
+    assert 0 <= genome_seed(0, first) < 2 ** 63

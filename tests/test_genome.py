@@ -1,0 +1,249 @@
+"""Genome and StageGene: validation, the JSON form, and the hash that identifies a network."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+
+import pytest
+
+import evohybrid
+from evohybrid.errors import GenomeError
+from evohybrid.genome import Genome, StageGene
+
+from conftest import SPACE_NAMES
+
+EMPTY = StageGene(0, 0, 0, 1, ())
+A = StageGene(2, 8, 3, 1, (True, False))
+B = StageGene(1, 32, 5, 2, (False,))
+C = StageGene(3, 64, 3, 2, (True, True, False))
+
+
+# -- validation ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fields, field_name", [
+    ((1, 8, 4, 1, (True,)), "kernel"),          # even kernel
+    ((1, 8, 2, 1, (True,)), "kernel"),
+    ((1, 8, 0, 1, (True,)), "kernel"),
+    ((1, 8, -3, 1, (True,)), "kernel"),
+    ((1, 8, 3, 3, (True,)), "stride"),          # stride 3
+    ((1, 8, 3, 0, (True,)), "stride"),
+    ((2, 8, 3, 1, (True,)), "residual"),        # residual shorter than depth
+    ((1, 8, 3, 1, (True, False)), "residual"),  # residual longer than depth
+    ((1, 8, 3, 1, (1,)), "residual"),           # residual bits must be booleans, not ints
+    ((1, 8, 3, 1, ("yes",)), "residual"),
+    ((1, 0, 3, 1, (True,)), "width"),
+    ((1, -8, 3, 1, (True,)), "width"),
+    ((-1, 8, 3, 1, ()), "depth"),
+    ((True, 8, 3, 1, (True,)), "depth"),        # bool is not an integer here
+    ((1, True, 3, 1, (True,)), "width"),
+    ((1, 8, True, 1, (True,)), "kernel"),
+    ((1, 8, 3, True, (True,)), "stride"),
+    ((1, 8.0, 3, 1, (True,)), "width"),         # nor is a float
+    ((1, 8, 3.0, 1, (True,)), "kernel"),
+    ((1.0, 8, 3, 1, (True,)), "depth"),
+    (("1", 8, 3, 1, (True,)), "depth"),
+])
+def test_stage_gene_rejects_bad_fields(fields, field_name):
+    with pytest.raises(GenomeError, match=field_name):
+        StageGene(*fields)
+
+
+def test_stage_gene_rejects_a_non_sequence_residual():
+    # Every other bad field is a GenomeError; a bare bool for `residual` must be one too.
+    with pytest.raises(GenomeError, match="residual"):
+        StageGene(1, 8, 3, 1, True)
+
+
+@pytest.mark.parametrize("stem_width", [0, -4, True, False, 8.0, "8", None])
+def test_genome_rejects_bad_stem_width(stem_width):
+    with pytest.raises(GenomeError, match="stem_width"):
+        Genome(stem_width, (A,))
+
+
+@pytest.mark.parametrize("stages", [
+    (),
+    (EMPTY,),
+    (EMPTY, EMPTY, EMPTY),
+    (StageGene(0, 16, 5, 2, (True,)),),  # depth 0 with leftovers is still absent
+])
+def test_genome_rejects_stages_without_any_block(stages):
+    with pytest.raises(GenomeError, match="stage"):
+        Genome(8, stages)
+
+
+def test_genome_rejects_stages_that_are_not_stage_genes():
+    with pytest.raises(GenomeError):
+        Genome(8, (A, A.to_dict()))
+
+
+def test_genome_and_stage_are_immutable():
+    genome = Genome(8, (A, B))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        genome.stem_width = 16
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        A.width = 16
+
+
+def test_genome_accepts_lists_and_stores_tuples():
+    genome = Genome(8, [StageGene(2, 8, 3, 1, [True, False]), B])
+    assert isinstance(genome.stages, tuple)
+    assert genome.stages[0].residual == (True, False)
+    assert genome == Genome(8, (A, B))
+    assert genome.depth == 3
+
+
+# -- JSON form ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("space_name", SPACE_NAMES)
+def test_json_round_trip_is_exact_for_random_genomes(space_name):
+    space = evohybrid.load_space(space_name)
+    for seed in range(150):
+        rng = random.Random(seed)
+        genome = space.sample(rng)
+        for candidate in (genome, space.mutate(genome, rng), space.crossover(genome, space.sample(rng), rng)):
+            text = candidate.to_json()
+            back = Genome.from_json(text)
+            assert back == candidate
+            assert back.to_json() == text
+            assert back.hash == candidate.hash
+            assert Genome.from_dict(json.loads(text)) == candidate
+            assert json.loads(text) == candidate.to_dict()
+
+
+def test_json_round_trip_keeps_empty_stages_in_place():
+    genome = Genome(8, (A, EMPTY, B))
+    back = Genome.from_json(genome.to_json())
+    assert back == genome
+    assert back.stages[1] == EMPTY
+    assert back != Genome(8, (A, B, EMPTY))
+
+
+def test_to_json_is_compact_and_sorted():
+    text = Genome(8, (A,)).to_json()
+    assert " " not in text
+    assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("{not json", "not valid JSON"),
+    ("", "not valid JSON"),
+    ("[]", "stem_width"),
+    ('{"stem_width": 8}', "stem_width"),
+    ('{"stem_width": 8, "stages": [], "extra": 1}', "stem_width"),
+    ('{"stem_width": 8, "stages": {}}', "stages"),
+    ('{"stem_width": 8, "stages": []}', "stage"),
+    ('{"stem_width": 8, "stages": [1]}', "stage 0"),
+    ('{"stem_width": 8, "stages": [{"width": 8}]}', "stage 0"),
+    ('{"stem_width": 8, "stages": [{"depth": 1, "width": 8, "kernel": 3, "stride": 1}]}', "residual"),
+    ('{"stem_width": 8, "stages": [{"depth": 1, "width": 8, "kernel": 3, "stride": 1, "residual": true}]}',
+     "residual"),
+    ('{"stem_width": 8, "stages": [{"depth": 1, "width": 8, "kernel": 3, "stride": 1, "residual": [1]}]}',
+     "residual"),
+    ('{"stem_width": 8, "stages": [{"depth": 1, "width": 8, "kernel": 4, "stride": 1, "residual": [true]}]}',
+     "kernel"),
+    ('{"stem_width": 8, "stages": [{"depth": 1, "width": 8, "kernel": 3, "stride": 1, "residual": [true], '
+     '"colour": 1}]}', "stage 0"),
+    ('{"stem_width": "8", "stages": [{"depth": 1, "width": 8, "kernel": 3, "stride": 1, "residual": [true]}]}',
+     "stem_width"),
+    ('{"stem_width": 8, "stages": [{"depth": 0}]}', "depth >= 1"),
+])
+def test_from_json_errors_are_genome_errors(text, fragment):
+    with pytest.raises(GenomeError, match=fragment):
+        Genome.from_json(text)
+
+
+def test_from_json_accepts_an_absent_stage_written_short():
+    genome = Genome.from_json('{"stem_width": 8, "stages": [{"depth": 0}, '
+                              '{"depth": 1, "width": 32, "kernel": 5, "stride": 2, "residual": [false]}]}')
+    assert genome == Genome(8, (EMPTY, B))
+
+
+@pytest.mark.parametrize("depth", ["false", "0.0"])
+def test_from_json_rejects_a_non_integer_depth(depth):
+    # StageGene(False, ...) and StageGene(0.0, ...) are GenomeErrors; the JSON path must agree.
+    with pytest.raises(GenomeError, match="depth"):
+        Genome.from_json('{"stem_width": 8, "stages": [{"depth": %s}, '
+                         '{"depth": 1, "width": 32, "kernel": 5, "stride": 2, "residual": [false]}]}' % depth)
+
+
+# -- identity -----------------------------------------------------------------------------------------------------
+
+def test_hash_is_stable_across_processes_and_versions():
+    # A run directory stores these hashes: changing the canonical form breaks resuming old runs.
+    assert Genome(4, (StageGene(1, 4, 3, 1, (True,)),)).hash == "7c2da1a1c2a440e9"
+    genome = Genome(8, (A, EMPTY, B))
+    assert genome.hash == Genome.from_json(genome.to_json()).hash
+    assert len(genome.hash) == 16 and int(genome.hash, 16) >= 0
+
+
+def test_empty_stage_position_does_not_change_the_hash():
+    first, second, third = Genome(8, (A, EMPTY, B)), Genome(8, (A, B, EMPTY)), Genome(8, (EMPTY, A, B))
+    assert first != second  # different genomes ...
+    assert first.hash == second.hash == third.hash  # ... that build the same network
+    assert first.canonical_json() == second.canonical_json()
+    assert first.describe() == second.describe()
+
+
+def test_empty_stages_with_leftover_fields_normalise_equal():
+    leftovers = [StageGene(0, 16, 5, 2, (True,)), StageGene(0, 7, 9, 3, ()), StageGene(0, 1, 1, 1, (False, True))]
+    for stage in leftovers:
+        assert stage == EMPTY
+        assert stage.to_dict() == {"depth": 0, "width": 0, "kernel": 0, "stride": 1, "residual": []}
+        assert Genome(8, (A, stage, B)) == Genome(8, (A, EMPTY, B))
+        assert Genome(8, (A, stage, B)).hash == Genome(8, (A, EMPTY, B)).hash
+
+
+def _variants(genome: Genome) -> list[Genome]:
+    """Genomes that differ from `genome` in exactly one gene (of a present stage or the stem)."""
+    variants = [Genome(genome.stem_width + 1, genome.stages)]
+    for index, stage in enumerate(genome.stages):
+        if stage.depth == 0:
+            continue
+        changed = [
+            dataclasses.replace(stage, width=stage.width + 1),
+            dataclasses.replace(stage, kernel=stage.kernel + 2),
+            dataclasses.replace(stage, stride=3 - stage.stride),
+            StageGene(stage.depth + 1, stage.width, stage.kernel, stage.stride, stage.residual + (True,)),
+            StageGene(0, 0, 0, 1, ()),
+        ]
+        if stage.depth > 1:
+            changed.append(StageGene(stage.depth - 1, stage.width, stage.kernel, stage.stride, stage.residual[:-1]))
+        for bit in range(stage.depth):
+            flipped = list(stage.residual)
+            flipped[bit] = not flipped[bit]
+            changed.append(dataclasses.replace(stage, residual=tuple(flipped)))
+        for new_stage in changed:
+            stages = genome.stages[:index] + (new_stage,) + genome.stages[index + 1:]
+            if any(s.depth for s in stages):
+                variants.append(Genome(genome.stem_width, stages))
+    return variants
+
+
+def test_hash_differs_when_any_gene_differs():
+    genome = Genome(8, (A, EMPTY, B, C))
+    variants = _variants(genome)
+    assert len(variants) > 20
+    hashes = {variant.hash for variant in variants}
+    assert genome.hash not in hashes
+    assert len(hashes) == len(variants)  # every single change gives a distinct network
+
+
+@pytest.mark.parametrize("space_name", SPACE_NAMES)
+def test_hash_differs_for_every_single_gene_change_of_random_genomes(space_name):
+    space = evohybrid.load_space(space_name)
+    for seed in range(40):
+        genome = space.sample(random.Random(seed))
+        assert all(variant.hash != genome.hash for variant in _variants(genome))
+
+
+@pytest.mark.parametrize("space_name", SPACE_NAMES)
+def test_equal_hash_means_same_network(space_name):
+    # Over many samples, genomes share a hash exactly when their present stages are equal.
+    space = evohybrid.load_space(space_name)
+    by_hash: dict[str, tuple] = {}
+    for seed in range(300):
+        genome = space.sample(random.Random(seed))
+        present = (genome.stem_width, tuple(stage for stage in genome.stages if stage.depth))
+        assert by_hash.setdefault(genome.hash, present) == present

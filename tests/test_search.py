@@ -1,0 +1,263 @@
+"""The search loop on the smoke config: the run directory it writes, and resuming that gives the same run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import evohybrid
+from evohybrid.algorithms import make_algorithm
+from evohybrid.errors import ConfigError, RunDirError
+from evohybrid.executors import LocalExecutor
+from evohybrid.genome import Genome
+from evohybrid.space import SPACES_DIR
+from evohybrid.store import read_records
+
+from conftest import ALGORITHM_NAMES
+
+BUDGET = 12
+RECORD_FIELDS = {"id", "hash", "genome", "status", "val_acc", "params", "train_s", "eval_s", "error"}
+
+
+def _config(smoke_config: evohybrid.Config, algorithm: str) -> evohybrid.Config:
+    return smoke_config.override("search", algorithm=algorithm)
+
+
+def _run(config=None, *, split, **kwargs) -> evohybrid.SearchResult:
+    """A search that evaluates on the session's smoke split instead of loading it again."""
+    return evohybrid.search(config, executor_factory=lambda cfg: LocalExecutor(cfg, split), progress=False, **kwargs)
+
+
+def _log(run_dir: Path) -> list[dict[str, Any]]:
+    return read_records(Path(run_dir) / "evaluations.jsonl")
+
+
+def _hashes_by_id(run_dir: Path) -> list[str]:
+    return [record["hash"] for record in sorted(_log(run_dir), key=lambda record: record["id"])]
+
+
+def _assert_complete(run_dir: Path, budget: int) -> None:
+    records = _log(run_dir)
+    assert sorted(record["id"] for record in records) == list(range(budget))
+    assert len({record["hash"] for record in records}) == budget
+    state = json.loads((Path(run_dir) / "state.json").read_text())
+    assert state["next_id"] == budget
+    assert state["pending"] == []
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory, smoke_config) -> dict[str, tuple[Path, evohybrid.SearchResult]]:
+    """One uninterrupted smoke search per algorithm, through the default executor (which loads its own data)."""
+    runs = {}
+    for algorithm in ALGORITHM_NAMES:
+        out = tmp_path_factory.mktemp(f"reference-{algorithm}") / "run"
+        runs[algorithm] = out, evohybrid.search(_config(smoke_config, algorithm), out=out, progress=False)
+    return runs
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
+def test_search_writes_a_complete_run(reference_runs, smoke_config, algorithm):
+    out, result = reference_runs[algorithm]
+    config = _config(smoke_config, algorithm)
+    assert config.search.budget == BUDGET
+    assert result.run_dir == out
+    assert not result.interrupted
+
+    records = _log(out)
+    assert records == result.records
+    assert len(records) == BUDGET
+    assert [record["id"] for record in records] == list(range(BUDGET))
+    assert len({record["hash"] for record in records}) == BUDGET
+    space = evohybrid.load_space(config.space)
+    for record in records:
+        assert RECORD_FIELDS <= set(record), RECORD_FIELDS - set(record)
+        genome = Genome.from_dict(record["genome"])
+        assert genome.hash == record["hash"]
+        space.validate(genome)
+        assert record["status"] in {"ok", "failed", "diverged"}
+        if record["status"] == "ok":
+            assert 0.0 <= record["val_acc"] <= 1.0 and record["params"] > 0 and record["error"] is None
+
+    document = json.loads((out / "config.json").read_text())
+    assert document["config"] == config.to_dict()
+    assert evohybrid.config.config_from_dict(document["config"]) == config
+    assert document["search_space"] == yaml.safe_load((SPACES_DIR / f"{config.space}.yaml").read_text())
+    for package in ("python", "evohybrid", "torch", "deap", "numpy"):
+        assert document["versions"][package]
+
+    state = json.loads((out / "state.json").read_text())
+    assert state["algorithm"] == algorithm
+    _assert_complete(out, BUDGET)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
+def test_front_is_the_non_dominated_ok_records(reference_runs, algorithm):
+    _out, result = reference_runs[algorithm]
+    ok = [record for record in result.records if record["status"] == "ok"]
+    assert result.front and all(record in ok for record in result.front)
+
+    def dominates(a, b):
+        return (a["val_acc"] >= b["val_acc"] and a["params"] <= b["params"]
+                and (a["val_acc"] > b["val_acc"] or a["params"] < b["params"]))
+
+    for member in result.front:
+        assert not any(dominates(other, member) for other in ok)
+    for record in ok:
+        if record not in result.front:
+            assert any(dominates(member, record) or (member["val_acc"], member["params"]) ==
+                       (record["val_acc"], record["params"]) for member in result.front)
+    assert result.front == evohybrid.pareto_front(result.records)
+
+
+def _resume_in_chunks(config, out: Path, chunks: tuple[int, ...], split) -> None:
+    result = _run(config, out=out, budget=chunks[0], split=split)
+    assert len(result.records) == chunks[0]
+    assert json.loads((out / "config.json").read_text())["config"]["search"]["budget"] == chunks[0]
+    for budget in chunks[1:]:
+        result = _run(resume=out, budget=budget, split=split)
+        assert len(result.records) == budget
+        assert json.loads((out / "config.json").read_text())["config"]["search"]["budget"] == budget
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
+def test_resumed_run_equals_uninterrupted_run(reference_runs, smoke_config, smoke_split, tmp_path, algorithm):
+    _resume_in_chunks(_config(smoke_config, algorithm), tmp_path / "run", (5, BUDGET), smoke_split)
+    _assert_complete(tmp_path / "run", BUDGET)
+    assert _hashes_by_id(tmp_path / "run") == _hashes_by_id(reference_runs[algorithm][0])
+
+
+def test_resuming_many_times_across_generations(reference_runs, smoke_config, smoke_split, tmp_path):
+    # Population 4: stops at 1, 4 (a generation's end), 9 and 12 cut NSGA-II's generations every way.
+    _resume_in_chunks(_config(smoke_config, "nsga2"), tmp_path / "run", (1, 4, 9, BUDGET), smoke_split)
+    _assert_complete(tmp_path / "run", BUDGET)
+    assert _hashes_by_id(tmp_path / "run") == _hashes_by_id(reference_runs["nsga2"][0])
+
+
+def _state_after_one_more_ask(state: dict[str, Any], config: evohybrid.Config) -> dict[str, Any]:
+    """What search writes after asking for the next proposal and before evaluating it."""
+    algorithm = make_algorithm(evohybrid.load_space(config.space), config.search, config.seed)
+    algorithm.load_state_dict(state)
+    algorithm.ask()
+    return algorithm.state_dict()
+
+
+class InterruptingExecutor(LocalExecutor):
+    """The local executor, with a Ctrl-C arriving during the n-th evaluation."""
+
+    def __init__(self, config, split, interrupt_at: int) -> None:
+        super().__init__(config, split)
+        self.calls, self.interrupt_at = 0, interrupt_at
+
+    def wait(self):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().wait()
+
+
+def _pending_ids(run_dir: Path) -> list[int]:
+    return [proposal["id"] for proposal in json.loads((run_dir / "state.json").read_text())["pending"]]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
+def test_resume_after_crashes_equals_uninterrupted_run(reference_runs, smoke_config, smoke_split, tmp_path,
+                                                       algorithm):
+    """Both states a crash can leave, in one run: a proposal asked and checkpointed but never logged (Ctrl-C during
+    its evaluation), and one logged but not yet checkpointed (a crash between the log append and the state write)."""
+    config = _config(smoke_config, algorithm)
+    out = tmp_path / "run"
+
+    result = evohybrid.search(config, out=out, progress=False,
+                              executor_factory=lambda cfg: InterruptingExecutor(cfg, smoke_split, 5))
+    assert result.interrupted
+    assert [record["id"] for record in _log(out)] == [0, 1, 2, 3]
+    assert _pending_ids(out) == [4]
+
+    result = _run(resume=out, budget=5, split=smoke_split)  # the pending proposal is evaluated first
+    assert not result.interrupted
+    assert [record["id"] for record in _log(out)] == [0, 1, 2, 3, 4]
+    assert _pending_ids(out) == []
+
+    state_before_ask = json.loads((out / "state.json").read_text())
+    _run(resume=out, budget=6, split=smoke_split)  # id 5 evaluated and logged ...
+    crashed_state = _state_after_one_more_ask(state_before_ask, config)
+    assert [p["id"] for p in crashed_state["pending"]] == [5]
+    (out / "state.json").write_text(json.dumps(crashed_state))  # ... but the crash came before the state said so
+
+    _run(resume=out, budget=BUDGET, split=smoke_split)
+    _assert_complete(out, BUDGET)
+    assert _hashes_by_id(out) == _hashes_by_id(reference_runs[algorithm][0])
+
+
+@pytest.mark.parametrize("damage", ["deleted", "stale"])
+def test_resume_without_an_up_to_date_state_replays_the_log(smoke_config, smoke_split, tmp_path, damage):
+    out = tmp_path / "run"
+    _run(_config(smoke_config, "random"), out=out, budget=4, split=smoke_split)
+    stale = (out / "state.json").read_bytes()
+    _run(resume=out, budget=5, split=smoke_split)
+    if damage == "deleted":
+        (out / "state.json").unlink()
+    else:
+        (out / "state.json").write_bytes(stale)
+
+    _run(resume=out, budget=8, split=smoke_split)
+    records = _log(out)
+    assert sorted(record["id"] for record in records) == list(range(8))  # today: [0, 0, 1, 1, 2, 2, 3, 4]
+    assert len({record["hash"] for record in records}) == 8
+
+
+def test_budget_argument_overrides_the_config(smoke_config, smoke_split, tmp_path):
+    result = _run(smoke_config, out=tmp_path / "run", budget=3, split=smoke_split)
+    assert len(result.records) == 3
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["search"]["budget"] == 3
+
+
+def test_resume_of_a_finished_run_evaluates_nothing(smoke_config, smoke_split, tmp_path):
+    out = tmp_path / "run"
+    _run(smoke_config, out=out, budget=3, split=smoke_split)
+    before = (out / "evaluations.jsonl").read_bytes()
+    assert len(_run(resume=out, split=smoke_split).records) == 3
+    assert len(_run(resume=out, budget=2, split=smoke_split).records) == 3
+    assert (out / "evaluations.jsonl").read_bytes() == before
+
+
+def test_search_refuses_an_existing_run_directory(smoke_config, smoke_split, tmp_path):
+    out = tmp_path / "run"
+    _run(smoke_config, out=out, budget=2, split=smoke_split)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(RunDirError, match="already exists"):
+        _run(smoke_config, out=out, split=smoke_split)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resume_refuses_what_is_not_a_run(smoke_split, tmp_path):
+    with pytest.raises(RunDirError):
+        _run(resume=tmp_path / "missing", split=smoke_split)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "config.json").write_text('{"something": "else"}')
+    (tmp_path / "foreign" / "evaluations.jsonl").write_text("")
+    with pytest.raises(RunDirError, match="did not write"):
+        _run(resume=tmp_path / "foreign", split=smoke_split)
+
+
+def test_search_rejects_a_bad_budget(smoke_config, smoke_split, tmp_path):
+    with pytest.raises(ConfigError, match="search.budget"):
+        _run(smoke_config, out=tmp_path / "run", budget=0, split=smoke_split)
+    assert not (tmp_path / "run").exists()
+
+
+def test_search_space_is_frozen_into_the_run(smoke_config, smoke_split, tmp_path):
+    # A run resumes with the space it started with, even if the space file changes or disappears.
+    space_file = tmp_path / "myspace.yaml"
+    shutil.copy(SPACES_DIR / "tiny.yaml", space_file)
+    config = smoke_config.override(None, space=str(space_file))
+    out = tmp_path / "run"
+    _run(config, out=out, budget=3, split=smoke_split)
+    space_file.unlink()
+    _run(resume=out, budget=6, split=smoke_split)
+    _assert_complete(out, 6)

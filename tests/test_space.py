@@ -1,0 +1,258 @@
+"""Search spaces: the variation operators stay inside the space and are pure; bad space files are ConfigErrors."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+
+import evohybrid
+from evohybrid.errors import ConfigError, GenomeError
+from evohybrid.genome import Genome, StageGene
+from evohybrid.space import SPACES_DIR, SearchSpace
+
+SEEDS = range(300)
+
+
+def _snapshot(genome: Genome) -> tuple[str, Genome]:
+    return genome.to_json(), genome
+
+
+def test_every_shipped_space_loads_by_name_and_by_path(space):
+    by_path = evohybrid.load_space(SPACES_DIR / f"{space.name}.yaml")
+    assert by_path == space
+    assert space.stem_widths and space.stages
+    assert any(stage.max_depth >= 1 for stage in space.stages)
+    assert space.size >= 2
+
+
+def test_sample_is_valid(space):
+    for seed in SEEDS:
+        genome = space.sample(random.Random(seed))
+        space.validate(genome)
+        assert genome.depth >= 1
+
+
+def test_sample_reaches_every_choice(space):
+    rng = random.Random(0)
+    genomes = [space.sample(rng) for _ in SEEDS]
+    assert {g.stem_width for g in genomes} == set(space.stem_widths)
+    for index, choices in enumerate(space.stages):
+        stages = [g.stages[index] for g in genomes]
+        assert {s.depth for s in stages} == set(range(choices.min_depth, choices.max_depth + 1))
+        present = [s for s in stages if s.depth]
+        if present:
+            assert {s.width for s in present} == set(choices.widths)
+            assert {s.kernel for s in present} == set(choices.kernels)
+            assert {bit for s in present for bit in s.residual} == set(choices.residual)
+            assert {s.stride for s in present} == {choices.stride}
+
+
+def test_mutate_is_valid_and_changes_the_network(space):
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        genome = space.sample(rng)
+        for _ in range(3):  # a short chain: mutants of mutants stay inside the space
+            child = space.mutate(genome, rng)
+            space.validate(child)
+            assert child.hash != genome.hash
+            genome = child
+
+
+def test_crossover_is_valid_and_mixes_whole_stages(space):
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        first, second = space.sample(rng), space.sample(rng)
+        child = space.crossover(first, second, rng)
+        space.validate(child)
+        assert child.stem_width in (first.stem_width, second.stem_width)
+        for stage, a, b in zip(child.stages, first.stages, second.stages):
+            assert stage in (a, b)
+
+
+def test_crossover_of_a_genome_with_itself_is_itself(space):
+    for seed in range(20):
+        genome = space.sample(random.Random(seed))
+        assert space.crossover(genome, genome, random.Random(seed)) == genome
+
+
+def test_operators_are_pure(space):
+    for seed in range(100):
+        first, second = space.sample(random.Random(seed)), space.sample(random.Random(seed + 1000))
+        before = [_snapshot(first), _snapshot(second)]
+
+        mutants = [space.mutate(first, random.Random(seed)) for _ in range(2)]
+        children = [space.crossover(first, second, random.Random(seed)) for _ in range(2)]
+        samples = [space.sample(random.Random(seed)) for _ in range(2)]
+
+        assert mutants[0] == mutants[1]
+        assert children[0] == children[1]
+        assert samples[0] == samples[1] == first
+        assert [_snapshot(first), _snapshot(second)] == before  # inputs untouched
+
+
+def test_operators_draw_only_from_the_given_rng(space):
+    genome = space.sample(random.Random(1))
+    random.seed(1)
+    expected = space.mutate(genome, random.Random(7))
+    random.seed(2)  # the global generator must not matter
+    assert space.mutate(genome, random.Random(7)) == expected
+
+
+def test_mutate_and_crossover_reject_genomes_outside_the_space(space):
+    outside = Genome(max(space.stem_widths) + 1, space.sample(random.Random(0)).stages)
+    inside = space.sample(random.Random(1))
+    with pytest.raises(GenomeError, match="stem_width"):
+        space.mutate(outside, random.Random(0))
+    with pytest.raises(GenomeError):
+        space.crossover(inside, outside, random.Random(0))
+
+
+def test_validate_names_the_offending_gene(space):
+    genome = space.sample(random.Random(3))
+    index = next(i for i, stage in enumerate(genome.stages) if stage.depth)
+    stage, choices = genome.stages[index], space.stages[index]
+    cases = {
+        "width": StageGene(stage.depth, max(choices.widths) + 1, stage.kernel, stage.stride, stage.residual),
+        "kernel": StageGene(stage.depth, stage.width, max(choices.kernels) + 2, stage.stride, stage.residual),
+        "stride": StageGene(stage.depth, stage.width, stage.kernel, 3 - stage.stride, stage.residual),
+        "depth": StageGene(choices.max_depth + 1, stage.width, stage.kernel, stage.stride,
+                           (True,) * (choices.max_depth + 1)),
+    }
+    for fragment, bad_stage in cases.items():
+        bad = Genome(genome.stem_width, genome.stages[:index] + (bad_stage,) + genome.stages[index + 1:])
+        with pytest.raises(GenomeError, match=fragment):
+            space.validate(bad)
+    with pytest.raises(GenomeError, match="stages"):
+        space.validate(Genome(genome.stem_width, genome.stages + (stage,)))
+
+
+def _enumerate(space: SearchSpace) -> set[str]:
+    """Every network of a (small) space, by brute force."""
+    options = []
+    for choices in space.stages:
+        stage_options = []
+        for depth in range(choices.min_depth, choices.max_depth + 1):
+            if depth == 0:
+                stage_options.append(StageGene(0, 0, 0, 1, ()))
+                continue
+            for width, kernel in itertools.product(choices.widths, choices.kernels):
+                for bits in itertools.product(choices.residual, repeat=depth):
+                    stage_options.append(StageGene(depth, width, kernel, choices.stride, bits))
+        options.append(stage_options)
+    hashes = set()
+    for stem in space.stem_widths:
+        for stages in itertools.product(*options):
+            if any(stage.depth for stage in stages):
+                hashes.add(Genome(stem, stages).hash)
+    return hashes
+
+
+def test_tiny_space_size_matches_enumeration():
+    space = evohybrid.load_space("tiny")
+    every = _enumerate(space)
+    assert len(every) == space.size
+    rng = random.Random(0)
+    for _ in range(200):
+        genome = space.sample(rng)
+        assert genome.hash in every
+        assert space.mutate(genome, rng).hash in every
+
+
+def test_mutate_of_a_single_member_space_returns_the_genome(tmp_path):
+    path = tmp_path / "single.yaml"
+    path.write_text("stem: {widths: [4]}\nstages:\n  - {depth: [1, 1], widths: [4], kernels: [3], residual: [true]}\n")
+    space = evohybrid.load_space(path)
+    assert space.size == 1
+    genome = space.sample(random.Random(0))
+    assert space.mutate(genome, random.Random(0)) == genome
+
+
+# -- loading errors -------------------------------------------------------------------------------------------------
+
+def _write_space(tmp_path: Path, raw) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(raw) if not isinstance(raw, str) else raw)
+    return path
+
+
+def _tiny_raw() -> dict:
+    return yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
+
+
+def test_unknown_space_name():
+    with pytest.raises(ConfigError, match="unknown search space 'no-such-space'") as info:
+        evohybrid.load_space("no-such-space")
+    assert "tiny" in str(info.value)  # it lists what exists
+
+
+def test_missing_space_file(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(ConfigError, match="does not exist") as info:
+        evohybrid.load_space(missing)
+    assert str(missing) in str(info.value)
+
+
+def test_space_path_that_is_a_directory(tmp_path):
+    with pytest.raises(ConfigError):
+        evohybrid.load_space(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["stages: [\n", "stem: {widths: [4]\n", "a: b: c\n", "\tstem: 1\n"])
+def test_invalid_yaml(tmp_path, text):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        evohybrid.load_space(_write_space(tmp_path, text))
+
+
+def _modified(change):
+    raw = _tiny_raw()
+    change(raw)
+    return raw
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (_modified(lambda r: r.update(colour="red")), "'colour'"),
+    (_modified(lambda r: r["stages"][1].update(widht=[8])), "'widht'"),
+    (_modified(lambda r: r["stages"][0].update(depth=[2, 1])), r"stages\[0\]\.depth"),
+    (_modified(lambda r: r["stages"][1].update(depth=[-1, 1])), r"stages\[1\]\.depth"),
+    (_modified(lambda r: r["stages"][1].update(depth=[1])), r"stages\[1\]\.depth"),
+    (_modified(lambda r: r["stages"][1].update(depth=[1, 2, 3])), r"stages\[1\]\.depth"),
+    (_modified(lambda r: r["stages"][1].update(depth="1-2")), r"stages\[1\]\.depth"),
+    (_modified(lambda r: r["stages"][1].update(depth=[0, True])), r"stages\[1\]\.depth"),
+    (_modified(lambda r: r["stages"][1].update(depth=[0.0, 2])), r"stages\[1\]\.depth"),
+    (_modified(lambda r: r["stages"][0].pop("widths")), "'widths'"),
+    (_modified(lambda r: r["stages"][0].pop("depth")), "'depth'"),
+    (_modified(lambda r: r["stages"][0].update(widths=[])), r"stages\[0\]\.widths"),
+    (_modified(lambda r: r["stages"][0].update(widths=[4, 0])), r"stages\[0\]\.widths"),
+    (_modified(lambda r: r["stages"][0].update(widths=[4, True])), r"stages\[0\]\.widths"),
+    (_modified(lambda r: r["stages"][0].update(kernels=[3, 4])), r"stages\[0\]\.kernels"),
+    (_modified(lambda r: r["stages"][0].update(residual=[])), r"stages\[0\]\.residual"),
+    (_modified(lambda r: r["stages"][0].update(residual=[1, 0])), r"stages\[0\]\.residual"),
+    (_modified(lambda r: r["stages"][0].update(stride=3)), r"stages\[0\]\.stride"),
+    (_modified(lambda r: r["stages"][0].update(stride=True)), r"stages\[0\]\.stride"),
+    (_modified(lambda r: r.update(stem={"widths": [4], "depth": 1})), "stem"),
+    (_modified(lambda r: r.update(stem={"widths": []})), "stem.widths"),
+    (_modified(lambda r: r.pop("stem")), "stem"),
+    (_modified(lambda r: r.update(stages=[])), "stages"),
+    (_modified(lambda r: r.pop("stages")), "stages"),
+    (_modified(lambda r: r.update(stages=[{"depth": [0, 0], "widths": [4], "kernels": [3]}])), "maximum depth"),
+    (_modified(lambda r: r["stages"].__setitem__(1, [8, 16])), r"stages\[1\]"),
+    ([1, 2, 3], "mapping"),
+    ("", "mapping"),
+])
+def test_bad_space_is_a_config_error_naming_the_key(tmp_path, raw, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        evohybrid.load_space(_write_space(tmp_path, raw))
+
+
+def test_float_stride_is_rejected_when_loading(tmp_path):
+    path = _write_space(tmp_path, _modified(lambda r: r["stages"][1].update(stride=2.0)))
+    try:
+        space = evohybrid.load_space(path)
+    except ConfigError as error:
+        assert "stride" in str(error)
+        return
+    space.sample(random.Random(0))  # a space that loads must at least sample valid genomes

@@ -1,0 +1,183 @@
+"""The run directory: refuses to clobber, appends durable JSON lines, survives a line cut short by a crash."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from evohybrid.errors import RunDirError
+from evohybrid.store import CONFIG_FILE, EVALUATIONS_FILE, STATE_FILE, RunStore, read_records
+
+CONFIG = {"config": {"seed": 0}, "search_space": {"stem": {"widths": [4]}}, "versions": {"python": "3"}}
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _records(count: int, start: int = 0) -> list[dict]:
+    return [{"id": i, "hash": f"{i:016x}", "status": "ok", "val_acc": i / 10, "params": 100 + i,
+             "genome": {"stem_width": 4, "stages": []}, "error": None} for i in range(start, start + count)]
+
+
+def test_create_writes_a_fresh_run(tmp_path):
+    store = RunStore.create(tmp_path / "a" / "run", CONFIG)
+    assert store.path == tmp_path / "a" / "run"
+    assert json.loads((store.path / CONFIG_FILE).read_text()) == CONFIG
+    assert store.read_config() == CONFIG
+    assert (store.path / EVALUATIONS_FILE).read_bytes() == b""
+    assert store.records() == []
+    assert store.read_state() is None
+    assert sorted(p.name for p in store.path.iterdir()) == [CONFIG_FILE, EVALUATIONS_FILE]
+
+
+def test_create_accepts_an_existing_empty_directory(tmp_path):
+    (tmp_path / "run").mkdir()
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    assert store.read_config() == CONFIG
+
+
+@pytest.mark.parametrize("content", ["run", "other"])
+def test_create_refuses_a_non_empty_directory_and_leaves_it_untouched(tmp_path, content):
+    path = tmp_path / "existing"
+    if content == "run":
+        RunStore.create(path, CONFIG).append(_records(1)[0])
+    else:
+        path.mkdir()
+        (path / "notes.txt").write_text("keep me\n")
+        (path / "sub").mkdir()
+        (path / "sub" / "data.bin").write_bytes(b"\x00\x01")
+    before = _tree(path)
+    with pytest.raises(RunDirError, match="already exists"):
+        RunStore.create(path, {"config": "other"})
+    assert _tree(path) == before
+
+
+def test_create_refuses_a_file(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("x")
+    with pytest.raises(RunDirError):
+        RunStore.create(path, CONFIG)
+    assert path.read_text() == "x"
+
+
+def test_open_refuses_what_is_not_a_run(tmp_path):
+    with pytest.raises(RunDirError, match="does not exist"):
+        RunStore.open(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunDirError):
+        RunStore.open(tmp_path / "file")
+    with pytest.raises(RunDirError, match="not a run directory"):
+        RunStore.open(tmp_path)
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / CONFIG_FILE).write_text("{}")
+    with pytest.raises(RunDirError, match="not a run directory"):
+        RunStore.open(half)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / EVALUATIONS_FILE).write_text("")
+    with pytest.raises(RunDirError, match="not a run directory"):
+        RunStore.open(other)
+
+
+def test_open_an_existing_run(tmp_path):
+    RunStore.create(tmp_path / "run", CONFIG).append(_records(1)[0])
+    store = RunStore.open(tmp_path / "run")
+    assert store.read_config() == CONFIG
+    assert store.records() == _records(1)
+
+
+def test_append_and_read_round_trip(tmp_path):
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    records = _records(5)
+    records[2]["error"] = "ValueError: line\nbreak and unicode \u00e9\u2603"
+    for record in records:
+        store.append(record)
+    assert store.records() == records
+    assert RunStore.open(store.path).records() == records
+    lines = (store.path / EVALUATIONS_FILE).read_bytes().split(b"\n")
+    assert lines[-1] == b"" and len(lines) == 6  # one record a line, newline-terminated
+    assert [json.loads(line) for line in lines[:-1]] == records
+
+
+def test_append_refuses_non_finite_numbers_and_writes_nothing(tmp_path):
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    store.append(_records(1)[0])
+    before = (store.path / EVALUATIONS_FILE).read_bytes()
+    with pytest.raises(ValueError):
+        store.append({**_records(1, start=1)[0], "val_acc": math.nan})
+    assert (store.path / EVALUATIONS_FILE).read_bytes() == before
+
+
+def test_truncated_last_line_is_skipped_with_a_warning_and_the_next_append_starts_a_new_line(tmp_path):
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    records = _records(2)
+    for record in records:
+        store.append(record)
+    log = store.path / EVALUATIONS_FILE
+    full_line = json.dumps(_records(1, start=2)[0], sort_keys=True)
+    with open(log, "ab") as handle:  # a crash mid-write: half a line, no newline
+        handle.write(full_line[: len(full_line) // 2].encode())
+
+    with pytest.warns(UserWarning, match="line 3"):
+        assert store.records() == records
+
+    late = _records(1, start=3)[0]
+    store.append(late)
+    raw_lines = log.read_bytes().split(b"\n")
+    assert raw_lines[2] == full_line[: len(full_line) // 2].encode()  # the half line is kept as it was
+    assert json.loads(raw_lines[3]) == late  # and ours starts on a fresh line
+    with pytest.warns(UserWarning, match="line 3"):
+        assert store.records() == records + [late]
+    with pytest.warns(UserWarning):
+        assert read_records(log) == records + [late]
+
+
+def test_a_line_cut_inside_a_multibyte_character_is_skipped(tmp_path):
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    store.append(_records(1)[0])
+    encoded = json.dumps({"id": 1, "error": "\u2603\u2603"}, ensure_ascii=False).encode()
+    cut = encoded[: encoded.index("\u2603".encode()) + 1]  # ends in the middle of a UTF-8 sequence
+    with open(store.path / EVALUATIONS_FILE, "ab") as handle:
+        handle.write(cut)
+    with pytest.warns(UserWarning, match="line 2"):
+        assert store.records() == _records(1)
+    store.append(_records(1, start=2)[0])
+    with pytest.warns(UserWarning, match="line 2"):
+        assert [r["id"] for r in store.records()] == [0, 2]
+
+
+def test_blank_lines_are_ignored_silently(tmp_path, recwarn):
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    store.append(_records(1)[0])
+    with open(store.path / EVALUATIONS_FILE, "ab") as handle:
+        handle.write(b"\n   \n")
+    store.append(_records(1, start=1)[0])
+    assert store.records() == _records(2)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_state_round_trip_and_corruption(tmp_path):
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    state = {"algorithm": "random", "next_id": 3, "seen": ["a", "b"], "rng": [3, [1, 2], None]}
+    store.write_state(state)
+    assert store.read_state() == state
+    store.write_state({**state, "next_id": 4})
+    assert store.read_state()["next_id"] == 4
+    assert not list(store.path.glob("*.tmp"))  # written by rename, no temporary left
+    (store.path / STATE_FILE).write_text('{"algorithm": "ran')
+    with pytest.raises(RunDirError, match="state.json"):
+        store.read_state()
+
+
+def test_config_round_trip_and_corruption(tmp_path):
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    store.write_config({**CONFIG, "extra": 1})
+    assert RunStore.open(store.path).read_config() == {**CONFIG, "extra": 1}
+    (store.path / CONFIG_FILE).write_text("{")
+    with pytest.raises(RunDirError, match="config.json"):
+        store.read_config()
