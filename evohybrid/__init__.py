@@ -8,6 +8,7 @@ The CLI is a thin layer over this API:
     model = evohybrid.build_model(genome)
     record = evohybrid.evaluate(genome, evohybrid.load_config("smoke"))
     result = evohybrid.search(evohybrid.load_config("smoke"), out="results/demo")
+    model = evohybrid.load_exported("model.pt")  # after `evohybrid promote` and `evohybrid export`
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .data import SearchSplit, load_dataset
 from .errors import EvohybridError
 from .evaluator import evaluate as evaluate_on_split
 from .executors import load_search_split
+from .export import load_exported
 from .genome import Genome, StageGene
 from .pareto import pareto_front
 from .search import SearchResult, search
@@ -35,4 +37,4 @@ def evaluate(genome: Genome, config: Config | None = None, *, split: SearchSplit
 
 __all__ = ["Config", "EvohybridError", "Genome", "SearchResult", "SearchSpace", "SearchSplit", "StageGene",
            "build_model", "count_flops", "count_parameters", "evaluate", "load_config", "load_dataset",
-           "load_search_split", "load_space", "pareto_front", "search"]
+           "load_exported", "load_search_split", "load_space", "pareto_front", "search"]

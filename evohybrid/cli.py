@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import warnings
@@ -48,7 +49,7 @@ def _float_at_least(text: str, bound: float, *, inclusive: bool) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not (value >= bound if inclusive else value > bound):
+    if not math.isfinite(value) or not (value >= bound if inclusive else value > bound):
         kind = "non-negative" if inclusive else "positive"
         raise argparse.ArgumentTypeError(f"must be a {kind} number, got '{text}'")
     return value
@@ -133,13 +134,92 @@ def cmd_space_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def comma_ids(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be evaluation ids separated by commas, e.g. 3,17, got '{text}'") from None
+
+
+def comma_positive_floats(text: str) -> tuple[float, ...]:
+    return tuple(positive_float(part) for part in text.split(","))
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    from .pareto import format_rows, front_rows, pareto_fronts
+    from .promote import open_run
+
+    fronts = pareto_fronts(open_run(args.run).records(), args.fronts)
+    if not fronts and args.format == "table":
+        print(f"no successful evaluation in '{args.run}' yet")
+        return 0
+    print(format_rows(front_rows(fronts), args.format))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    for path in write_report(args.runs):
+        print(path)
+    return 0
+
+
+# PromoteOptions fields set by `evohybrid promote` flags (argparse dest = field), and the flag that sets each.
+PROMOTE_RECIPE_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lrs": "--lr",
+                        "cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial",
+                        "max_failures": "--max-failures"}
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from .promote import PromoteOptions, format_promoted, promote
+
+    given = {name: getattr(args, name) for name in PROMOTE_RECIPE_FLAGS if getattr(args, name) is not None}
+    if args.resume and given:
+        raise EvohybridError(f"{PROMOTE_RECIPE_FLAGS[next(iter(given))]} cannot change a promotion being resumed: "
+                             "drop it (only --address can)")
+    result = promote(args.run, ids=args.ids, top=args.top, front=args.front, resume=args.resume,
+                     options=PromoteOptions(address=args.address, **given))
+    if result.skipped:
+        print(f"already promoted, not trained again: {', '.join(map(str, result.skipped))} "
+              f"(delete {result.run_dir}/promoted/<id> to train one again)", file=sys.stderr)
+    print(format_promoted(result.rows, result.tau) if result.rows else "no promoted model yet")
+    print(f"outputs: {result.run_dir / 'promoted'}")
+    for failure in result.failures:
+        print(f"evohybrid: warning: {failure}", file=sys.stderr)
+    if result.interrupted:
+        print(f"interrupted: resume with 'evohybrid promote {args.run} --resume'", file=sys.stderr)
+        return 130
+    return 1 if result.failures else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    print(export_model(args.run, args.id, args.out))
+    return 0
+
+
+def cmd_study_proxy(args: argparse.Namespace) -> int:
+    from .study import format_summary, run_study
+
+    config = _config_from_args(args)
+    summary = run_study(args.out, config, n=args.n, truth_epochs=args.truth_epochs, truth_lr=args.truth_lr,
+                        truth_train_size=args.truth_train_size)
+    print(f"\nrank correlation with full training over {summary['n']} architectures "
+          f"(truth: {args.truth_epochs} epochs, mean val acc {summary['truth']['mean_val_acc']:.3f}):")
+    print(format_summary(summary))
+    print(f"\nstudy directory: {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="evohybrid", description=__doc__)
+    parser = OneLineParser(prog="evohybrid", description="Neural architecture search: DEAP evolution, BatchNorm-only fitness, Ray workers.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     run = commands.add_parser("search", help="evolve architectures; fitness = accuracy after training BatchNorm only")
     run.add_argument("--budget", type=positive_int, help="distinct architectures to evaluate (default from config: 200)")
-    run.add_argument("--algorithm", help="nsga2 (default), aging, random")
+    run.add_argument("--algorithm", help="nsga2 (default), nsga2-steady, aging, random")
     run.add_argument("--out", help="run directory to create (default: results/<time>-<algorithm>-<dataset>)")
     run.add_argument("--resume", help="continue the run in this directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -166,6 +246,51 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--space", default="default")
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=cmd_space_sample)
+
+    pareto = commands.add_parser("pareto", help="the Pareto front of a run (accuracy up, parameters down), knee marked")
+    pareto.add_argument("run", help="a run directory written by 'evohybrid search'")
+    pareto.add_argument("--fronts", type=positive_int, default=1, help="how many non-dominated fronts (default 1)")
+    pareto.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    pareto.set_defaults(func=cmd_pareto)
+
+    report = commands.add_parser("report", help="figures and a self-contained report.html in the first run's folder")
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run directories; later ones join the hypervolume plot")
+    report.set_defaults(func=cmd_report)
+
+    promote = commands.add_parser("promote", help="train chosen architectures fully (all weights) with Ray Tune")
+    promote.add_argument("run", help="a run directory written by 'evohybrid search'")
+    choice = promote.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--top", type=positive_int, help="the K evaluations of highest proxy accuracy")
+    choice.add_argument("--ids", type=comma_ids, help="evaluation ids, e.g. 3,17")
+    choice.add_argument("--front", action="store_true", help="every evaluation on the Pareto front")
+    choice.add_argument("--resume", action="store_true", help="finish the run's latest promotion")
+    promote.add_argument("--epochs", type=positive_int, help="training epochs (default 10)")
+    promote.add_argument("--batch-size", type=positive_int, help="images per step (default 128)")
+    promote.add_argument("--lr", dest="lrs", type=comma_positive_floats,
+                         help="learning rates, one trial each, the best validation accuracy kept (default 0.1)")
+    promote.add_argument("--cpus-per-trial", type=positive_float, help="CPUs per trial (default 1)")
+    promote.add_argument("--gpus-per-trial", type=non_negative_float, help="GPUs per trial (default: 1 if any GPU)")
+    promote.add_argument("--address", help="join a running Ray cluster: 'auto' or host:port (default: a local Ray)")
+    promote.add_argument("--max-failures", type=int,
+                         help="restarts of a crashed trial from its last checkpoint (default 2; -1: no limit)")
+    promote.set_defaults(func=cmd_promote)
+
+    export = commands.add_parser("export", help="write a promoted model as one standalone file")
+    export.add_argument("run", help="a run directory written by 'evohybrid search'")
+    export.add_argument("id", type=int, help="the evaluation id of a promoted model")
+    export.add_argument("--out", required=True, help="the file to write, e.g. model.pt")
+    export.set_defaults(func=cmd_export)
+    study = commands.add_parser("study", help="measure the fitness signal")
+    study_commands = study.add_subparsers(dest="study_command", required=True, parser_class=OneLineParser)
+    proxy = study_commands.add_parser("proxy", help="rank correlation of every proxy with full training")
+    proxy.add_argument("--n", type=positive_int, default=40, help="architectures, spread over the parameter range")
+    proxy.add_argument("--out", required=True, help="study directory (created, or resumed when it holds this study)")
+    proxy.add_argument("--truth-epochs", type=positive_int, default=2, help="epochs of full training for the truth")
+    proxy.add_argument("--truth-train-size", type=positive_int,
+                       help="training images of the full training (default: all but the validation slice)")
+    proxy.add_argument("--truth-lr", type=positive_float, default=0.1, help="learning rate of the full training")
+    _add_config_flags(proxy)
+    proxy.set_defaults(func=cmd_study_proxy)
     return parser
 
 

@@ -67,7 +67,7 @@ def search_split(data: ImageData, *, val_size: int, train_size: int | None, seed
         train_index = train_index[:train_size]
     train_images, val_images = data.train_images[train_index], data.train_images[val_index]
     if resolution is not None and resolution != train_images.shape[-1]:
-        train_images, val_images = _resize(train_images, resolution), _resize(val_images, resolution)
+        train_images, val_images = resize_images(train_images, resolution), resize_images(val_images, resolution)
     scaled = train_images.float().div_(255)
     mean = scaled.mean(dim=(0, 2, 3))
     std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-3)
@@ -75,7 +75,7 @@ def search_split(data: ImageData, *, val_size: int, train_size: int | None, seed
                        mean, std, data.num_classes)
 
 
-def _resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
+def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
     resized = torch.nn.functional.interpolate(images.float(), size=(resolution, resolution), mode="bilinear",
                                               antialias=True, align_corners=False)
     return resized.round_().clamp_(0, 255).to(torch.uint8)

@@ -48,7 +48,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, cfg: FitnessConfig) -> torch.op
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def _batches(count: int, batch_size: int, steps: int, seed: int, device: torch.device):
+def batch_indices(count: int, batch_size: int, steps: int, seed: int, device: torch.device):
     """Index batches that walk through random permutations; the same seed gives every genome the same data."""
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(count, generator=generator)
@@ -69,7 +69,7 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
     batch_size = min(cfg.batch_size, len(split.train_labels))
     seen = 0
     model.train()
-    for index in _batches(len(split.train_labels), batch_size, cfg.steps, seed, device):
+    for index in batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device):
         loss = F.cross_entropy(model(normalise(split.train_images[index], split)), split.train_labels[index])
         if not torch.isfinite(loss):
             return False, seen

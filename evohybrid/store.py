@@ -15,7 +15,7 @@ EVALUATIONS_FILE = "evaluations.jsonl"
 STATE_FILE = "state.json"
 
 
-def _write_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any) -> None:
     # Write-then-rename, so a crash leaves either the old file or the new one, never half of one.
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w") as handle:
@@ -84,7 +84,7 @@ class RunStore:
         cls.check_new(path)
         path.mkdir(parents=True, exist_ok=True)
         store = cls(path)
-        _write_atomic(path / CONFIG_FILE, config)
+        write_json_atomic(path / CONFIG_FILE, config)
         (path / EVALUATIONS_FILE).touch()
         return store
 
@@ -104,7 +104,7 @@ class RunStore:
             raise RunDirError(f"'{self.path / CONFIG_FILE}' is not valid JSON: restore it from a backup") from None
 
     def write_config(self, config: dict[str, Any]) -> None:
-        _write_atomic(self.path / CONFIG_FILE, config)
+        write_json_atomic(self.path / CONFIG_FILE, config)
 
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.path / EVALUATIONS_FILE)
@@ -123,4 +123,4 @@ class RunStore:
             raise RunDirError(f"'{path}' is not valid JSON: delete it to replay the run from {EVALUATIONS_FILE}") from None
 
     def write_state(self, state: dict[str, Any]) -> None:
-        _write_atomic(self.path / STATE_FILE, state)
+        write_json_atomic(self.path / STATE_FILE, state)

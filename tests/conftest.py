@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import evohybrid
 from evohybrid.algorithms import ALGORITHMS
+from evohybrid.pareto import ok_records
+from evohybrid.promote import PromoteOptions, promote
 from evohybrid.space import SPACES_DIR
 
 SPACE_NAMES = sorted(path.stem for path in SPACES_DIR.glob("*.yaml"))
@@ -30,3 +34,15 @@ def smoke_split(smoke_config: evohybrid.Config) -> evohybrid.SearchSplit:
 def space(request: pytest.FixtureRequest) -> evohybrid.SearchSpace:
     """Every shipped search space in turn."""
     return evohybrid.load_space(request.param)
+
+
+@pytest.fixture(scope="session")
+def promoted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]]:
+    """A 6-evaluation smoke search whose two smallest networks are promoted for one epoch with real Ray Tune:
+    (run directory, promoted ids). Built once per session: test_promote.py and test_export.py share it."""
+    base = tmp_path_factory.mktemp("promoted-run")
+    result = evohybrid.search(evohybrid.load_config("smoke"), out=base / "run", budget=6, progress=False)
+    smallest = sorted(ok_records(result.records), key=lambda record: record["flops"])[:2]
+    ids = [record["id"] for record in smallest]
+    promote(result.run_dir, ids=ids, options=PromoteOptions(epochs=1, batch_size=512))
+    return result.run_dir, ids

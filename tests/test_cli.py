@@ -55,7 +55,7 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
     "budget-zero": (["search", "--budget", "0"], None, {}, ["--budget", "'0'"]),
     "budget-not-a-number": (["search", "--budget", "abc"], None, {}, ["--budget", "'abc'"]),
     "unknown-dataset": (["search", "--config", "smoke", "--executor", "local", "--out", "run", "--dataset", "nope"],
-                        None, {}, ["data set 'nope'"]),
+                        None, {}, ["data.dataset", "'nope'"]),
     "unknown-space": (["search", "--space", "nope"], None, {}, ["search space 'nope'"]),
     "unknown-algorithm": (["search", "--algorithm", "nope"], None, {}, ["search.algorithm", "'nope'"]),
     "invalid-yaml": (["search", "--config", "bad.yaml"], None, {"bad.yaml": "seed: 0\nfitness: [steps: 3\n"},

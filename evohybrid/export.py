@@ -1,0 +1,94 @@
+"""Export a promoted model as one standalone file, and load it back as a module that takes plain images.
+
+The file is a dict saved with `torch.save` (tensors, strings and numbers only, so `torch.load(..., weights_only=True)`
+reads it): the genome as JSON, the state_dict, and what the input needs (channels, classes, resolution, mean, std).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .builder import build_model
+from .errors import EvohybridError
+from .genome import Genome
+from .promote import PROMOTED_DIR, open_run
+
+EXPORT_FORMAT = "evohybrid-model"
+EXPORT_VERSION = 1
+
+
+class ExportError(EvohybridError):
+    """A model cannot be exported (unknown or unpromoted id) or a file is not an exported model."""
+
+
+class ExportedModel(nn.Module):
+    """A trained network behind its input pipeline: float images in [0, 1] of shape (N, C, H, W), any H and W,
+    are resized to the training resolution when they differ, normalised, and mapped to logits."""
+
+    def __init__(self, network: nn.Module, mean: list[float], std: list[float], resolution: int) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.resolution = resolution
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != self.mean.shape[1]:
+            raise ValueError(f"expected images of shape (N, {self.mean.shape[1]}, H, W), got {tuple(images.shape)}")
+        if images.shape[-2:] != (self.resolution, self.resolution):
+            # The same filter that resized the training images (bilinear with antialiasing).
+            images = F.interpolate(images, size=(self.resolution, self.resolution), mode="bilinear", antialias=True,
+                                   align_corners=False)
+        return self.network((images - self.mean) / self.std)
+
+
+def export_model(run_dir: str | Path, eval_id: int, out: str | Path) -> Path:
+    """Write the promoted model `eval_id` of a run to `out` as a standalone file; return its path."""
+    store = open_run(run_dir)
+    folder = store.path / PROMOTED_DIR / str(eval_id)
+    if not any(record.get("id") == eval_id for record in store.records()):
+        raise ExportError(f"'{run_dir}' has no evaluation with id {eval_id}: see 'evohybrid pareto {run_dir}'")
+    if not (folder / "model.pt").is_file() or not (folder / "metrics.json").is_file():
+        raise ExportError(f"evaluation {eval_id} has no trained weights yet: run 'evohybrid promote {run_dir} "
+                          f"--ids {eval_id}' first")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    shape = metrics["input"]
+    payload: dict[str, Any] = {
+        "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
+        "genome": Genome.from_json((folder / "genome.json").read_text()).to_json(),
+        "state_dict": torch.load(folder / "model.pt", map_location="cpu", weights_only=True),
+        "in_channels": shape["in_channels"], "num_classes": shape["num_classes"], "resolution": shape["resolution"],
+        "mean": shape["mean"], "std": shape["std"], "dataset": shape["dataset"], "id": eval_id,
+        "val_acc": metrics["val_acc"], "test_acc": metrics["test_acc"],
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, out)
+    return out
+
+
+def load_exported(path: str | Path) -> nn.Module:
+    """The model of a file written by `evohybrid export`, in eval mode, on the CPU: it takes float images in [0, 1]
+    of shape (N, C, H, W) at any size and returns logits of shape (N, num_classes)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ExportError(f"'{path}' does not exist: write it with 'evohybrid export RUN ID --out {path}'") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError):
+        payload = None
+    if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
+        raise ExportError(f"'{path}' is not a model file written by 'evohybrid export'")
+    if payload.get("version") != EXPORT_VERSION:
+        raise ExportError(f"'{path}' is an export of version {payload.get('version')}: this evohybrid reads version "
+                          f"{EXPORT_VERSION}, upgrade it")
+    network = build_model(Genome.from_json(payload["genome"]), in_channels=payload["in_channels"],
+                          num_classes=payload["num_classes"], trainable="all")
+    network.load_state_dict(payload["state_dict"])
+    return ExportedModel(network, payload["mean"], payload["std"], payload["resolution"]).eval()

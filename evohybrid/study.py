@@ -1,0 +1,247 @@
+"""The proxy study: how well does each cheap fitness signal rank architectures the way full training does?
+
+`evohybrid study proxy` samples architectures spread over the parameter range, measures every proxy
+and the ground truth (full training with the promotion recipe) for each, one JSON line per finished
+measurement (so the study resumes like a search), then writes rank correlations and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from scipy import stats
+
+from .builder import build_model, count_flops, count_parameters
+from .config import Config
+from .errors import RunDirError
+from .evaluator import accuracy, evaluate, genome_seed, normalise
+from .genome import Genome
+from .promote import full_training, promotion_data
+from .proxies import naswot_score, readout_accuracy, synflow_score
+from .space import SearchSpace, load_space
+from .store import append_jsonl, read_records
+
+MEASUREMENTS_FILE = "measurements.jsonl"
+STUDY_FILE = "study.json"
+SUMMARY_FILE = "summary.json"
+TRUTH = "truth"
+
+
+def spread_sample(space: SearchSpace, n: int, seed: int, shape: tuple[int, int, int], classes: int) -> list[Genome]:
+    """`n` distinct genomes at evenly spaced quantiles of log parameter count among many random samples."""
+    rng = random.Random(seed)
+    pool: dict[str, tuple[int, Genome]] = {}
+    for _ in range(max(30 * n, 200)):
+        genome = space.sample(rng)
+        if genome.hash not in pool:
+            pool[genome.hash] = (count_parameters(build_model(genome, in_channels=shape[0], num_classes=classes)), genome)
+    ranked = sorted(pool.values(), key=lambda item: (item[0], item[1].hash))
+    if len(ranked) < n:
+        raise RunDirError(f"space '{space.name}' has only {len(ranked)} distinct genomes: use a smaller --n")
+    picks = np.linspace(0, len(ranked) - 1, n).round().astype(int)
+    return [ranked[i][1] for i in picks]
+
+
+def _fitness_proxy(trainable: str) -> Callable[[Genome, dict[str, Any]], float]:
+    def measure(genome: Genome, ctx: dict[str, Any]) -> float:
+        cfg = replace(ctx["config"].fitness, trainable=trainable)
+        record = evaluate(genome, ctx["split"], cfg, seed=ctx["config"].seed)
+        return record["val_acc"] if record["status"] == "ok" else float("nan")
+    return measure
+
+
+def _fresh_model(genome: Genome, ctx: dict[str, Any]):
+    split = ctx["split"]
+    return build_model(genome, in_channels=split.image_shape[0], num_classes=split.num_classes,
+                       seed=genome_seed(ctx["config"].seed, genome))
+
+
+def _naswot(genome: Genome, ctx: dict[str, Any]) -> float:
+    split = ctx["split"]
+    return naswot_score(_fresh_model(genome, ctx), normalise(split.train_images[:128], split))
+
+
+def _synflow(genome: Genome, ctx: dict[str, Any]) -> float:
+    return math.log(max(synflow_score(_fresh_model(genome, ctx), ctx["split"].image_shape), 1e-300))
+
+
+def _readout(genome: Genome, ctx: dict[str, Any]) -> float:
+    return readout_accuracy(_fresh_model(genome, ctx), ctx["split"])
+
+
+def _truth(genome: Genome, ctx: dict[str, Any]) -> float:
+    model, _losses = full_training(genome, ctx["promotion"], epochs=ctx["truth_epochs"], lr=ctx["truth_lr"])
+    split = ctx["promotion"].split
+    return accuracy(model, split.val_images, split.val_labels, split, 1000)
+
+
+PROXIES: dict[str, Callable[[Genome, dict[str, Any]], float]] = {
+    "bn": _fitness_proxy("bn"),
+    "bn+head": _fitness_proxy("bn+head"),
+    "all (same steps)": _fitness_proxy("all"),
+    "readout": _readout,
+    "naswot": _naswot,
+    "synflow": _synflow,
+    TRUTH: _truth,
+}
+FREE = ("params", "flops")  # read off the architecture, no measurement needed
+
+
+def run_study(out: str | Path, config: Config, *, n: int, truth_epochs: int, truth_lr: float = 0.1,
+              truth_train_size: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Measure every proxy for `n` genomes (resuming what `out` already holds), then analyse."""
+    from .executors import load_search_split
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    study = {"config": config.to_dict(), "n": n, "truth_epochs": truth_epochs, "truth_lr": truth_lr,
+             "truth_train_size": truth_train_size}
+    study_path = out / STUDY_FILE
+    if study_path.exists() and json.loads(study_path.read_text()) != study:
+        raise RunDirError(f"'{out}' holds a study with other settings: choose another --out")
+    study_path.write_text(json.dumps(study, indent=2, sort_keys=True))
+    split = load_search_split(config)
+    promotion = promotion_data(config)
+    if truth_train_size is not None:
+        # The truth trains on the first images of the promotion split (all but the validation slice).
+        promotion = replace(promotion, split=replace(promotion.split,
+                                                     train_images=promotion.split.train_images[:truth_train_size],
+                                                     train_labels=promotion.split.train_labels[:truth_train_size]))
+    ctx = {"config": config, "split": split, "promotion": promotion, "truth_epochs": truth_epochs,
+           "truth_lr": truth_lr}
+    genomes = spread_sample(load_space(config.space), n, config.seed, split.image_shape, split.num_classes)
+    done = {(m["hash"], m["proxy"]) for m in read_records(out / MEASUREMENTS_FILE)}
+    for index, genome in enumerate(genomes):
+        model = _fresh_model(genome, ctx)
+        params, flops = count_parameters(model), count_flops(model, split.image_shape)
+        for name, measure in PROXIES.items():
+            if (genome.hash, name) in done:
+                continue
+            start = time.perf_counter()
+            value = measure(genome, ctx)
+            cost = time.perf_counter() - start
+            value = value if math.isfinite(value) else None  # a diverged proxy: JSON has no NaN
+            append_jsonl(out / MEASUREMENTS_FILE, {"hash": genome.hash, "genome": genome.to_dict(), "params": params,
+                                                   "flops": flops, "proxy": name, "value": value, "cost_s": cost})
+            log(f"[{index + 1}/{n}] {genome.describe():<40} {name:<16} {value if value is not None else float('nan'):9.4f}"
+                f"  {cost:6.1f}s")
+    summary = analyse(read_records(out / MEASUREMENTS_FILE))
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    plot_study(read_records(out / MEASUREMENTS_FILE), summary, out)
+    return summary
+
+
+def _table(measurements: list[dict[str, Any]]) -> tuple[list[str], dict[str, dict[str, float]], dict[str, float]]:
+    values: dict[str, dict[str, float]] = {}
+    costs: dict[str, list[float]] = {}
+    params: dict[str, float] = {}
+    for m in measurements:
+        values.setdefault(m["proxy"], {})[m["hash"]] = m["value"] if m["value"] is not None else math.nan
+        costs.setdefault(m["proxy"], []).append(m["cost_s"])
+        params[m["hash"]] = m["params"]
+        values.setdefault("params", {})[m["hash"]] = m["params"]
+        values.setdefault("flops", {})[m["hash"]] = m["flops"]
+    hashes = sorted(h for h in values.get(TRUTH, {}) if all(h in values[p] for p in values))
+    return hashes, values, {p: float(np.mean(c)) for p, c in costs.items()}
+
+
+def _bootstrap(x: np.ndarray, y: np.ndarray, statistic: Callable, rounds: int = 1000) -> list[float]:
+    rng = np.random.default_rng(0)
+    samples = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)  # resamples of one repeated point say nothing
+        for _ in range(rounds):
+            pick = rng.integers(0, len(x), len(x))
+            value = statistic(x[pick], y[pick])[0]
+            if np.isfinite(value):
+                samples.append(value)
+    return [float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))] if samples else [math.nan] * 2
+
+
+def analyse(measurements: list[dict[str, Any]]) -> dict[str, Any]:
+    """Kendall tau and Spearman rho against the truth (bootstrap 95% intervals), tau within parameter-count
+    halves, the top-10% hit rate and the mean cost of every proxy, over genomes measured by all of them."""
+    hashes, values, costs = _table(measurements)
+    truth = np.array([values[TRUTH][h] for h in hashes])
+    params = np.array([values["params"][h] for h in hashes])
+    halves = [params <= np.median(params), params > np.median(params)]
+    top = max(1, round(0.1 * len(hashes)))
+    true_top = set(np.argsort(-truth)[:top])
+    summary: dict[str, Any] = {"n": len(hashes), "proxies": {}}
+    for name in [p for p in values if p != TRUTH]:
+        proxy = np.array([values[name][h] for h in hashes], dtype=float)
+        if name in ("params", "flops"):
+            proxy = proxy.astype(float)
+        if len(hashes) < 3:
+            continue
+        tau, rho = stats.kendalltau(proxy, truth)[0], stats.spearmanr(proxy, truth)[0]
+        within = [float(stats.kendalltau(proxy[h], truth[h])[0]) if h.sum() >= 3 else math.nan for h in halves]
+        summary["proxies"][name] = {
+            "kendall_tau": float(tau), "kendall_tau_ci95": _bootstrap(proxy, truth, stats.kendalltau),
+            "spearman_rho": float(rho), "spearman_rho_ci95": _bootstrap(proxy, truth, stats.spearmanr),
+            "kendall_tau_lower_half": within[0], "kendall_tau_upper_half": within[1],
+            "top10_hit_rate": len(true_top & set(np.argsort(-proxy)[:top])) / top,
+            "cost_s": costs.get(name, 0.0), "mean_value": float(np.nanmean(proxy)),
+        }
+    summary["truth"] = {"mean_val_acc": float(truth.mean()) if len(truth) else math.nan,
+                        "cost_s": costs.get(TRUTH, math.nan)}
+    return summary
+
+
+def plot_study(measurements: list[dict[str, Any]], summary: dict[str, Any], out: Path) -> None:
+    """`scatter.png`: each proxy against the truth; `tau_vs_cost.png`: rank correlation against seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hashes, values, _ = _table(measurements)
+    names = list(summary["proxies"])
+    if not hashes or not names:
+        return
+    truth = [values[TRUTH][h] for h in hashes]
+    columns = 4
+    rows = math.ceil(len(names) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.4 * rows), squeeze=False)
+    for axis, name in zip(axes.flat, names):
+        axis.scatter([values[name][h] for h in hashes], truth, s=14)
+        axis.set_title(f"{name}: tau {summary['proxies'][name]['kendall_tau']:.2f}")
+        axis.set_xlabel(name)
+        axis.set_ylabel("full-training val acc")
+        if name in FREE:
+            axis.set_xscale("log")
+    for axis in list(axes.flat)[len(names):]:
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(out / "scatter.png", dpi=110)
+    plt.close(figure)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name in names:
+        entry = summary["proxies"][name]
+        axis.scatter(max(entry["cost_s"], 1e-3), entry["kendall_tau"])
+        axis.annotate(name, (max(entry["cost_s"], 1e-3), entry["kendall_tau"]), fontsize=8)
+    axis.set_xscale("log")
+    axis.set_xlabel("cost per architecture (s, log)")
+    axis.set_ylabel("Kendall tau vs full training")
+    figure.tight_layout()
+    figure.savefig(out / "tau_vs_cost.png", dpi=110)
+    plt.close(figure)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [f"{'proxy':<17} {'tau':>6} {'95% interval':>16} {'rho':>6} {'tau low/high half':>18} {'top10%':>7} {'cost_s':>7}"]
+    for name, e in sorted(summary["proxies"].items(), key=lambda item: -item[1]["kendall_tau"]):
+        interval = f"[{e['kendall_tau_ci95'][0]:.2f}, {e['kendall_tau_ci95'][1]:.2f}]"
+        halves = f"{e['kendall_tau_lower_half']:.2f} / {e['kendall_tau_upper_half']:.2f}"
+        lines.append(f"{name:<17} {e['kendall_tau']:>6.2f} {interval:>16} {e['spearman_rho']:>6.2f} {halves:>18} "
+                     f"{e['top10_hit_rate']:>7.2f} {e['cost_s']:>7.2f}")
+    return "\n".join(lines)

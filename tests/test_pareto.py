@@ -1,0 +1,141 @@
+"""Pareto fronts checked against a brute-force peeling, the knee on known shapes, hypervolume on a worked example,
+the three output formats, and `evohybrid pareto` on a run directory written by the real store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+
+import pytest
+
+import evohybrid
+from evohybrid.cli import main
+from evohybrid.pareto import (format_rows, front_rows, hypervolume, hypervolume_curve, knee_point, pareto_front,
+                              pareto_fronts, reference_point)
+from evohybrid.store import RunStore
+
+GENOME = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+
+
+def record(eval_id: int, val_acc: float | None, params: int, status: str = "ok") -> dict:
+    return {"id": eval_id, "genome": GENOME, "status": status, "val_acc": val_acc, "params": params,
+            "flops": params * 10}
+
+
+def random_records(rng: random.Random, count: int) -> list[dict]:
+    """Objectives drawn from small grids, so that ties and exact duplicates are common; some evaluations fail."""
+    records = []
+    for eval_id in range(count):
+        status = rng.choice(["ok"] * 8 + ["failed", "diverged"])
+        records.append(record(eval_id, rng.choice([0.1, 0.3, 0.5, 0.7, 0.9]) if status == "ok" else None,
+                              rng.choice([100, 200, 400, 800, 1600]), status))
+    return records
+
+
+def brute_force_fronts(records: list[dict]) -> list[set[int]]:
+    """Peel the ok records: each front is what no remaining record dominates."""
+    def dominates(a: dict, b: dict) -> bool:
+        return (a["val_acc"] >= b["val_acc"] and a["params"] <= b["params"]
+                and (a["val_acc"] > b["val_acc"] or a["params"] < b["params"]))
+
+    remaining = [r for r in records if r["status"] == "ok"]
+    fronts = []
+    while remaining:
+        front = [r for r in remaining if not any(dominates(other, r) for other in remaining)]
+        fronts.append({r["id"] for r in front})
+        remaining = [r for r in remaining if r["id"] not in fronts[-1]]
+    return fronts
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fronts_equal_brute_force_on_random_points(seed):
+    rng = random.Random(seed)
+    records = random_records(rng, rng.choice([1, 2, 3, 8, 25, 60]))
+    expected = brute_force_fronts(records)
+    fronts = pareto_fronts(records)
+    assert [{r["id"] for r in front} for front in fronts] == expected
+    assert {r["id"] for r in pareto_front(records)} == (expected[0] if expected else set())
+    for front in fronts:
+        assert [r["params"] for r in front] == sorted(r["params"] for r in front)  # smallest first
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 100])
+def test_first_k_fronts_carry_their_ranks(count):
+    records = random_records(random.Random(7), 60)
+    expected = brute_force_fronts(records)
+    rows = front_rows(pareto_fronts(records, count))
+    ranks = {row["id"]: row["rank"] for row in rows}
+    assert ranks == {eval_id: rank for rank, front in enumerate(expected[:count], start=1) for eval_id in front}
+
+
+def test_duplicates_share_a_front_and_single_or_no_point_runs():
+    twins = [record(0, 0.5, 100), record(1, 0.5, 100), record(2, 0.4, 100)]
+    assert [{r["id"] for r in front} for front in pareto_fronts(twins)] == [{0, 1}, {2}]
+    assert [r["id"] for r in pareto_front([record(5, 0.2, 300)])] == [5]
+    assert pareto_fronts([record(0, None, 10, "failed")]) == [] and pareto_front([]) == []
+
+
+def test_knee_on_an_l_shaped_front():
+    # Accuracy jumps from 100 to 1,000 parameters, then barely moves for 100x more: the knee is at 1,000.
+    front = [record(0, 0.50, 100), record(1, 0.89, 1_000), record(2, 0.90, 10_000), record(3, 0.91, 100_000)]
+    assert knee_point(front)["id"] == 1
+    assert [row["id"] for row in front_rows([front]) if row["knee"]] == [1]
+
+
+def test_no_knee_without_a_bend_toward_the_ideal():
+    straight = [record(0, 0.5, 100), record(1, 0.6, 1_000), record(2, 0.7, 10_000)]
+    concave = [record(0, 0.5, 100), record(1, 0.52, 1_000), record(2, 0.9, 10_000)]
+    assert knee_point(straight) is None and knee_point(concave) is None
+    assert knee_point(straight[:2]) is None and knee_point([]) is None
+
+
+def test_hypervolume_of_a_worked_example():
+    # In (-accuracy, log10 params) with reference (0, 3): boxes 0.5 x 2 and 0.8 x 1 overlap in 0.5 x 1.
+    records = [record(0, 0.5, 10), record(1, None, 50, "failed"), record(2, 0.8, 100), record(3, 0.3, 100)]
+    assert hypervolume(records, (0.0, 3.0)) == pytest.approx(1.3)
+    assert hypervolume_curve(records, (0.0, 3.0)) == pytest.approx([1.0, 1.0, 1.3, 1.3])
+    assert hypervolume([], (0.0, 3.0)) == 0.0
+
+
+def test_reference_point_is_shared_by_runs():
+    small, large = [record(0, 0.5, 100)], [record(0, 0.9, 10_000), record(1, None, 10 ** 9, "failed")]
+    reference = reference_point([small, large])
+    assert reference[0] == 0.0 and 4.0 < reference[1] < 5.0  # beyond the largest ok network; failures ignored
+    assert reference == reference_point([large, small])
+    assert hypervolume(large, reference) > 0.0 and hypervolume(small, reference) > 0.0
+
+
+def test_formats_carry_the_same_rows():
+    front = [record(0, 0.50, 100), record(1, 0.89, 1_000), record(2, 0.90, 10_000), record(3, 0.91, 100_000)]
+    rows = front_rows([front])
+    table = format_rows(rows, "table").splitlines()
+    assert len(table) == 1 + len(front) and "*" in table[2] and "*" not in "".join(table[1:2] + table[3:])
+    parsed_csv = list(csv.DictReader(io.StringIO(format_rows(rows, "csv"))))
+    assert [int(row["id"]) for row in parsed_csv] == [0, 1, 2, 3] and parsed_csv[1]["knee"] == "True"
+    parsed_json = json.loads(format_rows(rows, "json"))
+    assert [row["id"] for row in parsed_json] == [0, 1, 2, 3] and parsed_json[1]["knee"] is True
+    assert evohybrid.Genome.from_dict(parsed_json[0]["genome"]).describe() == parsed_json[0]["architecture"]
+
+
+def test_pareto_command_on_a_run_directory(tmp_path, capsys):
+    store = RunStore.create(tmp_path / "run", {"config": evohybrid.Config().to_dict()})
+    records = random_records(random.Random(3), 30)
+    for each in records:
+        store.append(each)
+    assert main(["pareto", str(store.path), "--fronts", "2", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = brute_force_fronts(records)
+    assert {row["id"] for row in rows if row["rank"] == 2} == expected[1]
+    assert main(["pareto", str(store.path)]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1 + len(expected[0])
+
+
+def test_pareto_command_errors_are_one_line(tmp_path, capsys):
+    assert main(["pareto", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pareto", str(tmp_path), "--fronts", "0"])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1

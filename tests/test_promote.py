@@ -1,0 +1,132 @@
+"""Promotion with real Ray Tune: two tiny architectures of a smoke search trained fully for one epoch, their outputs,
+a resumed promotion that trains nothing again, the data it trains and tests on, and one-line CLI errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import evohybrid
+from evohybrid.builder import build_model
+from evohybrid.cli import main
+from evohybrid.pareto import ok_records
+from evohybrid.promote import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, augment, format_promoted, kendall_tau,
+                               promote, promotion_data)
+from evohybrid.report import PROMOTED_FIGURE, write_report
+from evohybrid.store import RunStore
+
+def _outputs(run: Path, ids: list[int]) -> dict[str, bytes]:
+    files = [f"{eval_id}/{name}" for eval_id in ids for name in ("genome.json", "model.pt", "metrics.json", "curve.csv")]
+    return {name: (run / PROMOTED_DIR / name).read_bytes() for name in files + [SUMMARY_FILE]}
+
+
+def test_promoted_models_have_every_output(promoted):
+    run, ids = promoted
+    records = {record["id"]: record for record in RunStore.open(run).records()}
+    for eval_id in ids:
+        folder = run / PROMOTED_DIR / str(eval_id)
+        genome = evohybrid.Genome.from_json((folder / "genome.json").read_text())
+        assert genome.to_dict() == records[eval_id]["genome"]
+        state_dict = torch.load(folder / "model.pt", weights_only=True)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        model = build_model(genome, in_channels=metrics["input"]["in_channels"],
+                            num_classes=metrics["input"]["num_classes"], trainable="all")
+        model.load_state_dict(state_dict)  # strict: every weight of the architecture, nothing else
+        assert metrics["input"]["resolution"] == 12  # the smoke config's search resolution
+        assert 0.0 <= metrics["val_acc"] <= 1.0 and 0.0 <= metrics["test_acc"] <= 1.0
+        assert metrics["proxy_val_acc"] == records[eval_id]["val_acc"]
+        assert (metrics["params"], metrics["epochs"], metrics["lr"]) == (records[eval_id]["params"], 1, 0.1)
+        assert metrics["train_s"] > 0
+        curve = list(csv.DictReader((folder / "curve.csv").open()))
+        assert [int(row["epoch"]) for row in curve] == list(range(1, 1 + 1))
+        assert float(curve[-1]["val_acc"]) == metrics["val_acc"]
+    summary = list(csv.DictReader((run / PROMOTED_DIR / SUMMARY_FILE).open()))
+    assert sorted(int(row["id"]) for row in summary) == sorted(ids)
+    assert {"proxy_val_acc", "val_acc", "test_acc", "params", "train_s"} <= set(summary[0])
+
+
+def test_resume_of_a_finished_promotion_trains_nothing_again(promoted):
+    run, ids = promoted
+    before = _outputs(run, ids)
+    checkpoints = sorted(path.name for path in (run / PROMOTED_DIR / "tune").rglob("checkpoint_*"))
+    result = promote(run, resume=True)
+    assert sorted(result.written) == sorted(ids) and not result.failures and not result.interrupted
+    assert _outputs(run, ids) == before  # same weights and the same recorded training time: nothing retrained
+    assert sorted(path.name for path in (run / PROMOTED_DIR / "tune").rglob("checkpoint_*")) == checkpoints
+    assert json.loads((run / PROMOTED_DIR / LEDGER_FILE).read_text())[-1]["finished"] is True
+
+
+def test_promoted_ids_are_not_trained_twice(promoted, capsys):
+    run, ids = promoted
+    result = promote(run, ids=ids[:1])
+    assert result.skipped == ids[:1] and result.written == []
+    assert len(json.loads((run / PROMOTED_DIR / LEDGER_FILE).read_text())) == 1  # no new Tune experiment
+    assert main(["promote", str(run), "--ids", str(ids[0])]) == 0
+    captured = capsys.readouterr()
+    assert "already promoted" in captured.err and "Kendall tau" in captured.out
+
+
+def test_report_shows_the_promoted_models(promoted):
+    run, _ = promoted
+    written = write_report([run])
+    assert run / PROMOTED_FIGURE in written
+    assert (run / PROMOTED_FIGURE).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert written[0].read_text().count('<img src="data:image/png;base64,') == 3
+
+
+def test_promotion_trains_on_everything_but_the_search_validation_slice(smoke_config, smoke_split):
+    data = promotion_data(smoke_config)
+    assert torch.equal(data.split.val_images, smoke_split.val_images)
+    assert len(data.split.train_labels) == 60_000 - smoke_config.data.val_size
+    assert data.test_images.shape[1:] == data.split.image_shape == (1, 12, 12)
+    assert not data.flip and data.crop_padding == 1  # 2 pixels at 28, scaled to 12
+
+
+def test_augment_crops_shifted_windows_of_the_padded_batch():
+    images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    cropped = augment(images, 2, False, torch.Generator().manual_seed(0))
+    assert cropped.shape == images.shape and cropped.dtype == torch.uint8
+    windows = [padded[:, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+    for index in range(len(images)):
+        assert any(torch.equal(cropped[index], window[index]) for window in windows)
+    flipped = augment(images, 2, True, torch.Generator().manual_seed(0))
+    candidates = windows + [window.flip(3) for window in windows]
+    assert all(any(torch.equal(flipped[i], window[i]) for window in candidates) for i in range(len(images)))
+    assert not torch.equal(flipped, cropped)  # some of the 64 images were mirrored
+
+
+def test_kendall_tau_needs_two_models():
+    rows = [{"id": i, "proxy_val_acc": proxy, "val_acc": full, "test_acc": full, "params": 10, "train_s": 1.0,
+             "lr": 0.1, "architecture": "s4"} for i, (proxy, full) in enumerate([(0.1, 0.5), (0.2, 0.7), (0.3, 0.6)])]
+    assert kendall_tau(rows[:1]) is None and kendall_tau([]) is None
+    assert kendall_tau(rows) == pytest.approx(1 / 3)
+    assert format_promoted(rows[:1], None).endswith(": n/a")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--top", "2"], "does not exist"),
+    (["--ids", "999"], "no evaluation with id 999"),
+    (["--top", "0"], "--top"),
+    (["--resume", "--epochs", "3"], "--epochs"),
+    (["--top", "1", "--front"], "not allowed with"),
+])
+def test_promote_errors_are_one_line(promoted, tmp_path, capsys, args, fragment):
+    run = tmp_path / "missing" if fragment == "does not exist" else promoted[0]
+    try:
+        code = main(["promote", str(run), *args])
+    except SystemExit as exit_info:  # argparse's usage errors
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and fragment in err and "Traceback" not in err
+
+
+def test_resume_without_a_promotion_is_one_line(tmp_path, capsys):
+    store = RunStore.create(tmp_path / "run", {"config": evohybrid.Config().to_dict()})
+    assert main(["promote", str(store.path), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no promotion to resume" in err
