@@ -37,6 +37,9 @@ class FitnessConfig:
     weight_decay: float = 0.0
     schedule: str = "onecycle"  # onecycle | cosine | constant
     val_batch_size: int = 1000
+    precision: str = "fp32"  # fp32 | bf16: autocast matrix work to bfloat16, BatchNorm stays fp32
+    channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor-core GPUs
+    augment: bool = False  # random crops (and flips for natural images) of each batch, on the device
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch threads; null uses what the worker was given
 
@@ -76,6 +79,7 @@ CHOICES = {
     ("fitness", "trainable"): ("bn", "bn+head", "head", "all"),
     ("fitness", "optimizer"): ("adam", "sgd"),
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
+    ("fitness", "precision"): ("fp32", "bf16"),
     ("search", "algorithm"): ("nsga2", "nsga2-steady", "aging", "random"),
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("fitness", "steps"),

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import DatasetError
 
@@ -79,6 +80,22 @@ def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
     resized = torch.nn.functional.interpolate(images.float(), size=(resolution, resolution), mode="bilinear",
                                               antialias=True, align_corners=False)
     return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def augment(images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crops of the zero-padded batch (one offset per image), and random horizontal flips when `flip`."""
+    n, channels, height, width = images.shape
+    device = images.device
+    padded = F.pad(images, (padding,) * 4)
+    dy, dx = (torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(device) for _ in range(2))
+    rows = (dy[:, None] + torch.arange(height, device=device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(width, device=device))[:, None, None, :]
+    images = padded[torch.arange(n, device=device)[:, None, None, None],
+                    torch.arange(channels, device=device)[None, :, None, None], rows, cols]
+    if flip:
+        mirrored = (torch.rand(n, generator=generator) < 0.5).to(device)
+        images = torch.where(mirrored[:, None, None, None], images.flip(3), images)
+    return images
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .builder import build_model, count_flops, count_parameters
 from .config import FitnessConfig
-from .data import SearchSplit
+from .data import SearchSplit, augment
 from .genome import Genome
 
 
@@ -60,6 +60,15 @@ def batch_indices(count: int, batch_size: int, steps: int, seed: int, device: to
         position += batch_size
 
 
+def _autocast(device: torch.device, precision: str):
+    # Autocast keeps BatchNorm and the loss in fp32 and runs convolutions and matmuls in bfloat16.
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+
+
 def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: int) -> tuple[bool, int]:
     """Train the model's trainable parameters; return (finite loss throughout, images seen)."""
     device = next(model.parameters()).device
@@ -67,10 +76,17 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
     optimizer = _optimizer(params, cfg)
     scheduler = _scheduler(optimizer, cfg)
     batch_size = min(cfg.batch_size, len(split.train_labels))
+    generator = torch.Generator().manual_seed(seed)
+    padding = max(1, split.image_shape[-1] // 8)  # 4 pixels at 32, 2 at 16
     seen = 0
     model.train()
     for index in batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device):
-        loss = F.cross_entropy(model(normalise(split.train_images[index], split)), split.train_labels[index])
+        images = split.train_images[index]
+        if cfg.augment:
+            images = augment(images, padding, split.image_shape[0] == 3, generator)  # flips for colour images only
+        with _autocast(device, cfg.precision):
+            logits = model(_layout(normalise(images, split), cfg.channels_last))
+            loss = F.cross_entropy(logits, split.train_labels[index])
         if not torch.isfinite(loss):
             return False, seen
         optimizer.zero_grad(set_to_none=True)
@@ -82,13 +98,14 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
 
 
 def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, split: SearchSplit,
-             batch_size: int) -> float:
+             batch_size: int, *, precision: str = "fp32", channels_last: bool = False) -> float:
     """Top-1 accuracy in eval mode (BN running statistics), without autograd."""
     model.eval()
     correct = 0
-    with torch.inference_mode():
+    device = next(model.parameters()).device
+    with torch.inference_mode(), _autocast(device, precision):
         for start in range(0, len(labels), batch_size):
-            logits = model(normalise(images[start:start + batch_size], split))
+            logits = model(_layout(normalise(images[start:start + batch_size], split), channels_last))
             correct += int((logits.argmax(dim=1) == labels[start:start + batch_size]).sum())
     return correct / len(labels)
 
@@ -110,7 +127,7 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
                             seed=genome_seed(seed, genome), trainable=cfg.trainable)
         record["params"] = count_parameters(model)
         record["flops"] = count_flops(model, split.image_shape)
-        model.to(device)
+        model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
         split = split.to(device)
         start = time.perf_counter()
         finite, record["train_samples"] = train(model, split, cfg, seed)
@@ -119,7 +136,8 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
             record.update(status="diverged", val_acc=0.0, error="loss became NaN or infinite during training")
             return record
         start = time.perf_counter()
-        val_acc = accuracy(model, split.val_images, split.val_labels, split, cfg.val_batch_size)
+        val_acc = accuracy(model, split.val_images, split.val_labels, split, cfg.val_batch_size,
+                           precision=cfg.precision, channels_last=cfg.channels_last)
         record["eval_s"] = time.perf_counter() - start
         record.update(status="ok" if math.isfinite(val_acc) else "diverged", val_acc=val_acc)
     except Exception as error:  # a failing network is data for the search, not a reason to stop it

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .builder import build_model
 from .config import Config, config_from_dict
-from .data import SearchSplit, resize_images, load_dataset, search_split
+from .data import SearchSplit, augment, load_dataset, resize_images, search_split
 from .errors import EvohybridError, RunDirError
 from .evaluator import batch_indices, normalise, accuracy, genome_seed, resolve_device
 from .genome import Genome
@@ -104,22 +104,6 @@ def promotion_data(config: Config) -> PromotionData:
     padding = max(1, round(CROP_PADDING.get(config.data.dataset, 2) * size / native))
     return PromotionData(split, test_images, data.test_labels, padding, config.data.dataset in FLIP_DATASETS,
                          config.seed, config.fitness.val_batch_size, config.data.dataset)
-
-
-def augment(images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random crops of the zero-padded batch (one offset per image), and random horizontal flips when `flip`."""
-    n, channels, height, width = images.shape
-    device = images.device
-    padded = F.pad(images, (padding,) * 4)
-    dy, dx = (torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(device) for _ in range(2))
-    rows = (dy[:, None] + torch.arange(height, device=device))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(width, device=device))[:, None, None, :]
-    images = padded[torch.arange(n, device=device)[:, None, None, None],
-                    torch.arange(channels, device=device)[None, :, None, None], rows, cols]
-    if flip:
-        mirrored = (torch.rand(n, generator=generator) < 0.5).to(device)
-        images = torch.where(mirrored[:, None, None, None], images.flip(3), images)
-    return images
 
 
 def train_epoch(model: torch.nn.Module, data: PromotionData, split: SearchSplit, optimizer: torch.optim.Optimizer,

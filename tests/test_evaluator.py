@@ -173,3 +173,16 @@ def test_genome_seed_is_stable_and_depends_on_run_seed_and_network():
     assert genome_seed(0, first) != genome_seed(1, first)
     assert genome_seed(0, first) != genome_seed(0, other)
     assert 0 <= genome_seed(0, first) < 2 ** 63
+
+
+@pytest.mark.parametrize("options", [{"precision": "bf16"}, {"channels_last": True}, {"augment": True},
+                                     {"precision": "bf16", "channels_last": True, "augment": True}])
+def test_gpu_path_options_run_the_same_code_on_the_cpu(smoke_config, smoke_split, options):
+    # The GPU configuration's options (configs/cifar10-gpu.yaml), exercised here with device=cpu.
+    config = smoke_config.override("fitness", device="cpu", **options)
+    genome = evohybrid.load_space("tiny").sample(random.Random(0))
+    record = evohybrid.evaluate(genome, config, split=smoke_split)
+    assert record["status"] == "ok", record["error"]
+    assert 0.0 <= record["val_acc"] <= 1.0
+    assert record["train_samples"] == config.fitness.steps * config.fitness.batch_size
+    assert record["device"] == "cpu"

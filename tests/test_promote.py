@@ -14,8 +14,9 @@ import evohybrid
 from evohybrid.builder import build_model
 from evohybrid.cli import main
 from evohybrid.pareto import ok_records
-from evohybrid.promote import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, augment, format_promoted, kendall_tau,
-                               promote, promotion_data)
+from evohybrid.data import augment
+from evohybrid.promote import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau, promote,
+                               promotion_data)
 from evohybrid.report import PROMOTED_FIGURE, write_report
 from evohybrid.store import RunStore
 
