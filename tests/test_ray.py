@@ -100,7 +100,7 @@ def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
                 cwd=tmp_path)
     log = tmp_path / "run" / "evaluations.jsonl"
     _wait_for_lines(log, 2, proc)
-    victim = next(r["pid"] for r in _records(tmp_path / "run") if r["worker"] == "ray-0")
+    victim = _records(tmp_path / "run")[0]["pid"]  # a worker process known to be up, whichever it is
     os.kill(victim, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
