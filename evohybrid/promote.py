@@ -94,10 +94,11 @@ def open_run(path: str | Path) -> RunStore:
     return RunStore.open(path)
 
 
-def promotion_data(config: Config) -> PromotionData:
-    """The search's validation slice and all other training images, at the search's resolution, plus the test split."""
+def promotion_data(config: Config, train_size: int | None = None) -> PromotionData:
+    """The search's validation slice and all other training images (or the first `train_size` of them), at the
+    search's resolution, plus the test split."""
     data = load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download)
-    split = search_split(data, val_size=config.data.val_size, train_size=None, seed=config.seed,
+    split = search_split(data, val_size=config.data.val_size, train_size=train_size, seed=config.seed,
                          resolution=config.data.resolution)
     size, native = split.image_shape[-1], data.image_shape[-1]
     test_images = data.test_images if data.test_images.shape[-1] == size else resize_images(data.test_images, size)

@@ -110,13 +110,8 @@ def run_study(out: str | Path, config: Config, *, n: int, truth_epochs: int, tru
         raise RunDirError(f"'{out}' holds a study with other settings: choose another --out")
     study_path.write_text(json.dumps(study, indent=2, sort_keys=True))
     split = load_search_split(config)
-    promotion = promotion_data(config)
-    if truth_train_size is not None:
-        # The truth trains on the first images of the promotion split (all but the validation slice).
-        promotion = replace(promotion, split=replace(promotion.split,
-                                                     train_images=promotion.split.train_images[:truth_train_size],
-                                                     train_labels=promotion.split.train_labels[:truth_train_size]))
-    ctx = {"config": config, "split": split, "promotion": promotion, "truth_epochs": truth_epochs,
+    ctx = {"config": config, "split": split, "promotion": promotion_data(config, truth_train_size),
+           "truth_epochs": truth_epochs,
            "truth_lr": truth_lr}
     genomes = spread_sample(load_space(config.space), n, config.seed, split.image_shape, split.num_classes)
     done = {(m["hash"], m["proxy"]) for m in read_records(out / MEASUREMENTS_FILE)}
@@ -179,12 +174,12 @@ def analyse(measurements: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"n": len(hashes), "proxies": {}}
     for name in [p for p in values if p != TRUTH]:
         proxy = np.array([values[name][h] for h in hashes], dtype=float)
-        if name in ("params", "flops"):
-            proxy = proxy.astype(float)
         if len(hashes) < 3:
             continue
-        tau, rho = stats.kendalltau(proxy, truth)[0], stats.spearmanr(proxy, truth)[0]
-        within = [float(stats.kendalltau(proxy[h], truth[h])[0]) if h.sum() >= 3 else math.nan for h in halves]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)  # a constant proxy ranks nothing: NaN says so
+            tau, rho = stats.kendalltau(proxy, truth)[0], stats.spearmanr(proxy, truth)[0]
+            within = [float(stats.kendalltau(proxy[h], truth[h])[0]) if h.sum() >= 3 else math.nan for h in halves]
         summary["proxies"][name] = {
             "kendall_tau": float(tau), "kendall_tau_ci95": _bootstrap(proxy, truth, stats.kendalltau),
             "spearman_rho": float(rho), "spearman_rho_ci95": _bootstrap(proxy, truth, stats.spearmanr),
