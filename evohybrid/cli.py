@@ -17,6 +17,7 @@ from .config import Config
 from .executors import Executor
 from .errors import EvohybridError, GenomeError
 from .genome import Genome
+from .store import RunStore
 from .pareto import format_front
 
 
@@ -148,9 +149,8 @@ def comma_positive_floats(text: str) -> tuple[float, ...]:
 
 def cmd_pareto(args: argparse.Namespace) -> int:
     from .pareto import format_rows, front_rows, pareto_fronts
-    from .promote import open_run
 
-    fronts = pareto_fronts(open_run(args.run).records(), args.fronts)
+    fronts = pareto_fronts(RunStore.open(args.run).records(), args.fronts)
     if not fronts and args.format == "table":
         print(f"no successful evaluation in '{args.run}' yet")
         return 0

@@ -18,7 +18,8 @@ from torch import nn
 from .builder import build_model
 from .errors import EvohybridError
 from .genome import Genome
-from .promote import PROMOTED_DIR, open_run
+from .promote import PROMOTED_DIR
+from .store import RunStore
 
 EXPORT_FORMAT = "evohybrid-model"
 EXPORT_VERSION = 1
@@ -51,7 +52,7 @@ class ExportedModel(nn.Module):
 
 def export_model(run_dir: str | Path, eval_id: int, out: str | Path) -> Path:
     """Write the promoted model `eval_id` of a run to `out` as a standalone file; return its path."""
-    store = open_run(run_dir)
+    store = RunStore.open(run_dir)
     folder = store.path / PROMOTED_DIR / str(eval_id)
     if not any(record.get("id") == eval_id for record in store.records()):
         raise ExportError(f"'{run_dir}' has no evaluation with id {eval_id}: see 'evohybrid pareto {run_dir}'")

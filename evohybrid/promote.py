@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from .builder import build_model
 from .config import Config, config_from_dict
 from .data import SearchSplit, augment, load_dataset, resize_images, search_split
-from .errors import EvohybridError, RunDirError
+from .errors import EvohybridError
 from .evaluator import batch_indices, normalise, accuracy, genome_seed, resolve_device
 from .genome import Genome
 from .pareto import ok_records, pareto_front
@@ -85,13 +85,6 @@ class PromotionResult:
     skipped: list[int] = field(default_factory=list)  # ids asked for but promoted before
     failures: list[str] = field(default_factory=list)  # one line per trial that failed for good
     interrupted: bool = False
-
-
-def open_run(path: str | Path) -> RunStore:
-    """The search run in `path`, for the commands that read one (pareto, report, promote, export)."""
-    if not Path(path).is_dir():
-        raise RunDirError(f"'{path}' does not exist: pass a run directory written by 'evohybrid search'")
-    return RunStore.open(path)
 
 
 def promotion_data(config: Config, train_size: int | None = None) -> PromotionData:
@@ -372,7 +365,7 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
     Ids promoted before are skipped. `resume=True` restores the run's latest promotion instead (finished trials are
     not trained again, interrupted ones continue from their last epoch, failed ones are retried).
     """
-    store = open_run(run_dir)
+    store = RunStore.open(run_dir)
     run_path = store.path.resolve()
     folder = run_path / PROMOTED_DIR
     ledger = _read_ledger(folder)

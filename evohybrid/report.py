@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 from .pareto import (front_rows, hypervolume, hypervolume_curve, knee_point, ok_records, pareto_front,
                      reference_point, thousands)
-from .promote import kendall_tau, open_run, read_promoted
+from .promote import kendall_tau, read_promoted
+from .store import RunStore
 
 REPORT_FILE = "report.html"
 FRONT_FIGURE, HYPERVOLUME_FIGURE, PROMOTED_FIGURE = "front.png", "hypervolume.png", "promoted.png"
@@ -36,7 +37,7 @@ class RunData:
 
 def load_run(path: str | Path) -> RunData:
     """Read a run directory; its label is the folder name and the algorithm."""
-    store = open_run(path)
+    store = RunStore.open(path)
     config = store.read_config().get("config", {})
     algorithm = config.get("search", {}).get("algorithm", "?")
     return RunData(store.path, f"{store.path.name} ({algorithm})", config, store.records())

@@ -92,7 +92,7 @@ class RunStore:
     def open(cls, path: str | Path) -> "RunStore":
         path = Path(path)
         if not path.is_dir():
-            raise RunDirError(f"'{path}' does not exist: --resume takes a run directory written by 'evohybrid search'")
+            raise RunDirError(f"'{path}' does not exist: pass a run directory written by 'evohybrid search'")
         if not (path / CONFIG_FILE).is_file() or not (path / EVALUATIONS_FILE).is_file():
             raise RunDirError(f"'{path}' is not a run directory (no {CONFIG_FILE} and {EVALUATIONS_FILE})")
         return cls(path)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
 from scipy import stats
 
 from .builder import build_model, count_flops, count_parameters

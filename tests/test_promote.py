@@ -13,7 +13,6 @@ import torch
 import evohybrid
 from evohybrid.builder import build_model
 from evohybrid.cli import main
-from evohybrid.pareto import ok_records
 from evohybrid.data import augment
 from evohybrid.promote import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau, promote,
                                promotion_data)
