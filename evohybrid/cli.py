@@ -69,7 +69,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="default", help="config name in configs/ or a YAML path (default: default)")
     parser.add_argument("--space", help="search space name in search_spaces/ or a YAML path")
-    parser.add_argument("--dataset", help="fashion-mnist (offline default), mnist, cifar10, cifar100")
+    parser.add_argument("--dataset", help="fashion-mnist (offline default), mnist, cifar10, cifar100, synthetic-cifar10 (random, for timing)")
     parser.add_argument("--data-dir", help="where data sets are found or downloaded (also EVOHYBRID_DATA)")
     parser.add_argument("--no-download", action="store_true", help="never download a missing data set")
     parser.add_argument("--seed", type=int, help="seed for the split, the weights and the algorithm")

@@ -51,18 +51,21 @@ def _scheduler(optimizer: torch.optim.Optimizer, cfg: FitnessConfig) -> torch.op
 def batch_indices(count: int, batch_size: int, steps: int, seed: int, device: torch.device):
     """Index batches that walk through random permutations; the same seed gives every genome the same data."""
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(count, generator=generator)
-    position = 0
+    position = count  # a new permutation before the first batch
     for _ in range(steps):
         if position + batch_size > count:
-            order, position = torch.randperm(count, generator=generator), 0
-        yield order[position:position + batch_size].to(device)
+            # One copy to the device per pass over the data, not one per batch.
+            order, position = torch.randperm(count, generator=generator).to(device), 0
+        yield order[position:position + batch_size]
         position += batch_size
 
 
 def _autocast(device: torch.device, precision: str):
     # Autocast keeps BatchNorm and the loss in fp32 and runs convolutions and matmuls in bfloat16.
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+FINITE_CHECK_STEPS = 16
 
 
 def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -76,38 +79,41 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
     optimizer = _optimizer(params, cfg)
     scheduler = _scheduler(optimizer, cfg)
     batch_size = min(cfg.batch_size, len(split.train_labels))
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
     padding = max(1, split.image_shape[-1] // 8)  # 4 pixels at 32, 2 at 16
     seen = 0
+    # Read every FINITE_CHECK_STEPS steps: reading the loss each step would make the CPU wait for the GPU each time.
+    finite = torch.ones((), dtype=torch.bool, device=device)
     model.train()
-    for index in batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device):
+    for step, index in enumerate(batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device)):
+        if step % FINITE_CHECK_STEPS == 0 and not finite:
+            return False, seen
         images = split.train_images[index]
         if cfg.augment:
             images = augment(images, padding, split.image_shape[0] == 3, generator)  # flips for colour images only
         with _autocast(device, cfg.precision):
             logits = model(_layout(normalise(images, split), cfg.channels_last))
             loss = F.cross_entropy(logits, split.train_labels[index])
-        if not torch.isfinite(loss):
-            return False, seen
+        finite &= torch.isfinite(loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
         seen += len(index)
-    return True, seen
+    return bool(finite), seen
 
 
 def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, split: SearchSplit,
              batch_size: int, *, precision: str = "fp32", channels_last: bool = False) -> float:
     """Top-1 accuracy in eval mode (BN running statistics), without autograd."""
     model.eval()
-    correct = 0
     device = next(model.parameters()).device
+    correct = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device, read once
     with torch.inference_mode(), _autocast(device, precision):
         for start in range(0, len(labels), batch_size):
             logits = model(_layout(normalise(images[start:start + batch_size], split), channels_last))
-            correct += int((logits.argmax(dim=1) == labels[start:start + batch_size]).sum())
-    return correct / len(labels)
+            correct += (logits.argmax(dim=1) == labels[start:start + batch_size]).sum()
+    return int(correct) / len(labels)
 
 
 def blank_record(genome: Genome, device: str | None) -> dict[str, Any]:

@@ -37,8 +37,8 @@ LEDGER_FILE = "promotions.json"
 SUMMARY_FILE = "summary.csv"
 SUMMARY_FIELDS = ("id", "architecture", "proxy_val_acc", "val_acc", "test_acc", "params", "train_s", "epochs", "lr")
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
-FLIP_DATASETS = ("cifar10", "cifar100")  # the recipe flips natural images only, never digits or clothes
-CROP_PADDING = {"cifar10": 4, "cifar100": 4}  # at the native size; 28-pixel sets pad 2
+FLIP_DATASETS = ("cifar10", "cifar100", "synthetic-cifar10")  # the recipe flips natural images only, never digits or clothes
+CROP_PADDING = {"cifar10": 4, "cifar100": 4, "synthetic-cifar10": 4}  # at the native size; 28-pixel sets pad 2
 # Tune without network, tensorboard/wandb loggers or its new console output: quiet, and nothing to install.
 TUNE_ENV = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -104,7 +104,7 @@ def train_epoch(model: torch.nn.Module, data: PromotionData, split: SearchSplit,
                 scheduler: torch.optim.lr_scheduler.LRScheduler, batch_size: int, seed: int) -> float:
     """One pass over the training images in a fresh order (the last partial batch dropped); the mean loss."""
     device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
     count = len(split.train_labels)
     model.train()
     total = torch.zeros((), device=device)
