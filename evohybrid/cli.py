@@ -214,6 +214,30 @@ def cmd_study_proxy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_recipe(args: argparse.Namespace) -> int:
+    from .study import format_summary, run_recipe_study
+    from .yaml_files import read_yaml, resolve_yaml
+
+    variants = read_yaml(resolve_yaml(args.recipes, Path(args.study), "recipes"), "recipes")
+    if not isinstance(variants, dict) or not variants:
+        raise EvohybridError(f"'{args.recipes}' must map recipe names to overrides, e.g. 'steps-80: {{fitness: {{steps: 80}}}}'")
+    summary = run_recipe_study(args.study, variants)
+    print(f"\nrank correlation with the study's truth over {summary['n']} architectures:")
+    print(format_summary(summary))
+    print(f"\nwritten: {Path(args.study) / 'recipes.json'}")
+    return 0
+
+
+def cmd_study_algorithms(args: argparse.Namespace) -> int:
+    from .algorithm_study import format_algorithms, study_algorithms
+
+    summary = study_algorithms(args.runs, args.out, top=args.promote_top, epochs=args.truth_epochs, lr=args.truth_lr,
+                               train_size=args.truth_train_size)
+    print(format_algorithms(summary))
+    print(f"\nstudy directory: {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="evohybrid", description="Neural architecture search: DEAP evolution, BatchNorm-only fitness, Ray workers.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -292,6 +316,21 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--truth-lr", type=positive_float, default=0.1, help="learning rate of the full training")
     _add_config_flags(proxy)
     proxy.set_defaults(func=cmd_study_proxy)
+    recipe = study_commands.add_parser("recipe", help="rank correlation of fitness recipes against a proxy study's truth")
+    recipe.add_argument("study", help="a directory written by 'evohybrid study proxy'")
+    recipe.add_argument("--recipes", required=True,
+                        help="YAML file (or a name in the study directory) mapping recipe names to data/fitness overrides")
+    recipe.set_defaults(func=cmd_study_recipe)
+    algorithms = study_commands.add_parser("algorithms", help="hypervolume against evaluations of searches over seeds")
+    algorithms.add_argument("runs", nargs="+", metavar="RUN",
+                            help="run directories, one per algorithm and seed, otherwise the same settings")
+    algorithms.add_argument("--out", required=True, help="where algorithms.json, hypervolume.png and promoted.jsonl go")
+    algorithms.add_argument("--promote-top", type=int, default=0,
+                            help="train each run's K best architectures (by proxy) with the promotion recipe")
+    algorithms.add_argument("--truth-epochs", type=positive_int, default=1, help="epochs of that full training")
+    algorithms.add_argument("--truth-train-size", type=positive_int, help="its training images (default: all)")
+    algorithms.add_argument("--truth-lr", type=positive_float, default=0.1, help="its learning rate")
+    algorithms.set_defaults(func=cmd_study_algorithms)
     return parser
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from scipy import stats
 
 from .builder import build_model, count_flops, count_parameters
-from .config import Config
-from .errors import RunDirError
+from .config import Config, config_from_dict
+from .errors import ConfigError, RunDirError
 from .evaluator import accuracy, evaluate, genome_seed, normalise
 from .genome import Genome
 from .promote import full_training, promotion_data
@@ -32,6 +32,8 @@ from .store import append_jsonl, read_records
 MEASUREMENTS_FILE = "measurements.jsonl"
 STUDY_FILE = "study.json"
 SUMMARY_FILE = "summary.json"
+RECIPES_FILE = "recipes.jsonl"
+RECIPES_SUMMARY_FILE = "recipes.json"
 TRUTH = "truth"
 
 
@@ -134,6 +136,62 @@ def run_study(out: str | Path, config: Config, *, n: int, truth_epochs: int, tru
     return summary
 
 
+def run_recipe_study(study_dir: str | Path, variants: dict[str, Any], *,
+                     log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Measure fitness recipes (overrides of the study's config) on the study's architectures, against its truth.
+
+    One JSON line per (recipe, architecture) in recipes.jsonl, so an interrupted run resumes; the summary has
+    the same statistics as the proxy study, one entry per recipe."""
+    from .executors import load_search_split
+
+    study_dir = Path(study_dir)
+    study_path = study_dir / STUDY_FILE
+    if not study_path.is_file():
+        raise RunDirError(f"'{study_dir}' holds no proxy study ({STUDY_FILE}): run 'evohybrid study proxy' first")
+    base = json.loads(study_path.read_text())["config"]
+    measurements = read_records(study_dir / MEASUREMENTS_FILE)
+    truth = [m for m in measurements if m["proxy"] == TRUTH and m["value"] is not None]
+    configs = {name: _recipe_config(base, name, overrides) for name, overrides in variants.items()}
+    done = {(m["proxy"], m["hash"]) for m in read_records(study_dir / RECIPES_FILE)}
+    splits: dict[str, Any] = {}
+    for name, config in configs.items():
+        data_key = json.dumps(config.to_dict()["data"], sort_keys=True) + str(config.seed)
+        for index, m in enumerate(truth):
+            if (name, m["hash"]) in done:
+                continue
+            if data_key not in splits:
+                splits[data_key] = load_search_split(config)
+            start = time.perf_counter()
+            record = evaluate(Genome.from_dict(m["genome"]), splits[data_key], config.fitness, seed=config.seed)
+            cost = time.perf_counter() - start
+            value = record["val_acc"] if record["status"] == "ok" else None
+            append_jsonl(study_dir / RECIPES_FILE, {**{k: m[k] for k in ("hash", "genome", "params", "flops")},
+                                                    "proxy": name, "value": value, "cost_s": cost})
+            log(f"[{index + 1}/{len(truth)}] {name:<20} {value if value is not None else float('nan'):7.4f} "
+                f"{cost:6.1f}s")
+    recipes = [m for m in read_records(study_dir / RECIPES_FILE) if m["proxy"] in configs]
+    summary = analyse(truth + recipes)
+    summary["recipes"] = {name: overrides for name, overrides in variants.items()}
+    (study_dir / RECIPES_SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    plot_study(truth + recipes, summary, study_dir, prefix="recipes_")
+    return summary
+
+
+def _recipe_config(base: dict[str, Any], name: str, overrides: Any) -> Config:
+    """The study's config with one recipe's overrides ({section: {key: value}}), validated like a config file."""
+    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+        raise ConfigError(f"recipe '{name}' must map sections to settings, e.g. {{fitness: {{steps: 80}}}}")
+    raw = json.loads(json.dumps(base))
+    for section, values in overrides.items():
+        if section not in ("data", "fitness"):
+            raise ConfigError(f"recipe '{name}' may change data and fitness only, not '{section}'")
+        raw[section].update(values)
+    try:
+        return config_from_dict(raw)
+    except ConfigError as error:
+        raise ConfigError(f"recipe '{name}': {error}") from None
+
+
 def _table(measurements: list[dict[str, Any]]) -> tuple[list[str], dict[str, dict[str, float]], dict[str, float]]:
     values: dict[str, dict[str, float]] = {}
     costs: dict[str, list[float]] = {}
@@ -191,7 +249,7 @@ def analyse(measurements: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def plot_study(measurements: list[dict[str, Any]], summary: dict[str, Any], out: Path) -> None:
+def plot_study(measurements: list[dict[str, Any]], summary: dict[str, Any], out: Path, prefix: str = "") -> None:
     """`scatter.png`: each proxy against the truth; `tau_vs_cost.png`: rank correlation against seconds."""
     import matplotlib
 
@@ -216,7 +274,7 @@ def plot_study(measurements: list[dict[str, Any]], summary: dict[str, Any], out:
     for axis in list(axes.flat)[len(names):]:
         axis.axis("off")
     figure.tight_layout()
-    figure.savefig(out / "scatter.png", dpi=110)
+    figure.savefig(out / f"{prefix}scatter.png", dpi=110)
     plt.close(figure)
     figure, axis = plt.subplots(figsize=(6, 4))
     for name in names:
@@ -227,7 +285,7 @@ def plot_study(measurements: list[dict[str, Any]], summary: dict[str, Any], out:
     axis.set_xlabel("cost per architecture (s, log)")
     axis.set_ylabel("Kendall tau vs full training")
     figure.tight_layout()
-    figure.savefig(out / "tau_vs_cost.png", dpi=110)
+    figure.savefig(out / f"{prefix}tau_vs_cost.png", dpi=110)
     plt.close(figure)
 
 

@@ -71,6 +71,10 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
                               "cifar10", "--data-dir", "empty", "--no-download"], None, {"empty/": ""},
                              ["CIFAR10", "empty"]),
     "evaluate-bad-json": (["evaluate", "-", "--config", "smoke"], "{not json", {}, ["JSON"]),
+    "recipe-without-study": (["study", "recipe", "nostudy", "--recipes", "r.yaml"], None,
+                             {"r.yaml": "steps-80: {fitness: {steps: 80}}\n", "nostudy/": ""}, ["nostudy", "no proxy study"]),
+    "algorithms-not-a-run": (["study", "algorithms", "notarun", "--out", "study"], None, {"notarun/file.txt": "x"},
+                             ["notarun", "not a run directory"]),
 }
 
 

@@ -8,7 +8,20 @@ import pytest
 
 import evohybrid
 from evohybrid.store import read_records
-from evohybrid.study import MEASUREMENTS_FILE, PROXIES, TRUTH, analyse, run_study, spread_sample
+from evohybrid.errors import ConfigError
+from evohybrid.study import (MEASUREMENTS_FILE, PROXIES, RECIPES_FILE, TRUTH, analyse, run_recipe_study, run_study,
+                             spread_sample)
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory, smoke_config):
+    """A proxy study of three architectures on the smoke config: (directory, summary)."""
+    out = tmp_path_factory.mktemp("study") / "study"
+    return out, run_study(out, smoke_config, n=3, truth_epochs=1, truth_train_size=1024, log=quiet)
 
 
 def test_spread_sample_covers_the_parameter_range(smoke_split):
@@ -19,9 +32,8 @@ def test_spread_sample_covers_the_parameter_range(smoke_split):
     assert params == sorted(params) and params[0] < params[-1]
 
 
-def test_study_measures_every_proxy_once_and_resumes(tmp_path, smoke_config):
-    out = tmp_path / "study"
-    summary = run_study(out, smoke_config, n=3, truth_epochs=1, truth_train_size=1024, log=lambda line: None)
+def test_study_measures_every_proxy_once_and_resumes(smoke_study, smoke_config):
+    out, summary = smoke_study
     lines = read_records(out / MEASUREMENTS_FILE)
     assert len(lines) == 3 * len(PROXIES)
     assert {line["proxy"] for line in lines} == set(PROXIES)
@@ -31,7 +43,7 @@ def test_study_measures_every_proxy_once_and_resumes(tmp_path, smoke_config):
         assert entry["cost_s"] >= 0 and 0 <= entry["top10_hit_rate"] <= 1
     assert (out / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "summary.json").read_text())["n"] == 3
-    run_study(out, smoke_config, n=3, truth_epochs=1, truth_train_size=1024, log=lambda line: None)  # resumed: nothing left to measure
+    run_study(out, smoke_config, n=3, truth_epochs=1, truth_train_size=1024, log=quiet)  # resumed: nothing left to measure
     assert len(read_records(out / MEASUREMENTS_FILE)) == len(lines)
 
 
@@ -44,3 +56,28 @@ def test_analyse_finds_a_perfect_proxy():
     summary = analyse(measurements)
     assert summary["proxies"]["bn"]["kendall_tau"] == pytest.approx(1.0)
     assert summary["proxies"]["flops"]["kendall_tau"] == pytest.approx(-1.0)
+
+
+def test_recipe_study_measures_each_recipe_once_against_the_truth(smoke_study):
+    out, _ = smoke_study
+    recipes = {"default": {}, "more-steps": {"fitness": {"steps": 12}}, "native-size": {"data": {"resolution": 28}}}
+    summary = run_recipe_study(out, recipes, log=quiet)
+    lines = read_records(out / RECIPES_FILE)
+    assert len(lines) == 3 * len(recipes)
+    assert set(summary["proxies"]) == set(recipes) | {"params", "flops"}
+    assert summary["recipes"] == recipes
+    # The unchanged recipe is the study's own BN-only fitness: the same accuracy for every architecture.
+    bn = {m["hash"]: m["value"] for m in read_records(out / MEASUREMENTS_FILE) if m["proxy"] == "bn"}
+    assert {m["hash"]: m["value"] for m in lines if m["proxy"] == "default"} == bn
+    assert (out / "recipes_scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    run_recipe_study(out, recipes, log=quiet)  # resumed: nothing left to measure
+    assert len(read_records(out / RECIPES_FILE)) == len(lines)
+
+
+@pytest.mark.parametrize("recipe, message", [({"fitness": {"stepz": 3}}, "unknown config key 'fitness.stepz'"),
+                                             ({"search": {"budget": 3}}, "data and fitness only"),
+                                             ({"fitness": 3}, "must map sections")])
+def test_a_bad_recipe_is_named_before_anything_is_measured(smoke_study, recipe, message):
+    out, _ = smoke_study
+    with pytest.raises(ConfigError, match=f"recipe 'bad'.*{message}"):
+        run_recipe_study(out, {"fine": {}, "bad": recipe}, log=quiet)

@@ -1,0 +1,62 @@
+"""The search-efficiency study on real (tiny) searches: curves, pairing by seed, promotion, resumption, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import evohybrid
+from evohybrid.algorithm_study import PROMOTED_FILE, evaluations_to_reach, study_algorithms
+from evohybrid.errors import RunDirError
+from evohybrid.store import read_records
+
+BUDGET = 6
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, smoke_config):
+    """Random search and NSGA-II, seeds 0 and 1, six evaluations each, one at a time in this process."""
+    base = tmp_path_factory.mktemp("algorithms")
+    paths = []
+    for seed in (0, 1):
+        for algorithm in ("random", "nsga2"):
+            config = smoke_config.override(None, seed=seed).override("search", algorithm=algorithm)
+            paths.append(evohybrid.search(config, out=base / f"{algorithm}-{seed}", budget=BUDGET,
+                                          progress=False).run_dir)
+    return paths
+
+
+def test_evaluations_to_reach_counts_from_one():
+    assert evaluations_to_reach([0.1, 0.2, 0.2, 0.5], 0.2) == 2
+    assert evaluations_to_reach([0.1, 0.2], 0.3) is None
+
+
+def test_study_compares_algorithms_paired_by_seed_and_promotes_their_best(runs, tmp_path):
+    out = tmp_path / "study"
+    summary = study_algorithms(runs, out, top=1, epochs=1, train_size=512, log=lambda line: None)
+    assert summary["budget"] == BUDGET
+    assert set(summary["algorithms"]) == {"random", "nsga2"}
+    for entry in summary["runs"]:
+        assert len(entry["curve"]) == BUDGET
+        assert entry["curve"] == sorted(entry["curve"])  # the front only grows
+    # Random search reaches its own final hypervolume within its budget, on every seed.
+    reach = summary["algorithms"]["random"]["evaluations_to_reach_random"]
+    assert set(reach) == {0, 1} and all(1 <= value <= BUDGET for value in reach.values())
+    promoted = read_records(out / PROMOTED_FILE)
+    assert sorted((m["algorithm"], m["seed"]) for m in promoted) == sorted(
+        (algorithm, seed) for seed in (0, 1) for algorithm in ("random", "nsga2"))
+    assert all(0.0 <= m["test_acc"] <= 1.0 for m in promoted)
+    assert json.loads((out / "algorithms.json").read_text())["promotion"]["top"] == 1
+    assert (out / "hypervolume.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    study_algorithms(runs, out, top=1, epochs=1, train_size=512, log=lambda line: None)  # resumed: nothing to train
+    assert len(read_records(out / PROMOTED_FILE)) == len(promoted)
+
+
+def test_runs_with_other_settings_or_twice_the_same_seed_are_refused(runs, tmp_path, smoke_config):
+    other = evohybrid.search(smoke_config.override("fitness", steps=3), out=tmp_path / "other", budget=2,
+                             progress=False).run_dir
+    with pytest.raises(RunDirError, match="different fitness settings"):
+        study_algorithms([runs[0], other], tmp_path / "study", log=lambda line: None)
+    with pytest.raises(RunDirError, match="same algorithm and seed"):
+        study_algorithms([runs[0], runs[0]], tmp_path / "study", log=lambda line: None)
