@@ -16,6 +16,8 @@ from .config import FitnessConfig
 from .data import SearchSplit, augment
 from .genome import Genome
 
+FINITE_CHECK_STEPS = 16  # training stops this many steps at most after the loss stops being finite
+
 
 def resolve_device(name: str) -> torch.device:
     """`auto` picks the GPU when there is one."""
@@ -65,9 +67,6 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-FINITE_CHECK_STEPS = 16
-
-
 def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return images.contiguous(memory_format=torch.channels_last) if channels_last else images
 
@@ -82,7 +81,7 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
     generator = torch.Generator(device=device).manual_seed(seed)
     padding = max(1, split.image_shape[-1] // 8)  # 4 pixels at 32, 2 at 16
     seen = 0
-    # Read every FINITE_CHECK_STEPS steps: reading the loss each step would make the CPU wait for the GPU each time.
+    # Read every FINITE_CHECK_STEPS steps only: reading it each step would make the CPU wait for the GPU.
     finite = torch.ones((), dtype=torch.bool, device=device)
     model.train()
     for step, index in enumerate(batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device)):
