@@ -231,6 +231,8 @@ def cmd_study_recipe(args: argparse.Namespace) -> int:
 def cmd_study_algorithms(args: argparse.Namespace) -> int:
     from .algorithm_study import format_algorithms, study_algorithms
 
+    if args.promote_top < 0:
+        raise EvohybridError(f"--promote-top must be 0 or more, got {args.promote_top}")
     summary = study_algorithms(args.runs, args.out, top=args.promote_top, epochs=args.truth_epochs, lr=args.truth_lr,
                                train_size=args.truth_train_size)
     print(format_algorithms(summary))
