@@ -18,8 +18,8 @@ from .config import config_from_dict
 from .errors import RunDirError
 from .evaluator import accuracy
 from .genome import Genome
-from .pareto import hypervolume_curve, ok_records, reference_point
-from .promote import full_training, promotion_data
+from .pareto import hypervolume_curve, reference_point
+from .promote import full_training, promotion_data, select_records
 from .store import RunStore, append_jsonl, read_records
 
 SUMMARY_FILE = "algorithms.json"
@@ -82,7 +82,7 @@ def promote_top(runs: list[dict[str, Any]], out: Path, top: int, *, epochs: int,
     """Train each run's `top` architectures of highest proxy accuracy with the promotion recipe (resumable)."""
     done = {(m["run"], m["id"]) for m in read_records(out / PROMOTED_FILE)}
     for run in runs:
-        best = sorted(ok_records(run["records"]), key=lambda r: (-r["val_acc"], r["params"], r["id"]))[:top]
+        best = select_records(run["records"], run["path"], top=top)
         todo = [record for record in best if (run["path"].name, record["id"]) not in done]
         if not todo:
             continue
