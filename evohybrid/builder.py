@@ -9,6 +9,7 @@ from .errors import ConfigError
 from .genome import Genome
 
 TRAINABLE_SETS = ("bn", "bn+head", "head", "all")
+BN_INITS = ("uniform", "ones")
 
 
 class BasicBlock(nn.Module):
@@ -61,13 +62,18 @@ class GenomeNet(nn.Module):
         return self.head(self.features(x))
 
 
-def _initialise(model: nn.Module, generator: torch.Generator) -> None:
-    # He-normal convolutions, gamma ~ U[0, 1], beta = 0 (Frankle et al. 2020).
+def _initialise(model: nn.Module, generator: torch.Generator, bn_init: str) -> None:
+    # He-normal convolutions, gamma ~ U[0, 1] (Frankle et al. 2020) or 1 (PyTorch's default), beta = 0.
+    if bn_init not in BN_INITS:
+        raise ConfigError(f"unknown BatchNorm initialisation '{bn_init}': use one of {list(BN_INITS)}")
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
         elif isinstance(module, nn.BatchNorm2d):
+            # Drawn either way, so every other weight is the same whatever bn_init is.
             nn.init.uniform_(module.weight, 0.0, 1.0, generator=generator)
+            if bn_init == "ones":
+                nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Linear):
             nn.init.kaiming_uniform_(module.weight, a=5 ** 0.5, generator=generator)
@@ -89,10 +95,10 @@ def set_trainable(model: GenomeNet, trainable: str) -> list[nn.Parameter]:
 
 
 def build_model(genome: Genome, *, in_channels: int = 1, num_classes: int = 10, seed: int = 0,
-                trainable: str = "bn") -> GenomeNet:
+                trainable: str = "bn", bn_init: str = "uniform") -> GenomeNet:
     """A randomly initialised network for `genome`; the same seed gives bit-identical weights."""
     model = GenomeNet(genome, in_channels, num_classes)
-    _initialise(model, torch.Generator().manual_seed(seed))
+    _initialise(model, torch.Generator().manual_seed(seed), bn_init)
     set_trainable(model, trainable)
     return model
 

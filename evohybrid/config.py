@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .builder import BN_INITS, TRAINABLE_SETS
 from .data import DATASETS
 from .errors import ConfigError
 from .yaml_files import read_yaml, resolve_yaml
@@ -29,6 +30,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class FitnessConfig:
     trainable: str = "bn"  # bn | bn+head | head | all
+    bn_init: str = "uniform"  # BatchNorm gamma at the start: uniform U[0, 1] | ones
     steps: int = 40
     batch_size: int = 128
     optimizer: str = "adam"  # adam | sgd
@@ -76,7 +78,8 @@ class Config:
 
 CHOICES = {
     ("data", "dataset"): tuple(sorted(DATASETS)),
-    ("fitness", "trainable"): ("bn", "bn+head", "head", "all"),
+    ("fitness", "trainable"): TRAINABLE_SETS,
+    ("fitness", "bn_init"): BN_INITS,
     ("fitness", "optimizer"): ("adam", "sgd"),
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
     ("fitness", "precision"): ("fp32", "bf16"),

@@ -129,7 +129,7 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
     record = blank_record(genome, str(device))
     try:
         model = build_model(genome, in_channels=split.image_shape[0], num_classes=split.num_classes,
-                            seed=genome_seed(seed, genome), trainable=cfg.trainable)
+                            seed=genome_seed(seed, genome), trainable=cfg.trainable, bn_init=cfg.bn_init)
         record["params"] = count_parameters(model)
         record["flops"] = count_flops(model, split.image_shape)
         model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)

@@ -155,6 +155,19 @@ def test_batchnorm_initialisation(space):
             assert torch.equal(bn.bias.detach(), torch.zeros_like(bn.bias))
 
 
+def test_batchnorm_initialisation_ones_changes_only_gamma():
+    genome = Genome(4, (StageGene(2, 8, 3, 2, (True, False)),))
+    uniform = _state(evohybrid.build_model(genome, seed=3))
+    ones = _state(evohybrid.build_model(genome, seed=3, bn_init="ones"))
+    for name, value in ones.items():
+        if name.endswith(".weight") and value.dim() == 1:  # BatchNorm gamma
+            assert torch.equal(value, torch.ones_like(value)), name
+        else:
+            assert torch.equal(value, uniform[name]), name
+    with pytest.raises(ConfigError, match="ones"):
+        evohybrid.build_model(genome, bn_init="normal")
+
+
 def _kind(model, name: str) -> str:
     module_name = name.rsplit(".", 1)[0]
     module = model.get_submodule(module_name)
