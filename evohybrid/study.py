@@ -141,7 +141,8 @@ def run_recipe_study(study_dir: str | Path, variants: dict[str, Any], *,
     """Measure fitness recipes (overrides of the study's config) on the study's architectures, against its truth.
 
     One JSON line per (recipe, architecture) in recipes.jsonl, so an interrupted run resumes; the summary has
-    the same statistics as the proxy study, one entry per recipe."""
+    the same statistics as the proxy study, one entry per recipe, and each recipe's tau difference from the
+    first recipe (the baseline) with a paired bootstrap interval."""
     from .executors import load_search_split
 
     study_dir = Path(study_dir)
@@ -154,11 +155,13 @@ def run_recipe_study(study_dir: str | Path, variants: dict[str, Any], *,
     configs = {name: _recipe_config(base, name, overrides) for name, overrides in variants.items()}
     done = {(m["proxy"], m["hash"]) for m in read_records(study_dir / RECIPES_FILE)}
     splits: dict[str, Any] = {}
-    for name, config in configs.items():
-        data_key = json.dumps(config.to_dict()["data"], sort_keys=True) + str(config.seed)
-        for index, m in enumerate(truth):
+    # Architecture by architecture, every recipe back to back: a shared machine's slow drifts then cost
+    # each recipe alike, so their seconds compare.
+    for index, m in enumerate(truth):
+        for name, config in configs.items():
             if (name, m["hash"]) in done:
                 continue
+            data_key = json.dumps(config.to_dict()["data"], sort_keys=True) + str(config.seed)
             if data_key not in splits:
                 splits[data_key] = load_search_split(config)
             start = time.perf_counter()
@@ -170,7 +173,7 @@ def run_recipe_study(study_dir: str | Path, variants: dict[str, Any], *,
             log(f"[{index + 1}/{len(truth)}] {name:<20} {value if value is not None else float('nan'):7.4f} "
                 f"{cost:6.1f}s")
     recipes = [m for m in read_records(study_dir / RECIPES_FILE) if m["proxy"] in configs]
-    summary = analyse(truth + recipes)
+    summary = analyse(truth + recipes, baseline=next(iter(configs), None))
     summary["recipes"] = {name: overrides for name, overrides in variants.items()}
     (study_dir / RECIPES_SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
     plot_study(truth + recipes, summary, study_dir, prefix="recipes_")
@@ -206,22 +209,28 @@ def _table(measurements: list[dict[str, Any]]) -> tuple[list[str], dict[str, dic
     return hashes, values, {p: float(np.mean(c)) for p, c in costs.items()}
 
 
-def _bootstrap(x: np.ndarray, y: np.ndarray, statistic: Callable, rounds: int = 1000) -> list[float]:
+def _bootstrap(n: int, statistic: Callable[[np.ndarray], float], rounds: int = 1000) -> list[float]:
+    """95% interval of `statistic` over resamples (with replacement) of the n architectures."""
     rng = np.random.default_rng(0)
     samples = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)  # resamples of one repeated point say nothing
         for _ in range(rounds):
-            pick = rng.integers(0, len(x), len(x))
-            value = statistic(x[pick], y[pick])[0]
+            value = statistic(rng.integers(0, n, n))
             if np.isfinite(value):
                 samples.append(value)
     return [float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))] if samples else [math.nan] * 2
 
 
-def analyse(measurements: list[dict[str, Any]]) -> dict[str, Any]:
+def _tau(x: np.ndarray, y: np.ndarray) -> float:
+    return float(stats.kendalltau(x, y)[0])
+
+
+def analyse(measurements: list[dict[str, Any]], baseline: str | None = None) -> dict[str, Any]:
     """Kendall tau and Spearman rho against the truth (bootstrap 95% intervals), tau within parameter-count
-    halves, the top-10% hit rate and the mean cost of every proxy, over genomes measured by all of them."""
+    halves, the top-10% hit rate and the mean cost of every proxy, over genomes measured by all of them.
+    With a `baseline` proxy, also each proxy's tau minus the baseline's, with a paired bootstrap interval
+    (the same resampled architectures for both), which says whether a difference is more than noise."""
     hashes, values, costs = _table(measurements)
     truth = np.array([values[TRUTH][h] for h in hashes])
     params = np.array([values["params"][h] for h in hashes])
@@ -235,15 +244,24 @@ def analyse(measurements: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", stats.ConstantInputWarning)  # a constant proxy ranks nothing: NaN says so
-            tau, rho = stats.kendalltau(proxy, truth)[0], stats.spearmanr(proxy, truth)[0]
-            within = [float(stats.kendalltau(proxy[h], truth[h])[0]) if h.sum() >= 3 else math.nan for h in halves]
-        summary["proxies"][name] = {
-            "kendall_tau": float(tau), "kendall_tau_ci95": _bootstrap(proxy, truth, stats.kendalltau),
-            "spearman_rho": float(rho), "spearman_rho_ci95": _bootstrap(proxy, truth, stats.spearmanr),
+            tau, rho = _tau(proxy, truth), stats.spearmanr(proxy, truth)[0]
+            within = [_tau(proxy[h], truth[h]) if h.sum() >= 3 else math.nan for h in halves]
+        entry = summary["proxies"][name] = {
+            "kendall_tau": tau, "kendall_tau_ci95": _bootstrap(len(hashes), lambda i: _tau(proxy[i], truth[i])),
+            "spearman_rho": float(rho),
+            "spearman_rho_ci95": _bootstrap(len(hashes), lambda i: stats.spearmanr(proxy[i], truth[i])[0]),
             "kendall_tau_lower_half": within[0], "kendall_tau_upper_half": within[1],
             "top10_hit_rate": len(true_top & set(np.argsort(-proxy)[:top])) / top,
             "cost_s": costs.get(name, 0.0), "mean_value": float(np.nanmean(proxy)),
         }
+        if baseline is not None and name != baseline:
+            base = np.array([values[baseline][h] for h in hashes], dtype=float)
+            entry["kendall_tau_minus_baseline"] = tau - summary["proxies"].get(baseline, {}).get(
+                "kendall_tau", _tau(base, truth))
+            entry["kendall_tau_minus_baseline_ci95"] = _bootstrap(
+                len(hashes), lambda i: _tau(proxy[i], truth[i]) - _tau(base[i], truth[i]))
+    if baseline is not None:
+        summary["baseline"] = baseline
     summary["truth"] = {"mean_val_acc": float(truth.mean()) if len(truth) else math.nan,
                         "cost_s": costs.get(TRUTH, math.nan)}
     return summary
@@ -290,10 +308,16 @@ def plot_study(measurements: list[dict[str, Any]], summary: dict[str, Any], out:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    lines = [f"{'proxy':<17} {'tau':>6} {'95% interval':>16} {'rho':>6} {'tau low/high half':>18} {'top10%':>7} {'cost_s':>7}"]
+    baseline = summary.get("baseline")
+    header = f"{'proxy':<17} {'tau':>6} {'95% interval':>16} {'rho':>6} {'tau low/high half':>18} {'top10%':>7} {'cost_s':>7}"
+    lines = [header + (f"  tau - {baseline} [95%]" if baseline else "")]
     for name, e in sorted(summary["proxies"].items(), key=lambda item: -item[1]["kendall_tau"]):
         interval = f"[{e['kendall_tau_ci95'][0]:.2f}, {e['kendall_tau_ci95'][1]:.2f}]"
         halves = f"{e['kendall_tau_lower_half']:.2f} / {e['kendall_tau_upper_half']:.2f}"
-        lines.append(f"{name:<17} {e['kendall_tau']:>6.2f} {interval:>16} {e['spearman_rho']:>6.2f} {halves:>18} "
-                     f"{e['top10_hit_rate']:>7.2f} {e['cost_s']:>7.2f}")
+        line = (f"{name:<17} {e['kendall_tau']:>6.2f} {interval:>16} {e['spearman_rho']:>6.2f} {halves:>18} "
+                f"{e['top10_hit_rate']:>7.2f} {e['cost_s']:>7.2f}")
+        if "kendall_tau_minus_baseline" in e:
+            low, high = e["kendall_tau_minus_baseline_ci95"]
+            line += f"  {e['kendall_tau_minus_baseline']:+.2f} [{low:+.2f}, {high:+.2f}]"
+        lines.append(line)
     return "\n".join(lines)

@@ -58,6 +58,25 @@ def test_analyse_finds_a_perfect_proxy():
     assert summary["proxies"]["flops"]["kendall_tau"] == pytest.approx(-1.0)
 
 
+def test_analyse_compares_each_proxy_with_a_baseline_on_the_same_resamples():
+    measurements = []
+    for index in range(8):
+        common = {"hash": f"h{index}", "genome": {}, "params": 100 + index, "flops": 1000 - index, "cost_s": 1.0}
+        measurements.append({**common, "proxy": TRUTH, "value": index / 10})
+        measurements.append({**common, "proxy": "base", "value": (index * 5) % 8})  # a poor proxy
+        measurements.append({**common, "proxy": "same", "value": (index * 5) % 8})
+        measurements.append({**common, "proxy": "perfect", "value": index})
+    summary = analyse(measurements, baseline="base")
+    proxies = summary["proxies"]
+    assert summary["baseline"] == "base" and "kendall_tau_minus_baseline" not in proxies["base"]
+    # An identical proxy differs by exactly zero on every resample; a perfect one by 1 - tau(base).
+    assert proxies["same"]["kendall_tau_minus_baseline"] == 0
+    assert proxies["same"]["kendall_tau_minus_baseline_ci95"] == [0, 0]
+    assert proxies["perfect"]["kendall_tau_minus_baseline"] == pytest.approx(1 - proxies["base"]["kendall_tau"])
+    low, high = proxies["perfect"]["kendall_tau_minus_baseline_ci95"]
+    assert 0 < low <= high
+
+
 def test_recipe_study_measures_each_recipe_once_against_the_truth(smoke_study):
     out, _ = smoke_study
     recipes = {"default": {}, "more-steps": {"fitness": {"steps": 12}}, "native-size": {"data": {"resolution": 28}}}
@@ -65,7 +84,8 @@ def test_recipe_study_measures_each_recipe_once_against_the_truth(smoke_study):
     lines = read_records(out / RECIPES_FILE)
     assert len(lines) == 3 * len(recipes)
     assert set(summary["proxies"]) == set(recipes) | {"params", "flops"}
-    assert summary["recipes"] == recipes
+    assert summary["recipes"] == recipes and summary["baseline"] == "default"  # the first recipe
+    assert all("kendall_tau_minus_baseline" in summary["proxies"][name] for name in ("more-steps", "native-size"))
     # The unchanged recipe is the study's own BN-only fitness: the same accuracy for every architecture.
     bn = {m["hash"]: m["value"] for m in read_records(out / MEASUREMENTS_FILE) if m["proxy"] == "bn"}
     assert {m["hash"]: m["value"] for m in lines if m["proxy"] == "default"} == bn
