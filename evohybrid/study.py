@@ -246,6 +246,10 @@ def analyse(measurements: list[dict[str, Any]], baseline: str | None = None) -> 
             warnings.simplefilter("ignore", stats.ConstantInputWarning)  # a constant proxy ranks nothing: NaN says so
             tau, rho = _tau(proxy, truth), stats.spearmanr(proxy, truth)[0]
             within = [_tau(proxy[h], truth[h]) if h.sum() >= 3 else math.nan for h in halves]
+            compare = baseline is not None and name != baseline
+            if compare:
+                base = np.array([values[baseline][h] for h in hashes], dtype=float)
+                base_tau = _tau(base, truth)
         entry = summary["proxies"][name] = {
             "kendall_tau": tau, "kendall_tau_ci95": _bootstrap(len(hashes), lambda i: _tau(proxy[i], truth[i])),
             "spearman_rho": float(rho),
@@ -254,10 +258,8 @@ def analyse(measurements: list[dict[str, Any]], baseline: str | None = None) -> 
             "top10_hit_rate": len(true_top & set(np.argsort(-proxy)[:top])) / top,
             "cost_s": costs.get(name, 0.0), "mean_value": float(np.nanmean(proxy)),
         }
-        if baseline is not None and name != baseline:
-            base = np.array([values[baseline][h] for h in hashes], dtype=float)
-            entry["kendall_tau_minus_baseline"] = tau - summary["proxies"].get(baseline, {}).get(
-                "kendall_tau", _tau(base, truth))
+        if compare:
+            entry["kendall_tau_minus_baseline"] = tau - base_tau
             entry["kendall_tau_minus_baseline_ci95"] = _bootstrap(
                 len(hashes), lambda i: _tau(proxy[i], truth[i]) - _tau(base[i], truth[i]))
     if baseline is not None:
