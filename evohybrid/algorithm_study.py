@@ -33,7 +33,8 @@ def load_runs(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
     runs = []
     for path in run_dirs:
         store = RunStore.open(path)
-        config = store.read_config()["config"]
+        # Read through the current schema, so a run saved before a setting existed compares with its default.
+        config = config_from_dict(store.read_config()["config"]).to_dict()
         runs.append({"path": store.path, "algorithm": config["search"]["algorithm"], "seed": config["seed"],
                      "config": config, "records": sorted(store.records(), key=lambda r: r["id"])})
     if not runs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -60,3 +61,12 @@ def test_runs_with_other_settings_or_twice_the_same_seed_are_refused(runs, tmp_p
         study_algorithms([runs[0], other], tmp_path / "study", log=lambda line: None)
     with pytest.raises(RunDirError, match="same algorithm and seed"):
         study_algorithms([runs[0], runs[0]], tmp_path / "study", log=lambda line: None)
+
+
+def test_a_run_saved_before_a_setting_existed_compares_with_its_default(runs, tmp_path):
+    older = shutil.copytree(runs[1], tmp_path / "older")
+    saved = json.loads((older / "config.json").read_text())
+    del saved["config"]["fitness"]["bn_init"]  # as written before fitness.bn_init existed
+    (older / "config.json").write_text(json.dumps(saved))
+    summary = study_algorithms([runs[0], older], tmp_path / "study", log=lambda line: None)
+    assert set(summary["algorithms"]) == {"random", "nsga2"}
