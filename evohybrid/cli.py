@@ -29,12 +29,20 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "positive")
+
+
+def non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0, "non-negative")
+
+
+def _int_at_least(text: str, bound: int, kind: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got '{text}'")
+        value = bound - 1
+    if value < bound:
+        raise argparse.ArgumentTypeError(f"must be a {kind} integer, got '{text}'")
     return value
 
 
@@ -231,8 +239,6 @@ def cmd_study_recipe(args: argparse.Namespace) -> int:
 def cmd_study_algorithms(args: argparse.Namespace) -> int:
     from .algorithm_study import format_algorithms, study_algorithms
 
-    if args.promote_top < 0:
-        raise EvohybridError(f"--promote-top must be 0 or more, got {args.promote_top}")
     summary = study_algorithms(args.runs, args.out, top=args.promote_top, epochs=args.truth_epochs, lr=args.truth_lr,
                                train_size=args.truth_train_size)
     print(format_algorithms(summary))
@@ -327,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     algorithms.add_argument("runs", nargs="+", metavar="RUN",
                             help="run directories, one per algorithm and seed, otherwise the same settings")
     algorithms.add_argument("--out", required=True, help="where algorithms.json, hypervolume.png and promoted.jsonl go")
-    algorithms.add_argument("--promote-top", type=int, default=0,
+    algorithms.add_argument("--promote-top", type=non_negative_int, default=0,
                             help="train each run's K best architectures (by proxy) with the promotion recipe")
     algorithms.add_argument("--truth-epochs", type=positive_int, default=1, help="epochs of that full training")
     algorithms.add_argument("--truth-train-size", type=positive_int, help="its training images (default: all)")

@@ -75,6 +75,8 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
                              {"r.yaml": "steps-80: {fitness: {steps: 80}}\n", "nostudy/": ""}, ["nostudy", "no proxy study"]),
     "algorithms-not-a-run": (["study", "algorithms", "notarun", "--out", "study"], None, {"notarun/file.txt": "x"},
                              ["notarun", "not a run directory"]),
+    "promote-top-negative": (["study", "algorithms", "run", "--out", "study", "--promote-top", "-1"], None, {},
+                             ["--promote-top", "non-negative integer", "'-1'"]),
 }
 
 
