@@ -154,6 +154,9 @@ def run_recipe_study(study_dir: str | Path, variants: dict[str, Any], *,
     truth = [m for m in measurements if m["proxy"] == TRUTH and m["value"] is not None]
     configs = {name: _recipe_config(base, name, overrides) for name, overrides in variants.items()}
     done = {(m["proxy"], m["hash"]) for m in read_records(study_dir / RECIPES_FILE)}
+    # Recipes that differ in fitness settings only share one loaded split.
+    data_keys = {name: json.dumps(config.to_dict()["data"], sort_keys=True) + str(config.seed)
+                 for name, config in configs.items()}
     splits: dict[str, Any] = {}
     # Architecture by architecture, every recipe back to back: a shared machine's slow drifts then cost
     # each recipe alike, so their seconds compare.
@@ -161,11 +164,10 @@ def run_recipe_study(study_dir: str | Path, variants: dict[str, Any], *,
         for name, config in configs.items():
             if (name, m["hash"]) in done:
                 continue
-            data_key = json.dumps(config.to_dict()["data"], sort_keys=True) + str(config.seed)
-            if data_key not in splits:
-                splits[data_key] = load_search_split(config)
+            if data_keys[name] not in splits:
+                splits[data_keys[name]] = load_search_split(config)
             start = time.perf_counter()
-            record = evaluate(Genome.from_dict(m["genome"]), splits[data_key], config.fitness, seed=config.seed)
+            record = evaluate(Genome.from_dict(m["genome"]), splits[data_keys[name]], config.fitness, seed=config.seed)
             cost = time.perf_counter() - start
             value = record["val_acc"] if record["status"] == "ok" else None
             append_jsonl(study_dir / RECIPES_FILE, {**{k: m[k] for k in ("hash", "genome", "params", "flops")},
@@ -209,17 +211,19 @@ def _table(measurements: list[dict[str, Any]]) -> tuple[list[str], dict[str, dic
     return hashes, values, {p: float(np.mean(c)) for p, c in costs.items()}
 
 
-def _bootstrap(n: int, statistic: Callable[[np.ndarray], float], rounds: int = 1000) -> list[float]:
-    """95% interval of `statistic` over resamples (with replacement) of the n architectures."""
+def _resample(n: int, statistic: Callable[[np.ndarray], float], rounds: int = 1000) -> np.ndarray:
+    """`statistic` of each of `rounds` resamples (with replacement) of the n architectures. The resamples are
+    the same on every call, so two proxies' samples pair up."""
     rng = np.random.default_rng(0)
-    samples = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)  # resamples of one repeated point say nothing
-        for _ in range(rounds):
-            value = statistic(rng.integers(0, n, n))
-            if np.isfinite(value):
-                samples.append(value)
-    return [float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))] if samples else [math.nan] * 2
+        return np.array([statistic(rng.integers(0, n, n)) for _ in range(rounds)], dtype=float)
+
+
+def _interval(samples: np.ndarray) -> list[float]:
+    """The 95% interval of the finite samples."""
+    finite = samples[np.isfinite(samples)]
+    return [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))] if len(finite) else [math.nan] * 2
 
 
 def _tau(x: np.ndarray, y: np.ndarray) -> float:
@@ -238,6 +242,7 @@ def analyse(measurements: list[dict[str, Any]], baseline: str | None = None) -> 
     top = max(1, round(0.1 * len(hashes)))
     true_top = set(np.argsort(-truth)[:top])
     summary: dict[str, Any] = {"n": len(hashes), "proxies": {}}
+    tau_samples: dict[str, np.ndarray] = {}  # per proxy, on the same resamples: paired differences need them
     for name in [p for p in values if p != TRUTH]:
         proxy = np.array([values[name][h] for h in hashes], dtype=float)
         if len(hashes) < 3:
@@ -246,24 +251,23 @@ def analyse(measurements: list[dict[str, Any]], baseline: str | None = None) -> 
             warnings.simplefilter("ignore", stats.ConstantInputWarning)  # a constant proxy ranks nothing: NaN says so
             tau, rho = _tau(proxy, truth), stats.spearmanr(proxy, truth)[0]
             within = [_tau(proxy[h], truth[h]) if h.sum() >= 3 else math.nan for h in halves]
-            compare = baseline is not None and name != baseline
-            if compare:
-                base = np.array([values[baseline][h] for h in hashes], dtype=float)
-                base_tau = _tau(base, truth)
-        entry = summary["proxies"][name] = {
-            "kendall_tau": tau, "kendall_tau_ci95": _bootstrap(len(hashes), lambda i: _tau(proxy[i], truth[i])),
+        tau_samples[name] = _resample(len(hashes), lambda i: _tau(proxy[i], truth[i]))
+        summary["proxies"][name] = {
+            "kendall_tau": tau, "kendall_tau_ci95": _interval(tau_samples[name]),
             "spearman_rho": float(rho),
-            "spearman_rho_ci95": _bootstrap(len(hashes), lambda i: stats.spearmanr(proxy[i], truth[i])[0]),
+            "spearman_rho_ci95": _interval(_resample(len(hashes), lambda i: stats.spearmanr(proxy[i], truth[i])[0])),
             "kendall_tau_lower_half": within[0], "kendall_tau_upper_half": within[1],
             "top10_hit_rate": len(true_top & set(np.argsort(-proxy)[:top])) / top,
             "cost_s": costs.get(name, 0.0), "mean_value": float(np.nanmean(proxy)),
         }
-        if compare:
-            entry["kendall_tau_minus_baseline"] = tau - base_tau
-            entry["kendall_tau_minus_baseline_ci95"] = _bootstrap(
-                len(hashes), lambda i: _tau(proxy[i], truth[i]) - _tau(base[i], truth[i]))
     if baseline is not None:
         summary["baseline"] = baseline
+    if baseline in summary["proxies"]:
+        base_tau = summary["proxies"][baseline]["kendall_tau"]
+        for name, entry in summary["proxies"].items():
+            if name != baseline:
+                entry["kendall_tau_minus_baseline"] = entry["kendall_tau"] - base_tau
+                entry["kendall_tau_minus_baseline_ci95"] = _interval(tau_samples[name] - tau_samples[baseline])
     summary["truth"] = {"mean_val_acc": float(truth.mean()) if len(truth) else math.nan,
                         "cost_s": costs.get(TRUTH, math.nan)}
     return summary
