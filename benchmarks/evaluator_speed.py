@@ -7,7 +7,7 @@ the same genomes from the same weights for the same number of steps and batch si
 training and validation images, interleaved in one run. `--ablate` also times our evaluator with
 each speed option of the config switched off, to show what each one is worth.
 
-    python benchmarks/evaluator_speed.py --genomes 6 --threads 2
+    python benchmarks/evaluator_speed.py --genomes 6 --threads 2 --profile
     python benchmarks/evaluator_speed.py --config cifar10-gpu --dataset synthetic-cifar10 --device cuda --ablate
 """
 
@@ -108,6 +108,18 @@ def ours(genome, split, fitness, seed: int) -> float:
 ABLATIONS = {"precision": "fp32", "channels_last": False}  # each speed option, switched off in turn
 
 
+def convolution_share(genome, split, fitness, seed: int, device) -> float:
+    """The fraction of one evaluation's operator time (device time on a GPU) spent in convolutions."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        ours(genome, split, fitness, seed)
+    field = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    times = {event.key: getattr(event, field) for event in profiler.key_averages()}
+    return sum(t for key, t in times.items() if "convolution" in key) / sum(times.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="default")
@@ -118,6 +130,8 @@ def main() -> None:
     parser.add_argument("--loader-workers", type=int, help="DataLoader workers of the reference (default 0 on a "
                                                            "CPU, 4 on a GPU, as tutorials write it)")
     parser.add_argument("--ablate", action="store_true", help="also time ours with each speed option switched off")
+    parser.add_argument("--profile", action="store_true",
+                        help="also report the share of convolutions in our evaluation of the largest genome")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = evohybrid.load_config(args.config).override("data", dataset=args.dataset)
@@ -165,6 +179,10 @@ def main() -> None:
           f"geometric mean {statistics.geometric_mean(ratios):.2f}x")
     for name, values in slowdowns.items():
         print(f"{name} is worth {statistics.median(values):.2f}x (median time without it over time with it)")
+    if args.profile:
+        largest = max(genomes, key=lambda g: evohybrid.count_parameters(build_model(g, in_channels=data.image_shape[0])))
+        share = convolution_share(largest, split, fitness, config.seed, device)
+        print(f"convolutions (forward and backward) are {share:.0%} of our evaluation of {largest.describe()}")
 
 
 if __name__ == "__main__":
