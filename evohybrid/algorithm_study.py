@@ -3,27 +3,30 @@
 `evohybrid study algorithms RUN...` reads finished searches (one per algorithm and seed, otherwise the
 same settings), computes each run's hypervolume after every evaluation against one shared reference
 point, pairs runs by seed (same seed: same data split and weights, so the same genome scores the same),
-and trains each run's top architectures with the promotion recipe, one JSON line per trained model.
+and measures the truth of each run's top architectures (full training at several seeds, on a pool of workers),
+one JSON line per training.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 from .config import config_from_dict
 from .errors import RunDirError
-from .evaluator import accuracy
 from .genome import Genome
+from .job_pool import PoolOptions, run_jobs
 from .pareto import hypervolume_curve, reference_point
-from .promote import full_training, promotion_data, select_records
-from .store import RunStore, append_jsonl, read_records
+from .promote import select_records
+from .store import RunStore, append_jsonl, read_records, write_json_atomic
+from .truth import TruthSettings, truth_accuracy, truth_data
 
 SUMMARY_FILE = "algorithms.json"
-PROMOTED_FILE = "promoted.jsonl"
+PROMOTED_FILE = "truth.jsonl"
+TRUTH_SETTINGS_FILE = "truth.json"
 FIGURE_FILE = "hypervolume.png"
 BASELINE = "random"
 
@@ -78,44 +81,66 @@ def analyse_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"budget": budget, "reference": list(reference), "algorithms": algorithms, "runs": per_run}
 
 
-def promote_top(runs: list[dict[str, Any]], out: Path, top: int, *, epochs: int, lr: float,
-                train_size: int | None, log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Train each run's `top` architectures of highest proxy accuracy with the promotion recipe (resumable)."""
-    done = {(m["run"], m["id"]) for m in read_records(out / PROMOTED_FILE)}
-    for run in runs:
-        best = select_records(run["records"], run["path"], top=top)
-        todo = [record for record in best if (run["path"].name, record["id"]) not in done]
-        if not todo:
-            continue
-        data = promotion_data(config_from_dict(run["config"]), train_size)
-        for record in todo:
-            start = time.perf_counter()
-            model, _ = full_training(Genome.from_dict(record["genome"]), data, epochs=epochs, lr=lr)
-            split = data.split
-            val = accuracy(model, split.val_images, split.val_labels, split, data.eval_batch_size)
-            test = accuracy(model, data.test_images, data.test_labels, split, data.eval_batch_size)
-            entry = {"run": run["path"].name, "algorithm": run["algorithm"], "seed": run["seed"], "id": record["id"],
-                     "params": record["params"], "proxy_val_acc": record["val_acc"], "val_acc": val, "test_acc": test,
-                     "train_s": time.perf_counter() - start}
-            append_jsonl(out / PROMOTED_FILE, entry)
-            log(f"{entry['run']:<16} id {record['id']:>4} {record['params']:>9,} params  proxy {record['val_acc']:.3f}"
-                f"  full training {val:.4f} val / {test:.4f} test  {entry['train_s']:.0f}s")
+def _truth_context(configs: dict[str, dict[str, Any]], truth: dict[str, Any]) -> dict[str, Any]:
+    """A pool worker's state: the runs' configs, and each run seed's truth data once it is first needed."""
+    return {"configs": configs, "truth": TruthSettings(**truth), "data": {}}
+
+
+def _measure_truth(ctx: dict[str, Any], job: tuple[str, int, dict[str, Any], int]) -> float | None:
+    run, _, genome, seed_index = job
+    config = config_from_dict(ctx["configs"][run])
+    if config.seed not in ctx["data"]:  # runs of one seed share one split
+        ctx["data"][config.seed] = truth_data(config, ctx["truth"])
+    return truth_accuracy(Genome.from_dict(genome), ctx["data"][config.seed], ctx["truth"], seed_index)
+
+
+def promote_top(runs: list[dict[str, Any]], out: Path, top: int, *, truth: TruthSettings, pool: PoolOptions,
+                log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The truth of each run's `top` architectures of highest proxy accuracy: full training at every truth seed,
+    on the pool, one JSON line per (run, id, seed), resumable; returns every line."""
+    settings_path = out / TRUTH_SETTINGS_FILE
+    if settings_path.exists() and json.loads(settings_path.read_text()) != truth.recipe():
+        raise RunDirError(f"'{out}' holds a truth with other settings: choose another --out")
+    write_json_atomic(settings_path, truth.recipe())
+    done = {(m["run"], m["id"], m["truth_seed"]) for m in read_records(out / PROMOTED_FILE)}
+    chosen = {(run["path"].name, record["id"]): (run, record) for run in runs
+              for record in select_records(run["records"], run["path"], top=top)}
+    jobs = [(name, eval_id, record["genome"], seed) for (name, eval_id), (_, record) in chosen.items()
+            for seed in range(truth.seeds) if (name, eval_id, seed) not in done]
+    configs = {run["path"].name: run["config"] for run in runs}
+    for job, value, seconds in run_jobs(jobs, _truth_context, (configs, asdict(truth)), _measure_truth, pool):
+        name, eval_id, _, seed = job
+        run, record = chosen[(name, eval_id)]
+        entry = {"run": name, "algorithm": run["algorithm"], "seed": run["seed"], "id": record["id"],
+                 "truth_seed": seed, "params": record["params"], "proxy_val_acc": record["val_acc"], "val_acc": value,
+                 "train_s": seconds}
+        append_jsonl(out / PROMOTED_FILE, entry)
+        log(f"{name:<16} id {record['id']:>4} {record['params']:>9,} params  proxy {record['val_acc']:.3f}"
+            f"  truth seed {seed}: {'failed' if value is None else f'{value:.4f}'}  {seconds:.0f}s")
     return read_records(out / PROMOTED_FILE)
 
 
-def study_algorithms(run_dirs: list[str | Path], out: str | Path, *, top: int = 0, epochs: int = 1, lr: float = 0.1,
-                     train_size: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Analyse the runs, train their top architectures, write algorithms.json and hypervolume.png into `out`."""
+def study_algorithms(run_dirs: list[str | Path], out: str | Path, *, top: int = 0,
+                     truth: TruthSettings = TruthSettings(), pool: PoolOptions = PoolOptions(),
+                     log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Analyse the runs, measure the truth of their top architectures, write algorithms.json and hypervolume.png."""
     runs = load_runs(run_dirs)
+    for run in runs:
+        truth.check(config_from_dict(run["config"]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = analyse_runs(runs)
-    promoted = promote_top(runs, out, top, epochs=epochs, lr=lr, train_size=train_size, log=log) if top else []
-    summary["promotion"] = {"top": top, "epochs": epochs, "lr": lr, "train_size": train_size}
+    promoted = promote_top(runs, out, top, truth=truth, pool=pool, log=log) if top else []
+    summary["promotion"] = {"top": top, **truth.recipe(), "seeds": truth.seeds}
     for name, entry in summary["algorithms"].items():
-        tests = [m["test_acc"] for m in promoted if m["algorithm"] == name]
-        entry["promoted_mean_test_acc"] = statistics.mean(tests) if tests else None
-        entry["promoted_best_test_acc"] = max(tests) if tests else None
+        # An architecture's truth is its mean over every seed; one with a failed or missing seed is left out.
+        values: dict[tuple[str, int], list[float | None]] = {}
+        for m in promoted:
+            if m["algorithm"] == name and m["truth_seed"] < truth.seeds:
+                values.setdefault((m["run"], m["id"]), []).append(m["val_acc"])
+        means = [statistics.mean(v) for v in values.values() if len(v) == truth.seeds and None not in v]
+        entry["promoted_mean_val_acc"] = statistics.mean(means) if means else None
+        entry["promoted_best_val_acc"] = max(means) if means else None
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
     plot_hypervolume(summary, out / FIGURE_FILE)
     return summary
@@ -146,11 +171,11 @@ def plot_hypervolume(summary: dict[str, Any], path: Path) -> None:
 
 
 def format_algorithms(summary: dict[str, Any]) -> str:
-    lines = [f"{'algorithm':<14} {'runs':>4} {'hypervolume':>18} {'evals to reach random':>22} {'promoted test acc':>18}"]
+    lines = [f"{'algorithm':<14} {'runs':>4} {'hypervolume':>18} {'evals to reach random':>22} {'top truth val acc':>18}"]
     for name, entry in summary["algorithms"].items():
         reach = entry["evaluations_to_reach_random"]
         reach_text = ", ".join("never" if value is None else str(value) for _, value in sorted(reach.items())) or "-"
-        promoted = entry["promoted_mean_test_acc"]
+        promoted = entry["promoted_mean_val_acc"]
         lines.append(f"{name:<14} {entry['runs']:>4} {entry['mean_final_hypervolume']:>10.4f} ± "
                      f"{entry['sd_final_hypervolume']:<5.4f} {reach_text:>22} "
                      f"{'-' if promoted is None else f'{promoted:.4f}':>18}")

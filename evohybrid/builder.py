@@ -108,6 +108,13 @@ def count_parameters(model: nn.Module) -> int:
     return sum(param.numel() for param in model.parameters())
 
 
+def bn_gamma_indicator(model: nn.Module) -> float:
+    """BN-NAS's indicator (Chen et al. 2021): the mean |gamma| of each BatchNorm layer, averaged over layers so
+    that it does not grow with depth. Read after BN-only training, it costs nothing more."""
+    means = [module.weight.detach().abs().mean() for module in model.modules() if isinstance(module, nn.BatchNorm2d)]
+    return float(torch.stack(means).mean()) if means else 0.0
+
+
 def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
     """Multiply-accumulates of one forward pass for one image, from the convolution and linear layers."""
     total = 0

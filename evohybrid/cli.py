@@ -17,8 +17,10 @@ from .config import Config
 from .executors import Executor
 from .errors import EvohybridError, GenomeError
 from .genome import Genome
+from .job_pool import PoolOptions
 from .store import RunStore
 from .pareto import format_front
+from .truth import TruthSettings
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -81,6 +83,26 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="where data sets are found or downloaded (also EVOHYBRID_DATA)")
     parser.add_argument("--no-download", action="store_true", help="never download a missing data set")
     parser.add_argument("--seed", type=int, help="seed for the split, the weights and the algorithm")
+
+
+def _add_truth_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("truth (full training of every weight, the promotion recipe)")
+    group.add_argument("--truth-epochs", type=positive_int, default=2, help="epochs (default 2)")
+    group.add_argument("--truth-seeds", type=positive_int, default=2,
+                       help="trainings per architecture; the truth is their mean, two give its noise ceiling (default 2)")
+    group.add_argument("--truth-val-size", type=positive_int, default=10_000,
+                       help="validation images held out of the training split (default 10000; never the test split)")
+    group.add_argument("--truth-train-size", type=positive_int,
+                       help="training images (default: all but the validation images)")
+    group.add_argument("--truth-resolution", type=positive_int, help="image size (default: the search's)")
+    group.add_argument("--truth-lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
+
+
+def _add_pool_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=("ray", "local"), default="ray",
+                        help="ray: a pool of workers, one per CPU or GPU (default); local: one at a time in this process")
+    parser.add_argument("--workers", type=positive_int, help="Ray workers (default: one per GPU, else one per CPU)")
+    parser.add_argument("--address", help="join a running Ray cluster: 'auto' or host:port (default: a local Ray)")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -209,21 +231,38 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _truth_settings(args: argparse.Namespace) -> TruthSettings:
+    return TruthSettings(epochs=args.truth_epochs, lr=args.truth_lr, seeds=args.truth_seeds,
+                         val_size=args.truth_val_size, train_size=args.truth_train_size,
+                         resolution=args.truth_resolution)
+
+
+def _pool_options(args: argparse.Namespace) -> PoolOptions:
+    if args.executor == "local" and args.workers not in (None, 1):
+        raise EvohybridError("--workers needs the Ray executor: drop it, or drop --executor local")
+    return PoolOptions(executor=args.executor, workers=args.workers, address=args.address)
+
+
 def cmd_study_proxy(args: argparse.Namespace) -> int:
-    from .study import format_summary, run_study
+    from .study import run_study
+    from .study_analysis import format_summary
 
     config = _config_from_args(args)
-    summary = run_study(args.out, config, n=args.n, truth_epochs=args.truth_epochs, truth_lr=args.truth_lr,
-                        truth_train_size=args.truth_train_size)
-    print(f"\nrank correlation with full training over {summary['n']} architectures "
-          f"(truth: {args.truth_epochs} epochs, mean val acc {summary['truth']['mean_val_acc']:.3f}):")
+    summary = run_study(args.out, config, n=args.n, truth=_truth_settings(args), proxy_seeds=args.proxy_seeds,
+                        pool=_pool_options(args))
+    if not summary["n"]:
+        print("no architecture has a complete truth yet: run the same command again to continue")
+        return 0
+    print(f"\nrank agreement with full training over {summary['n']} architectures (truth: {args.truth_epochs} "
+          f"epochs x {args.truth_seeds} seeds, mean val acc {summary['truth']['mean_val_acc']:.3f}):")
     print(format_summary(summary))
     print(f"\nstudy directory: {args.out}")
     return 0
 
 
 def cmd_study_recipe(args: argparse.Namespace) -> int:
-    from .study import format_summary, run_recipe_study
+    from .study import run_recipe_study
+    from .study_analysis import format_summary
     from .yaml_files import read_yaml, resolve_yaml
 
     variants = read_yaml(resolve_yaml(args.recipes, Path(args.study), "recipes"), "recipes")
@@ -239,8 +278,8 @@ def cmd_study_recipe(args: argparse.Namespace) -> int:
 def cmd_study_algorithms(args: argparse.Namespace) -> int:
     from .algorithm_study import format_algorithms, study_algorithms
 
-    summary = study_algorithms(args.runs, args.out, top=args.promote_top, epochs=args.truth_epochs, lr=args.truth_lr,
-                               train_size=args.truth_train_size)
+    summary = study_algorithms(args.runs, args.out, top=args.promote_top, truth=_truth_settings(args),
+                               pool=_pool_options(args))
     print(format_algorithms(summary))
     print(f"\nstudy directory: {args.out}")
     return 0
@@ -318,10 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     proxy = study_commands.add_parser("proxy", help="rank correlation of every proxy with full training")
     proxy.add_argument("--n", type=positive_int, default=40, help="architectures, spread over the parameter range")
     proxy.add_argument("--out", required=True, help="study directory (created, or resumed when it holds this study)")
-    proxy.add_argument("--truth-epochs", type=positive_int, default=2, help="epochs of full training for the truth")
-    proxy.add_argument("--truth-train-size", type=positive_int,
-                       help="training images of the full training (default: all but the validation slice)")
-    proxy.add_argument("--truth-lr", type=positive_float, default=0.1, help="learning rate of the full training")
+    _add_truth_flags(proxy)
+    proxy.add_argument("--proxy-seeds", type=positive_int, default=2,
+                       help="weight seeds per signal; a second one measures each signal's repeatability (default 2)")
+    _add_pool_flags(proxy)
     _add_config_flags(proxy)
     proxy.set_defaults(func=cmd_study_proxy)
     recipe = study_commands.add_parser("recipe", help="rank correlation of fitness recipes against a proxy study's truth")
@@ -335,9 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     algorithms.add_argument("--out", required=True, help="where algorithms.json, hypervolume.png and promoted.jsonl go")
     algorithms.add_argument("--promote-top", type=non_negative_int, default=0,
                             help="train each run's K best architectures (by proxy) with the promotion recipe")
-    algorithms.add_argument("--truth-epochs", type=positive_int, default=1, help="epochs of that full training")
-    algorithms.add_argument("--truth-train-size", type=positive_int, help="its training images (default: all)")
-    algorithms.add_argument("--truth-lr", type=positive_float, default=0.1, help="its learning rate")
+    _add_truth_flags(algorithms)
+    _add_pool_flags(algorithms)
     algorithms.set_defaults(func=cmd_study_algorithms)
     return parser
 

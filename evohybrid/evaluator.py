@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .builder import build_model, count_flops, count_parameters
+from .builder import bn_gamma_indicator, build_model, count_flops, count_parameters
 from .config import FitnessConfig
 from .data import SearchSplit, augment
 from .genome import Genome
@@ -110,8 +110,10 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     correct = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device, read once
     with torch.inference_mode(), _autocast(device, precision):
         for start in range(0, len(labels), batch_size):
-            logits = model(_layout(normalise(images[start:start + batch_size], split), channels_last))
-            correct += (logits.argmax(dim=1) == labels[start:start + batch_size]).sum()
+            # Batches move to the model's device (a no-op when the data already lives there).
+            batch = images[start:start + batch_size].to(device, non_blocking=True)
+            logits = model(_layout(normalise(batch, split), channels_last))
+            correct += (logits.argmax(dim=1) == labels[start:start + batch_size].to(device, non_blocking=True)).sum()
     return int(correct) / len(labels)
 
 
@@ -140,6 +142,8 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
         if not finite:
             record.update(status="diverged", val_acc=0.0, error="loss became NaN or infinite during training")
             return record
+        if cfg.trainable != "head":  # gamma learned: BN-NAS's indicator comes free with the run
+            record["bn_gamma"] = bn_gamma_indicator(model)
         start = time.perf_counter()
         val_acc = accuracy(model, split.val_images, split.val_labels, split, cfg.val_batch_size,
                            precision=cfg.precision, channels_last=cfg.channels_last)

@@ -20,25 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from .builder import build_model
-from .config import Config, config_from_dict
-from .data import SearchSplit, augment, load_dataset, resize_images, search_split
+from .config import config_from_dict
 from .errors import EvohybridError
-from .evaluator import batch_indices, normalise, accuracy, genome_seed, resolve_device
 from .genome import Genome
 from .pareto import ok_records, pareto_front
 from .ray_runtime import connect_ray, import_ray
 from .store import RunStore, write_json_atomic
+from .training import Training, TrainingData, training_data
 
 PROMOTED_DIR = "promoted"
 LEDGER_FILE = "promotions.json"
 SUMMARY_FILE = "summary.csv"
+PROGRESS_FILE = "progress.json"  # a trial checkpoint's epoch, training seconds, curve and test accuracy
 SUMMARY_FIELDS = ("id", "architecture", "proxy_val_acc", "val_acc", "test_acc", "params", "train_s", "epochs", "lr")
-MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
-FLIP_DATASETS = ("cifar10", "cifar100", "synthetic-cifar10")  # the recipe flips natural images only, never digits or clothes
-CROP_PADDING = {"cifar10": 4, "cifar100": 4, "synthetic-cifar10": 4}  # at the native size; 28-pixel sets pad 2
 # Tune without network, tensorboard/wandb loggers or its new console output: quiet, and nothing to install.
 TUNE_ENV = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -60,20 +55,6 @@ class PromoteOptions:
     max_failures: int = 2  # a trial that crashes restarts from its last checkpoint this many times
 
 
-@dataclass(frozen=True)
-class PromotionData:
-    """What every trial trains and tests on, built once by the driver and shipped through Ray's object store."""
-
-    split: SearchSplit  # training split minus the search's validation slice; that slice for validation
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-    crop_padding: int
-    flip: bool
-    seed: int
-    eval_batch_size: int
-    dataset: str
-
-
 @dataclass
 class PromotionResult:
     """What one `promote` call did, and every model promoted in the run so far."""
@@ -87,113 +68,39 @@ class PromotionResult:
     interrupted: bool = False
 
 
-def promotion_data(config: Config, train_size: int | None = None) -> PromotionData:
-    """The search's validation slice and all other training images (or the first `train_size` of them), at the
-    search's resolution, plus the test split."""
-    data = load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download)
-    split = search_split(data, val_size=config.data.val_size, train_size=train_size, seed=config.seed,
-                         resolution=config.data.resolution)
-    size, native = split.image_shape[-1], data.image_shape[-1]
-    test_images = data.test_images if data.test_images.shape[-1] == size else resize_images(data.test_images, size)
-    padding = max(1, round(CROP_PADDING.get(config.data.dataset, 2) * size / native))
-    return PromotionData(split, test_images, data.test_labels, padding, config.data.dataset in FLIP_DATASETS,
-                         config.seed, config.fitness.val_batch_size, config.data.dataset)
-
-
-def train_epoch(model: torch.nn.Module, data: PromotionData, split: SearchSplit, optimizer: torch.optim.Optimizer,
-                scheduler: torch.optim.lr_scheduler.LRScheduler, batch_size: int, seed: int) -> float:
-    """One pass over the training images in a fresh order (the last partial batch dropped); the mean loss."""
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    count = len(split.train_labels)
-    model.train()
-    total = torch.zeros((), device=device)
-    steps = count // batch_size
-    for index in batch_indices(count, batch_size, steps, seed, device):
-        images = augment(split.train_images[index], data.crop_padding, data.flip, generator)
-        loss = F.cross_entropy(model(normalise(images, split)), split.train_labels[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total += loss.detach()
-    mean = float(total) / steps
-    if not math.isfinite(mean):
-        raise FloatingPointError("the training loss became NaN or infinite: try a smaller --lr")
-    return mean
-
-
-def _save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                     scheduler: torch.optim.lr_scheduler.LRScheduler, progress: dict[str, Any]) -> None:
-    torch.save(model.state_dict(), folder / "model.pt")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, folder / "optimizer.pt")
-    (folder / "progress.json").write_text(json.dumps(progress))
-
-
-def _load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                     scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
-    device = next(model.parameters()).device
-    model.load_state_dict(torch.load(folder / "model.pt", map_location=device, weights_only=True))
-    state = torch.load(folder / "optimizer.pt", map_location=device, weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return json.loads((folder / "progress.json").read_text())
-
-
-def _recipe(genome: Genome, split: SearchSplit, seed: int, lr: float, epochs: int, batch_size: int,
-            device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any, int]:
-    """The standard full-training recipe: every weight, SGD with Nesterov momentum, weight decay, cosine schedule."""
-    model = build_model(genome, in_channels=split.image_shape[0], num_classes=split.num_classes,
-                        seed=genome_seed(seed, genome), trainable="all").to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY)
-    batch_size = min(batch_size, len(split.train_labels))
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * (len(split.train_labels) // batch_size))
-    return model, optimizer, scheduler, batch_size
-
-
-def full_training(genome: Genome, data: PromotionData, *, epochs: int, lr: float = 0.1,
-                  batch_size: int = 128) -> tuple[torch.nn.Module, list[float]]:
-    """Train every weight of `genome` with the promotion recipe in this process, without Tune or checkpoints
-    (the ground truth of the proxy study); returns the model and the mean training loss of each epoch."""
-    device = resolve_device("auto")
-    split = data.split.to(device)
-    model, optimizer, scheduler, batch_size = _recipe(genome, split, data.seed, lr, epochs, batch_size, device)
-    losses = [train_epoch(model, data, split, optimizer, scheduler, batch_size, seed=data.seed + epoch)
-              for epoch in range(epochs)]
-    return model, losses
-
-
-def train_trial(trial: dict[str, Any], *, data: PromotionData, genomes: dict[int, dict[str, Any]],
+def train_trial(trial: dict[str, Any], *, data: TrainingData, genomes: dict[int, dict[str, Any]],
                 threads: int) -> None:
     """A Tune function trainable: train one genome at one learning rate, report and checkpoint every epoch,
     and continue from Tune's checkpoint when the trial is restarted or the experiment restored."""
     from ray import tune
 
     torch.set_num_threads(threads)
-    device = resolve_device("auto")
-    genome = Genome.from_dict(genomes[trial["id"]])
-    split = data.split.to(device)
-    model, optimizer, scheduler, batch_size = _recipe(genome, split, data.seed, trial["lr"], trial["epochs"],
-                                                      trial["batch_size"], device)
+    training = Training(Genome.from_dict(genomes[trial["id"]]), data, epochs=trial["epochs"], lr=trial["lr"],
+                        batch_size=trial["batch_size"])
     progress: dict[str, Any] = {"epoch": 0, "train_s": 0.0, "curve": [], "test_acc": None}
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            progress = _load_checkpoint(Path(folder), model, optimizer, scheduler)
-    for epoch in range(progress["epoch"], trial["epochs"]):
-        start = time.perf_counter()
-        loss = train_epoch(model, data, split, optimizer, scheduler, batch_size, seed=data.seed + epoch)
-        progress["train_s"] += time.perf_counter() - start
-        val_acc = accuracy(model, split.val_images, split.val_labels, split, data.eval_batch_size)
-        progress["epoch"] = epoch + 1
-        progress["curve"].append({"epoch": epoch + 1, "train_loss": loss, "val_acc": val_acc})
-        if epoch + 1 == trial["epochs"]:
-            progress["test_acc"] = accuracy(model, data.test_images.to(device), data.test_labels.to(device), split,
-                                            data.eval_batch_size)
+            training.load(Path(folder))
+            progress = json.loads((Path(folder) / PROGRESS_FILE).read_text())
+        training.epoch = progress["epoch"]
+    clock = {"start": time.perf_counter()}
+
+    def report(training: Training, loss: float) -> None:
+        progress["train_s"] += time.perf_counter() - clock["start"]
+        val_acc = training.val_accuracy()
+        progress["epoch"] = training.epoch
+        progress["curve"].append({"epoch": training.epoch, "train_loss": loss, "val_acc": val_acc})
+        if training.epoch == training.epochs:
+            progress["test_acc"] = training.test_accuracy()
         with tempfile.TemporaryDirectory() as folder:
-            _save_checkpoint(Path(folder), model, optimizer, scheduler, progress)
-            metrics = {"epoch": epoch + 1, "train_loss": loss, "val_acc": val_acc, "test_acc": progress["test_acc"]}
+            training.save(Path(folder))
+            (Path(folder) / PROGRESS_FILE).write_text(json.dumps(progress))
+            metrics = {"epoch": training.epoch, "train_loss": loss, "val_acc": val_acc, "test_acc": progress["test_acc"]}
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        clock["start"] = time.perf_counter()  # the time to evaluate and checkpoint is not training time
+
+    training.run(report)
 
 
 def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[int] | None = None,
@@ -285,7 +192,7 @@ def _trial_resources(ray: Any, options: PromoteOptions) -> dict[str, float]:
     return {"cpus_per_trial": options.cpus_per_trial, "gpus_per_trial": gpus}
 
 
-def _fit(request: dict[str, Any], storage: Path, data: PromotionData, genomes: dict[int, dict[str, Any]],
+def _fit(request: dict[str, Any], storage: Path, data: TrainingData, genomes: dict[int, dict[str, Any]],
          max_failures: int, resume: bool) -> Any:
     """Run (or restore and finish) the request's Tune experiment on the connected Ray; its ResultGrid."""
     from ray import tune
@@ -323,7 +230,7 @@ def _finished_trials(results: Any, failures: list[str]) -> tuple[dict[int, list[
             unfinished = True
             continue
         folder = Path(result.checkpoint.path)
-        progress = json.loads((folder / "progress.json").read_text())
+        progress = json.loads((folder / PROGRESS_FILE).read_text())
         if progress["test_acc"] is None:
             unfinished = True
             continue
@@ -332,7 +239,7 @@ def _finished_trials(results: Any, failures: list[str]) -> tuple[dict[int, list[
 
 
 def _write_model(folder: Path, record: dict[str, Any], trials: list[tuple[float, dict, Path]], request: dict[str, Any],
-                 data: PromotionData) -> None:
+                 data: TrainingData) -> None:
     """The outputs of one promoted model: the trial with the best full validation accuracy among its learning rates."""
     lr, progress, checkpoint = max(trials, key=lambda trial: trial[1]["curve"][-1]["val_acc"])
     folder.mkdir(parents=True, exist_ok=True)
@@ -383,7 +290,7 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
                                run_dir)
     if request["ids"]:
         by_id = {record.get("id"): record for record in records}
-        data = promotion_data(config_from_dict(store.read_config()["config"]))
+        data = training_data(config_from_dict(store.read_config()["config"]))
         for name, value in TUNE_ENV.items():
             os.environ.setdefault(name, value)
         ray = import_ray(options.address)

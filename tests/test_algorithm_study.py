@@ -10,9 +10,12 @@ import pytest
 import evohybrid
 from evohybrid.algorithm_study import PROMOTED_FILE, evaluations_to_reach, study_algorithms
 from evohybrid.errors import RunDirError
+from evohybrid.job_pool import PoolOptions
 from evohybrid.store import read_records
+from evohybrid.truth import TruthSettings
 
 BUDGET = 6
+TRUTH = TruthSettings(epochs=1, seeds=2, val_size=512, train_size=512)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def test_evaluations_to_reach_counts_from_one():
 
 def test_study_compares_algorithms_paired_by_seed_and_promotes_their_best(runs, tmp_path):
     out = tmp_path / "study"
-    summary = study_algorithms(runs, out, top=1, epochs=1, train_size=512, log=lambda line: None)
+    summary = study_algorithms(runs, out, top=1, truth=TRUTH, pool=PoolOptions(workers=2), log=lambda line: None)
     assert summary["budget"] == BUDGET
     assert set(summary["algorithms"]) == {"random", "nsga2"}
     for entry in summary["runs"]:
@@ -45,13 +48,19 @@ def test_study_compares_algorithms_paired_by_seed_and_promotes_their_best(runs, 
     reach = summary["algorithms"]["random"]["evaluations_to_reach_random"]
     assert set(reach) == {0, 1} and all(1 <= value <= BUDGET for value in reach.values())
     promoted = read_records(out / PROMOTED_FILE)
-    assert sorted((m["algorithm"], m["seed"]) for m in promoted) == sorted(
-        (algorithm, seed) for seed in (0, 1) for algorithm in ("random", "nsga2"))
-    assert all(0.0 <= m["test_acc"] <= 1.0 for m in promoted)
+    # Every run's best architecture, trained under both truth seeds.
+    assert sorted((m["algorithm"], m["seed"], m["truth_seed"]) for m in promoted) == sorted(
+        (algorithm, seed, truth_seed) for seed in (0, 1) for algorithm in ("random", "nsga2") for truth_seed in (0, 1))
+    assert all(0.0 <= m["val_acc"] <= 1.0 for m in promoted)
+    assert all(entry["promoted_mean_val_acc"] is not None for entry in summary["algorithms"].values())
     assert json.loads((out / "algorithms.json").read_text())["promotion"]["top"] == 1
     assert (out / "hypervolume.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    study_algorithms(runs, out, top=1, epochs=1, train_size=512, log=lambda line: None)  # resumed: nothing to train
-    assert len(read_records(out / PROMOTED_FILE)) == len(promoted)
+    study_algorithms(runs, out, top=1, truth=TRUTH, pool=PoolOptions(executor="local"), log=lambda line: None)
+    assert len(read_records(out / PROMOTED_FILE)) == len(promoted)  # resumed: nothing trained again
+    with pytest.raises(RunDirError, match="truth with other settings"):
+        study_algorithms(runs, out, top=1, truth=TruthSettings(epochs=2, val_size=512, train_size=512),
+                         log=lambda line: None)
+    assert len(read_records(out / PROMOTED_FILE)) == len(promoted)  # the refusal trained nothing
 
 
 def test_runs_with_other_settings_or_twice_the_same_seed_are_refused(runs, tmp_path, smoke_config):

@@ -14,10 +14,10 @@ import evohybrid
 from evohybrid.builder import build_model
 from evohybrid.cli import main
 from evohybrid.data import augment
-from evohybrid.promote import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau, promote,
-                               promotion_data)
+from evohybrid.promote import LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau, promote
 from evohybrid.report import PROMOTED_FIGURE, write_report
 from evohybrid.store import RunStore
+
 
 def _outputs(run: Path, ids: list[int]) -> dict[str, bytes]:
     files = [f"{eval_id}/{name}" for eval_id in ids for name in ("genome.json", "model.pt", "metrics.json", "curve.csv")]
@@ -76,14 +76,6 @@ def test_report_shows_the_promoted_models(promoted):
     assert run / PROMOTED_FIGURE in written
     assert (run / PROMOTED_FIGURE).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert written[0].read_text().count('<img src="data:image/png;base64,') == 3
-
-
-def test_promotion_trains_on_everything_but_the_search_validation_slice(smoke_config, smoke_split):
-    data = promotion_data(smoke_config)
-    assert torch.equal(data.split.val_images, smoke_split.val_images)
-    assert len(data.split.train_labels) == 60_000 - smoke_config.data.val_size
-    assert data.test_images.shape[1:] == data.split.image_shape == (1, 12, 12)
-    assert not data.flip and data.crop_padding == 1  # 2 pixels at 28, scaled to 12
 
 
 def test_augment_crops_shifted_windows_of_the_padded_batch():

@@ -1,16 +1,25 @@
-"""The proxy study end to end on the smoke config: every proxy measured once per genome, resumable, analysed."""
+"""The proxy study end to end on the smoke config (every signal and the truth at each seed once, on a real Ray pool,
+resumable, analysed), its analysis against hand-made measurements, and its one-line errors."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import evohybrid
+from evohybrid.cli import main
+from evohybrid.errors import ConfigError, RunDirError
+from evohybrid.job_pool import PoolOptions
 from evohybrid.store import read_records
-from evohybrid.errors import ConfigError
-from evohybrid.study import (MEASUREMENTS_FILE, PROXIES, RECIPES_FILE, TRUTH, analyse, run_recipe_study, run_study,
-                             spread_sample)
+from evohybrid.rank_stats import partial_tau, tau_within_groups
+from evohybrid.study import MEASUREMENTS_FILE, RECIPES_FILE, SIGNALS, run_recipe_study, run_study, spread_sample
+from evohybrid.study_analysis import TRUTH, analyse
+from evohybrid.truth import TruthSettings
+
+N = 10
+TRUTH_SETTINGS = TruthSettings(epochs=1, seeds=2, val_size=256, train_size=1024)
 
 
 def quiet(line: str) -> None:
@@ -19,9 +28,10 @@ def quiet(line: str) -> None:
 
 @pytest.fixture(scope="module")
 def smoke_study(tmp_path_factory, smoke_config):
-    """A proxy study of three architectures on the smoke config: (directory, summary)."""
+    """A proxy study of ten architectures on the smoke config, on a real Ray pool of two workers:
+    (directory, summary)."""
     out = tmp_path_factory.mktemp("study") / "study"
-    return out, run_study(out, smoke_config, n=3, truth_epochs=1, truth_train_size=1024, log=quiet)
+    return out, run_study(out, smoke_config, n=N, truth=TRUTH_SETTINGS, pool=PoolOptions(workers=2), log=quiet)
 
 
 def test_spread_sample_covers_the_parameter_range(smoke_split):
@@ -32,19 +42,111 @@ def test_spread_sample_covers_the_parameter_range(smoke_split):
     assert params == sorted(params) and params[0] < params[-1]
 
 
-def test_study_measures_every_proxy_once_and_resumes(smoke_study, smoke_config):
+def test_study_measures_every_signal_at_each_seed_once_and_resumes(smoke_study, smoke_config):
     out, summary = smoke_study
     lines = read_records(out / MEASUREMENTS_FILE)
-    assert len(lines) == 3 * len(PROXIES)
-    assert {line["proxy"] for line in lines} == set(PROXIES)
-    assert summary["n"] == 3
-    assert set(summary["proxies"]) == (set(PROXIES) - {TRUTH}) | {"params", "flops"}
+    keys = [(line["hash"], line["proxy"], line["seed"]) for line in lines]
+    assert len(keys) == len(set(keys)) == N * (2 + 2 * len(SIGNALS))  # truth x 2 seeds, every signal x 2 seeds
+    assert {line["proxy"] for line in lines} == set(SIGNALS) | {TRUTH}
+    assert summary["n"] == N and summary["default"] == "bn" and summary["truth_seeds"] == 2
+    assert set(summary["proxies"]) >= set(SIGNALS) | {"params", "flops", "combined (bn, params, naswot)"}
     for entry in summary["proxies"].values():
         assert entry["cost_s"] >= 0 and 0 <= entry["top10_hit_rate"] <= 1
+        assert "partial_tau_params" in entry and "kendall_tau_ci95" in entry
+    assert "repeatability" in summary["proxies"]["bn"]
+    assert set(summary["noise_ceiling"]) >= {"kendall_tau", "kendall_tau_ci95"}
     assert (out / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert json.loads((out / "summary.json").read_text())["n"] == 3
-    run_study(out, smoke_config, n=3, truth_epochs=1, truth_train_size=1024, log=quiet)  # resumed: nothing left to measure
-    assert len(read_records(out / MEASUREMENTS_FILE)) == len(lines)
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["n"] == N and saved["noise_ceiling"] == summary["noise_ceiling"]
+    run_study(out, smoke_config, n=N, truth=TRUTH_SETTINGS, pool=PoolOptions(executor="local"), log=quiet)
+    assert len(read_records(out / MEASUREMENTS_FILE)) == len(lines)  # resumed: nothing left to measure
+
+
+def test_the_same_genome_at_the_same_seed_measures_the_same_in_a_worker_and_here(smoke_study, smoke_config, tmp_path):
+    """A study resumed in this process continues the Ray pool's study: one value per (genome, signal, seed)."""
+    out, _ = smoke_study
+    lines = read_records(out / MEASUREMENTS_FILE)
+    first = next(line for line in lines if line["proxy"] == "bn" and line["seed"] == 1)
+    again = evohybrid.evaluate(evohybrid.Genome.from_dict(first["genome"]),
+                               smoke_config.override(None, seed=smoke_config.seed + 1),
+                               split=evohybrid.load_search_split(smoke_config))
+    assert again["val_acc"] == first["value"]
+
+
+def test_a_study_folder_with_other_settings_is_refused_and_left_alone(smoke_study, smoke_config):
+    out, _ = smoke_study
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    with pytest.raises(RunDirError, match="other settings"):
+        run_study(out, smoke_config.override("fitness", steps=3), n=N, truth=TRUTH_SETTINGS, log=quiet)
+    with pytest.raises(RunDirError, match="other settings"):
+        run_study(out, smoke_config, n=N, truth=TruthSettings(epochs=2, val_size=256, train_size=1024), log=quiet)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("kwargs, message", [({"n": 9}, "at least 10 architectures"),
+                                             ({"proxy_seeds": 0}, "--proxy-seeds must be at least 1"),
+                                             ({"truth": TruthSettings(seeds=0, val_size=256)}, "--truth-seeds"),
+                                             ({"truth": TruthSettings(val_size=100)}, "smaller than the search")])
+def test_bad_study_settings_are_one_line_errors_before_anything_is_written(smoke_config, tmp_path, kwargs, message):
+    settings = {"n": N, "truth": TRUTH_SETTINGS, **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        run_study(tmp_path / "study", smoke_config, log=quiet, **settings)
+    assert not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize("flags", [["--n", "5"], ["--truth-seeds", "0"], ["--workers", "2", "--executor", "local"]])
+def test_study_cli_errors_exit_2_with_one_line(flags, tmp_path, capsys):
+    try:
+        code = main(["study", "proxy", "--config", "smoke", "--out", str(tmp_path / "s"), *flags])
+    except SystemExit as stop:  # argparse's own checks
+        code = stop.code
+    assert code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+def _measurements(truth: list[list[float]], signals: dict[str, list[float]]) -> list[dict]:
+    """Hand-made measurement lines: truth[seed][architecture], signals[name][architecture]; params grow by index."""
+    lines = []
+    for index in range(len(truth[0])):
+        common = {"hash": f"h{index}", "genome": {}, "params": 100 + index, "flops": 1000 - index, "cost_s": 1.0}
+        lines += [{**common, "proxy": TRUTH, "seed": seed, "value": values[index]} for seed, values in enumerate(truth)]
+        lines += [{**common, "proxy": name, "value": values[index]} for name, values in signals.items()]
+    return lines
+
+
+def test_the_truth_is_the_mean_of_its_seeds_and_their_agreement_is_the_noise_ceiling():
+    seed_a = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    seed_b = [0.2, 0.1, 0.3, 0.4, 0.6, 0.5]  # two adjacent pairs swapped: tau = (13 - 2) / 15
+    summary = analyse(_measurements([seed_a, seed_b], {"bn": [0.15, 0.15, 0.3, 0.4, 0.55, 0.55]}))
+    assert summary["noise_ceiling"]["kendall_tau"] == pytest.approx(11 / 15)
+    assert summary["noise_ceiling"]["mean_abs_seed_difference"] == pytest.approx(0.4 / 6)
+    assert summary["proxies"]["bn"]["kendall_tau"] == pytest.approx(1.0)  # bn is the mean truth, ties and all
+    assert summary["truth"]["mean_val_acc"] == pytest.approx(np.mean(seed_a))
+    # An architecture without every seed's truth is left out of everything.
+    lines = [line for line in _measurements([seed_a, seed_b], {"bn": seed_a})
+             if not (line["hash"] == "h5" and line["proxy"] == TRUTH and line["seed"] == 1)]
+    assert analyse(lines)["n"] == 5
+
+
+def test_partial_tau_and_size_slices_in_the_summary_are_the_statistics_of_the_mean_truth():
+    truth = [0.10, 0.30, 0.20, 0.40, 0.35, 0.50, 0.45, 0.60, 0.70, 0.65]
+    bn = [0.2, 0.1, 0.3, 0.5, 0.4, 0.6, 0.5, 0.8, 0.7, 0.9]
+    entry = analyse(_measurements([truth], {"bn": bn}))["proxies"]["bn"]
+    t, b, size = np.array(truth), np.array(bn), np.arange(10)
+    assert entry["partial_tau_params"] == pytest.approx(partial_tau(b, t, size))
+    assert entry["kendall_tau_lower_half"] == pytest.approx(tau_within_groups(b, t, size, 2)[0])
+    assert all(value != value for value in entry["kendall_tau_quintiles"])  # NaN: slices of 2 rank nothing
+
+
+def test_a_combined_signal_is_scored_out_of_fold():
+    rng = np.random.default_rng(3)
+    bn, naswot = rng.uniform(0.1, 0.5, 12), rng.uniform(0, 10, 12)
+    truth = 0.3 + 0.5 * bn - 0.02 * np.log10(np.arange(100, 112)) + 0.001 * naswot  # exactly linear in the parts
+    summary = analyse(_measurements([list(truth)], {"bn": list(bn), "naswot": list(naswot)}))
+    combined = summary["proxies"]["combined (bn, params, naswot)"]
+    assert combined["kendall_tau"] == pytest.approx(1.0)
+    assert combined["cost_s"] == pytest.approx(2.0)  # bn's and naswot's seconds; parameters are free
 
 
 def test_analyse_finds_a_perfect_proxy():
@@ -56,25 +158,29 @@ def test_analyse_finds_a_perfect_proxy():
     summary = analyse(measurements)
     assert summary["proxies"]["bn"]["kendall_tau"] == pytest.approx(1.0)
     assert summary["proxies"]["flops"]["kendall_tau"] == pytest.approx(-1.0)
+    assert summary["noise_ceiling"] is None  # one truth seed: no ceiling to measure
 
 
-def test_analyse_compares_each_proxy_with_a_baseline_on_the_same_resamples():
+def test_analyse_compares_each_signal_with_the_default_and_parameter_count_on_the_same_resamples():
     measurements = []
     for index in range(8):
         common = {"hash": f"h{index}", "genome": {}, "params": 100 + index, "flops": 1000 - index, "cost_s": 1.0}
         measurements.append({**common, "proxy": TRUTH, "value": index / 10})
-        measurements.append({**common, "proxy": "base", "value": (index * 5) % 8})  # a poor proxy
+        measurements.append({**common, "proxy": "base", "value": (index * 5) % 8})  # a poor proxy, the default
         measurements.append({**common, "proxy": "same", "value": (index * 5) % 8})
         measurements.append({**common, "proxy": "perfect", "value": index})
-    summary = analyse(measurements, baseline="base")
+    summary = analyse(measurements, default="base")
     proxies = summary["proxies"]
-    assert summary["baseline"] == "base" and "kendall_tau_minus_baseline" not in proxies["base"]
+    assert summary["default"] == "base" and "kendall_tau_minus_default" not in proxies["base"]
     # An identical proxy differs by exactly zero on every resample; a perfect one by 1 - tau(base).
-    assert proxies["same"]["kendall_tau_minus_baseline"] == 0
-    assert proxies["same"]["kendall_tau_minus_baseline_ci95"] == [0, 0]
-    assert proxies["perfect"]["kendall_tau_minus_baseline"] == pytest.approx(1 - proxies["base"]["kendall_tau"])
-    low, high = proxies["perfect"]["kendall_tau_minus_baseline_ci95"]
+    assert proxies["same"]["kendall_tau_minus_default"] == 0
+    assert proxies["same"]["kendall_tau_minus_default_ci95"] == [0, 0]
+    assert proxies["perfect"]["kendall_tau_minus_default"] == pytest.approx(1 - proxies["base"]["kendall_tau"])
+    low, high = proxies["perfect"]["kendall_tau_minus_default_ci95"]
     assert 0 < low <= high
+    # Parameter count is the other reference; here it ranks perfectly too, so the perfect proxy ties it.
+    assert proxies["perfect"]["kendall_tau_minus_params"] == pytest.approx(0.0)
+    assert "partial_tau_params_minus_params" not in proxies["perfect"]
 
 
 def test_recipe_study_measures_each_recipe_once_against_the_truth(smoke_study):
@@ -82,12 +188,12 @@ def test_recipe_study_measures_each_recipe_once_against_the_truth(smoke_study):
     recipes = {"default": {}, "more-steps": {"fitness": {"steps": 12}}, "native-size": {"data": {"resolution": 28}}}
     summary = run_recipe_study(out, recipes, log=quiet)
     lines = read_records(out / RECIPES_FILE)
-    assert len(lines) == 3 * len(recipes)
+    assert len(lines) == N * len(recipes)
     assert set(summary["proxies"]) == set(recipes) | {"params", "flops"}
-    assert summary["recipes"] == recipes and summary["baseline"] == "default"  # the first recipe
-    assert all("kendall_tau_minus_baseline" in summary["proxies"][name] for name in ("more-steps", "native-size"))
+    assert summary["recipes"] == recipes and summary["default"] == "default"  # the first recipe
+    assert all("kendall_tau_minus_default" in summary["proxies"][name] for name in ("more-steps", "native-size"))
     # The unchanged recipe is the study's own BN-only fitness: the same accuracy for every architecture.
-    bn = {m["hash"]: m["value"] for m in read_records(out / MEASUREMENTS_FILE) if m["proxy"] == "bn"}
+    bn = {m["hash"]: m["value"] for m in read_records(out / MEASUREMENTS_FILE) if m["proxy"] == "bn" and m["seed"] == 0}
     assert {m["hash"]: m["value"] for m in lines if m["proxy"] == "default"} == bn
     assert (out / "recipes_scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     run_recipe_study(out, recipes, log=quiet)  # resumed: nothing left to measure

@@ -1,0 +1,72 @@
+"""Rank statistics for judging a fitness signal against a truth: Kendall tau, partial tau given size, tau within
+size groups, bootstrap intervals over architectures, and a linear combination of signals fitted out of fold."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+
+def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b (ties counted as neither concordant nor discordant); NaN when either side is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)  # a constant side ranks nothing: NaN says so
+        return float(stats.kendalltau(x, y)[0])
+
+
+def spearman_rho(x: np.ndarray, y: np.ndarray) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(x, y)[0])
+
+
+def partial_tau(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """Kendall's partial tau of x and y given z: how well x ranks y beyond what z (e.g. parameter count) already
+    ranks, (t_xy - t_xz t_yz) / sqrt((1 - t_xz^2)(1 - t_yz^2)). Rank-based, so z and log z give the same value."""
+    t_xy, t_xz, t_yz = kendall_tau(x, y), kendall_tau(x, z), kendall_tau(y, z)
+    denominator = (1 - t_xz ** 2) * (1 - t_yz ** 2)
+    # x or y ranked exactly as z: nothing is left to explain beyond z.
+    return (t_xy - t_xz * t_yz) / math.sqrt(denominator) if denominator > 1e-12 else math.nan
+
+
+def tau_within_groups(x: np.ndarray, y: np.ndarray, size: np.ndarray, groups: int) -> list[float]:
+    """Kendall tau of x and y within each of `groups` equal slices of the architectures ordered by `size`
+    (NaN for a slice of fewer than 3)."""
+    slices = np.array_split(np.argsort(size, kind="stable"), groups)
+    return [kendall_tau(x[index], y[index]) if len(index) >= 3 else math.nan for index in slices]
+
+
+def resample(n: int, statistic: Callable[[np.ndarray], float], rounds: int = 1000) -> np.ndarray:
+    """`statistic` of each of `rounds` resamples (with replacement) of n architectures. The resamples are the
+    same on every call, so two signals' samples pair up and their difference has an interval."""
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample of repeated points may have NaN statistics
+        return np.array([statistic(rng.integers(0, n, n)) for _ in range(rounds)], dtype=float)
+
+
+def interval(samples: np.ndarray) -> list[float]:
+    """The 95% interval of the finite samples."""
+    finite = samples[np.isfinite(samples)]
+    return [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))] if len(finite) else [math.nan] * 2
+
+
+def out_of_fold_fit(features: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Predictions of `target` from a least-squares linear fit (with intercept) on standardised `features`
+    (architectures x signals), each architecture predicted by the fit on the other folds only: a combined signal
+    is never scored on the architectures it was fitted on."""
+    n = len(target)
+    order = np.random.default_rng(seed).permutation(n)
+    predictions = np.empty(n)
+    for held_out in np.array_split(order, min(folds, n)):
+        fitted = np.setdiff1d(order, held_out)
+        mean, std = features[fitted].mean(axis=0), features[fitted].std(axis=0)
+        std[std == 0] = 1.0
+        design = np.column_stack([np.ones(len(fitted)), (features[fitted] - mean) / std])
+        weights = np.linalg.lstsq(design, target[fitted], rcond=None)[0]
+        predictions[held_out] = np.column_stack([np.ones(len(held_out)), (features[held_out] - mean) / std]) @ weights
+    return predictions

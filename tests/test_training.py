@@ -1,0 +1,92 @@
+"""Full training, the one home of "train every weight": its data, seeds, callbacks, checkpoints and devices."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+import evohybrid
+from evohybrid.training import Training, training_data
+
+
+@pytest.fixture(scope="module")
+def small_data(smoke_config):
+    """The smoke config's training data cut to 1,024 training images: a fraction of a second per epoch."""
+    return training_data(smoke_config, train_size=1024)
+
+
+@pytest.fixture(scope="module")
+def genome():
+    return evohybrid.load_space("tiny").sample(random.Random(3))
+
+
+def _weights(training: Training) -> list[torch.Tensor]:
+    return [tensor.detach().clone() for tensor in training.model.state_dict().values()]
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_promotion_trains_on_everything_but_the_search_validation_slice(smoke_config, smoke_split):
+    data = training_data(smoke_config)
+    assert torch.equal(data.split.val_images, smoke_split.val_images)
+    assert len(data.split.train_labels) == 60_000 - smoke_config.data.val_size
+    assert data.test_images.shape[1:] == data.split.image_shape == (1, 12, 12)
+    assert not data.flip and data.crop_padding == 1  # 2 pixels at 28, scaled to 12
+
+
+def test_a_larger_validation_slice_contains_the_search_slice_and_is_never_trained_on(smoke_config, smoke_split):
+    data = training_data(smoke_config, val_size=1000, resolution=16)
+    assert len(data.split.val_labels) == 1000 and data.split.image_shape == (1, 16, 16)
+    search_val = training_data(smoke_config, resolution=16).split.val_images
+    assert torch.equal(data.split.val_images[:len(search_val)], search_val)
+    assert len(data.split.train_labels) == 60_000 - 1000
+
+
+def test_each_epoch_calls_back_and_the_seed_fixes_the_training(small_data, genome):
+    calls = []
+    first = Training(genome, small_data, epochs=2, batch_size=128)
+    losses = first.run(lambda training, loss: calls.append((training.epoch, loss)))
+    assert [epoch for epoch, _ in calls] == [1, 2] and [loss for _, loss in calls] == losses
+    again = Training(genome, small_data, epochs=2, batch_size=128)
+    again.run()
+    assert _same(_weights(first), _weights(again))
+    other = Training(genome, small_data, epochs=2, batch_size=128, seed=small_data.seed + 1)
+    assert not _same(_weights(Training(genome, small_data, epochs=2)), _weights(other))  # other initial weights
+    other.run()
+    assert not _same(_weights(first), _weights(other))
+
+
+def test_a_training_continued_from_its_checkpoint_ends_where_an_uninterrupted_one_does(small_data, genome, tmp_path):
+    straight = Training(genome, small_data, epochs=2, batch_size=128)
+    straight.run()
+    interrupted = Training(genome, small_data, epochs=2, batch_size=128)
+    interrupted.train_epoch()
+    interrupted.save(tmp_path)
+    resumed = Training(genome, small_data, epochs=2, batch_size=128)
+    resumed.load(tmp_path)
+    resumed.epoch = interrupted.epoch
+    resumed.run()
+    assert resumed.epoch == 2
+    assert _same(_weights(straight), _weights(resumed))
+    assert resumed.val_accuracy() == straight.val_accuracy()
+
+
+def _check_device(small_data, genome, device: str) -> None:
+    training = Training(genome, small_data, epochs=1, batch_size=256, device=device)
+    assert next(training.model.parameters()).device.type == device
+    assert small_data.test_images.device.type == "cpu"  # the test split stays where it was loaded
+    training.run()
+    assert 0.0 <= training.val_accuracy() <= 1.0 and 0.0 <= training.test_accuracy() <= 1.0
+
+
+def test_training_on_the_cpu_reads_validation_and_test_images_from_anywhere(small_data, genome):
+    _check_device(small_data, genome, "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_the_gpu_reads_validation_and_test_images_from_the_cpu(small_data, genome):
+    _check_device(small_data, genome, "cuda")
