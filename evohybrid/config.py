@@ -53,6 +53,9 @@ class SearchConfig:
     population: int = 20
     crossover_prob: float = 0.5
     sample_size: int = 5  # aging evolution's tournament (at most the population)
+    # Costlier fitness rungs, each a set of fitness overrides (e.g. {steps: 160}); empty: one fidelity only.
+    rungs: tuple = ()
+    rung_fraction: float = 0.25  # the share of each batch of `population` proposals promoted to the next rung
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,9 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        raw = dataclasses.asdict(self)
+        raw["search"]["rungs"] = list(raw["search"]["rungs"])  # as JSON reads it back
+        return raw
 
     def override(self, section: str | None, **values: Any) -> "Config":
         """A copy with some values replaced (None means keep), validated like a file."""
@@ -105,6 +110,8 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             return float(value)
         if option is str and isinstance(value, str):
             return value
+        if option is tuple and isinstance(value, (list, tuple)):
+            return tuple(value)
     names = " or ".join("null" if option is type(None) else option.__name__ for option in options)
     raise ConfigError(f"{where} must be {names}, got {value!r}")
 
@@ -139,7 +146,49 @@ def config_from_dict(raw: Any) -> Config:
         raise ConfigError("search.crossover_prob must be between 0 and 1")
     if config.search.population < 4:
         raise ConfigError("search.population must be at least 4 (NSGA-II's tournament takes four at a time)")
+    if not 0.0 < config.search.rung_fraction <= 1.0:
+        raise ConfigError("search.rung_fraction must be above 0 and at most 1")
+    _check_rungs(config)
     return config
+
+
+# The fitness settings a rung may change (the data stays resident, so data settings cannot change per rung).
+RUNG_KEYS = ("trainable", "bn_init", "steps", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+             "precision", "augment")
+TRAINABLE_COST = {"head": 0, "bn": 1, "bn+head": 2, "all": 3}  # more trainable weights: a costlier backward pass
+
+
+def rung_fitness(config: Config, rung: int) -> FitnessConfig:
+    """The fitness settings of rung `rung` (0: the config's own)."""
+    if rung == 0:
+        return config.fitness
+    return dataclasses.replace(config.fitness, **config.search.rungs[rung - 1])
+
+
+def _rung_cost(fitness: FitnessConfig) -> tuple[int, int]:
+    return fitness.steps * fitness.batch_size, TRAINABLE_COST[fitness.trainable]
+
+
+def _check_rungs(config: Config) -> None:
+    previous = _rung_cost(config.fitness)
+    for index, overrides in enumerate(config.search.rungs):
+        where = f"search.rungs[{index}]"
+        if not isinstance(overrides, dict) or not overrides:
+            raise ConfigError(f"{where} must map fitness settings to new values, e.g. {{steps: 160}}")
+        unknown = sorted(set(overrides) - set(RUNG_KEYS))
+        if unknown:
+            raise ConfigError(f"{where} cannot set '{unknown[0]}' (a rung may set {list(RUNG_KEYS)})")
+        fitness = dataclasses.asdict(config.fitness)
+        fitness.update(overrides)
+        try:
+            checked = _section(FitnessConfig, fitness, "fitness")
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        cost = _rung_cost(checked)
+        if not (cost[0] >= previous[0] and cost[1] >= previous[1] and cost != previous):
+            raise ConfigError(f"{where} costs no more than the rung before it: give it more steps or images per "
+                              "step, or more trainable weights")
+        previous = cost
 
 
 def load_config(name_or_path: str | Path = "default") -> Config:

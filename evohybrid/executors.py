@@ -7,7 +7,7 @@ import time
 from typing import Any, Protocol
 
 from .algorithms import Proposal
-from .config import Config
+from .config import Config, rung_fitness
 from .data import SearchSplit, load_dataset, search_split
 from .evaluator import evaluate, resolve_device
 
@@ -57,7 +57,8 @@ class LocalExecutor:
     def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:
         proposal = self.queue.pop(0)
         start = time.perf_counter()
-        record = evaluate(proposal.genome, self.split, self.config.fitness, seed=self.config.seed)
+        fitness = rung_fitness(self.config, proposal.meta.get("rung", 0))
+        record = evaluate(proposal.genome, self.split, fitness, seed=self.config.seed)
         self.busy_s += time.perf_counter() - start
         record.update(worker="local", pid=os.getpid(), node="local")
         return [(proposal, record)]

@@ -15,6 +15,7 @@ from deap import tools
 
 from .algorithms.base import objectives
 from .algorithms.deap_types import Individual
+from .algorithms.rungs import selection_view
 from .genome import Genome
 
 TABLE_FORMATS = ("table", "json", "csv")
@@ -23,8 +24,9 @@ REFERENCE_MARGIN = 0.1  # decades of parameters beyond the largest network, so t
 
 
 def ok_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The evaluations that produced an accuracy (status `ok`), in log order."""
-    return [record for record in records if record.get("status") == "ok"]
+    """The evaluations that produced an accuracy (status `ok`), in log order; with fitness rungs, one per genome
+    with its selection value (see algorithms/rungs.py)."""
+    return [record for record in selection_view(list(records)) if record.get("status") == "ok"]
 
 
 def pareto_fronts(records: list[dict[str, Any]], count: int | None = None) -> list[list[dict[str, Any]]]:
@@ -92,6 +94,8 @@ def hypervolume(records: list[dict[str, Any]], reference: tuple[float, float]) -
 
 def hypervolume_curve(records: list[dict[str, Any]], reference: tuple[float, float]) -> list[float]:
     """The hypervolume after each evaluation, in log order (a failed evaluation repeats the previous value)."""
+    if any(record.get("rung", 0) > 0 for record in records):  # an upgrade changes earlier points: recompute each
+        return [hypervolume(records[:count], reference) for count in range(1, len(records) + 1)]
     points = _minimisation_points(records)
     ok_counts = np.cumsum([record.get("status") == "ok" for record in records])
     return [_volume(points[:count], reference) for count in ok_counts]

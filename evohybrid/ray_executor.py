@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .algorithms import Proposal
-from .config import Config, config_from_dict
+from .config import Config, config_from_dict, rung_fitness
 from .errors import EvohybridError
 from .ray_runtime import connect_ray, import_ray
 
@@ -44,14 +44,15 @@ class EvaluationWorker:
     def ping(self) -> str:
         return self.name
 
-    def evaluate(self, genome: dict[str, Any]) -> dict[str, Any]:
+    def evaluate(self, genome: dict[str, Any], rung: int = 0) -> dict[str, Any]:
         import ray
 
         from .evaluator import evaluate
         from .genome import Genome
 
         start = time.perf_counter()
-        record = evaluate(Genome.from_dict(genome), self.split, self.config.fitness, seed=self.config.seed)
+        fitness = rung_fitness(self.config, rung)
+        record = evaluate(Genome.from_dict(genome), self.split, fitness, seed=self.config.seed)
         record.update(worker=self.name, pid=os.getpid(), node=ray.util.get_node_ip_address(),
                       busy_s=time.perf_counter() - start)
         return record
@@ -119,7 +120,7 @@ class RayExecutor:
     def _dispatch(self) -> None:
         while self.queue and self.idle:
             (proposal, attempts), index = self.queue.pop(0), self.idle.pop(0)
-            ref = self.actors[index].evaluate.remote(proposal.genome.to_dict())
+            ref = self.actors[index].evaluate.remote(proposal.genome.to_dict(), proposal.meta.get("rung", 0))
             self.running[ref] = (index, proposal, attempts)
 
     def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:

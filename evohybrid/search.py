@@ -88,6 +88,11 @@ def _restore(algorithm: Algorithm, store: RunStore, records: list[dict[str, Any]
     store.write_state(algorithm.state_dict())
 
 
+def _is_new_genome(record_or_meta: dict[str, Any]) -> bool:
+    """Whether an evaluation counts toward the budget: a new genome, not an upgrade to a costlier rung."""
+    return record_or_meta.get("rung", 0) == 0
+
+
 def _finish_record(proposal_id: int, meta: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     # finished_at (Unix time) lets a run's wall time be read at any budget afterwards.
     return {"id": proposal_id, **meta, **record, "finished_at": round(time.time(), 3)}
@@ -114,22 +119,26 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
         executor.close()
         raise
     records = store.records()
-    logged_ids = {record["id"] for record in records if "id" in record}
     _restore(algorithm, store, records)
     inflight: dict[int, Any] = {}
-    done = len(logged_ids)
-    bar = SearchProgress(config.search.budget, done, enabled=progress)
+    budget = config.search.budget  # new genomes; upgrades to costlier fitness rungs come on top
+    done = sum(_is_new_genome(record) for record in records)
+    bar = SearchProgress(budget, done, enabled=progress)
     front = pareto_front(records)
     interrupted = False
+
+    def new_in_flight() -> int:
+        return sum(_is_new_genome(proposal.meta) for proposal in inflight.values())
+
     try:
         # Proposals asked before a crash go first, so a resumed run proposes what an uninterrupted one would.
         for proposal in sorted(algorithm.pending.values(), key=lambda p: p.id):
-            if done + len(inflight) < config.search.budget:
+            if not _is_new_genome(proposal.meta) or done + new_in_flight() < budget:
                 executor.submit(proposal)
                 inflight[proposal.id] = proposal
-        while done < config.search.budget:
-            while (len(inflight) < executor.slots and done + len(inflight) < config.search.budget
-                   and algorithm.ready()):
+        while True:
+            while (len(inflight) < executor.slots and algorithm.ready()
+                   and (algorithm.owes_upgrades() or done + new_in_flight() < budget)):
                 proposal = algorithm.ask()
                 store.write_state(algorithm.state_dict())
                 executor.submit(proposal)
@@ -143,9 +152,10 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
                 algorithm.tell(proposal.id, record)
                 store.write_state(algorithm.state_dict())
                 records.append(record)
-                done += 1
                 front = pareto_front(records)
-                bar.update(record, max((r["val_acc"] for r in front), default=None), len(front))
+                if _is_new_genome(record):
+                    done += 1
+                    bar.update(record, max((r["val_acc"] for r in front), default=None), len(front))
     except KeyboardInterrupt:
         interrupted = True
     finally:

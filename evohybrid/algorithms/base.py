@@ -7,33 +7,20 @@ touches torch or the executor, and its whole state is JSON.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import SearchConfig
 from ..errors import EvohybridError
 from ..genome import Genome
 from ..space import SearchSpace
+from .proposal import Proposal, objectives
+from .rungs import Rungs
+
+__all__ = ["Algorithm", "Proposal", "SpaceExhausted", "objectives"]
 
 
 class SpaceExhausted(EvohybridError):
     """Every genome of the space has been proposed already."""
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A genome to evaluate, with its birth index and the algorithm's notes (e.g. its generation)."""
-
-    id: int
-    genome: Genome
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def objectives(record: dict[str, Any]) -> tuple[float, float]:
-    """(validation accuracy, parameter count); a failed evaluation counts as accuracy 0."""
-    accuracy = record["val_acc"] if record.get("status") == "ok" and record.get("val_acc") is not None else 0.0
-    params = record["params"] if record.get("params") is not None else float("inf")
-    return float(accuracy), float(params)
 
 
 def rng_state(rng: random.Random) -> list[Any]:
@@ -59,6 +46,7 @@ class Algorithm:
         self.seen: set[str] = set()
         self.pending: dict[int, Proposal] = {}
         self.next_id = 0
+        self.rungs = Rungs(len(cfg.rungs), cfg.rung_fraction, cfg.population)
 
     # -- what each algorithm defines
     def _propose(self) -> tuple[Genome, dict[str, Any]]:
@@ -73,13 +61,30 @@ class Algorithm:
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         pass
 
-    def ready(self) -> bool:
-        """Whether `ask` can propose now; a generational algorithm waits for its generation to finish."""
+    def _ready(self) -> bool:
+        """Whether a new genome can be proposed now; a generational algorithm waits for its generation to finish."""
         return True
 
     # -- the interface the driver uses
+    def ready(self) -> bool:
+        """Whether `ask` can propose now: an upgrade to a costlier rung, or a new genome."""
+        return bool(self.rungs.queue) or self._ready()
+
+    def owes_upgrades(self) -> bool:
+        """Whether upgrades are queued: the search is not over until they are evaluated, whatever the budget."""
+        return bool(self.rungs.queue)
+
     def ask(self) -> Proposal:
+        if self.rungs.queue:  # a genome already evaluated, owed a costlier rung: same genome, a new evaluation
+            upgrade = self.rungs.queue.pop(0)
+            meta = {key: upgrade[key] for key in ("rung", "base_id", "batch")}
+            proposal = Proposal(self.next_id, Genome.from_dict(upgrade["genome"]), meta)
+            self.next_id += 1
+            self.pending[proposal.id] = proposal
+            return proposal
         genome, meta = self._propose()
+        if self.rungs.enabled:
+            meta = {**meta, **self.rungs.tag()}
         for _ in range(50):
             if genome.hash not in self.seen:
                 break
@@ -93,7 +98,13 @@ class Algorithm:
         return proposal
 
     def tell(self, proposal_id: int, record: dict[str, Any]) -> None:
-        self._observe(self.pending.pop(proposal_id), record)
+        proposal = self.pending.pop(proposal_id)
+        if not self.rungs.enabled:
+            self._observe(proposal, record)
+            return
+        # With rungs, the algorithm hears of a batch once every rung it is owed has been measured.
+        for finished, selection in self.rungs.finish(proposal, record, self.rng.getrandbits(64)):
+            self._observe(finished, selection)
 
     def adopt(self, proposal_id: int, genome: Genome) -> None:
         """Make a pending proposal be `genome`: a replayed proposal takes the genome that the log says ran."""
@@ -103,13 +114,16 @@ class Algorithm:
 
     def state_dict(self) -> dict[str, Any]:
         return {"algorithm": self.name, "rng": rng_state(self.rng), "seen": sorted(self.seen), "next_id": self.next_id,
-                "pending": [_proposal_to_json(p) for p in self.pending.values()], **self._extra_state()}
+                "pending": [_proposal_to_json(p) for p in self.pending.values()], "rungs": self.rungs.state_dict(),
+                **self._extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         set_rng_state(self.rng, state["rng"])
         self.seen = set(state["seen"])
         self.next_id = state["next_id"]
         self.pending = {p.id: p for p in map(_proposal_from_json, state["pending"])}
+        if "rungs" in state:  # a run saved before rungs existed had none
+            self.rungs.load_state_dict(state["rungs"])
         self._load_extra_state(state)
 
     def _unseen_sample(self) -> Genome:

@@ -24,7 +24,7 @@ class NSGA2(Algorithm):
         self.queue: list[Genome] = [self.space.sample(self.rng) for _ in range(self.cfg.population)]
         self.asked_this_generation = 0
 
-    def ready(self) -> bool:
+    def _ready(self) -> bool:
         return bool(self.queue)
 
     def _propose(self) -> tuple[Genome, dict[str, Any]]:
