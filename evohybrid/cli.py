@@ -73,7 +73,8 @@ def _config_from_args(args: argparse.Namespace) -> Config:
     config = config.override("data", dataset=args.dataset, data_dir=args.data_dir)
     if getattr(args, "no_download", False):
         config = config.override("data", download=False)
-    return config.override("search", algorithm=getattr(args, "algorithm", None))
+    return config.override("search", algorithm=getattr(args, "algorithm", None),
+                           time_budget=getattr(args, "time_budget", None))
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +111,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if resuming:
         fixed = [flag for flag, value in (("--config", args.config != "default"), ("--space", args.space),
                                           ("--dataset", args.dataset), ("--algorithm", args.algorithm),
-                                          ("--seed", args.seed is not None), ("--out", args.out)) if value]
+                                          ("--seed", args.seed is not None), ("--out", args.out),
+                                          ("--time-budget", args.time_budget)) if value]
         if fixed:
             raise EvohybridError(f"{fixed[0]} cannot change a run being resumed: drop it (the run's config.json is used)")
     config = None if resuming else _config_from_args(args)
@@ -291,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("search", help="evolve architectures; fitness = accuracy after training BatchNorm only")
     run.add_argument("--budget", type=positive_int, help="distinct architectures to evaluate (default from config: 200)")
+    run.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
+                     help="propose nothing new after this much wall time (Ray's start included); in-flight "
+                          "evaluations finish (default: none)")
     run.add_argument("--algorithm", help="nsga2 (default), nsga2-steady, aging, random")
     run.add_argument("--out", help="run directory to create (default: results/<time>-<algorithm>-<dataset>)")
     run.add_argument("--resume", help="continue the run in this directory")

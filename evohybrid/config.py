@@ -50,6 +50,7 @@ class FitnessConfig:
 class SearchConfig:
     algorithm: str = "nsga2"  # nsga2 | nsga2-steady | aging | random
     budget: int = 200  # distinct architectures evaluated
+    time_budget: float | None = None  # seconds: no new proposal after this much wall time of one search command
     population: int = 20
     crossover_prob: float = 0.5
     sample_size: int = 5  # aging evolution's tournament (at most the population)
@@ -92,7 +93,7 @@ CHOICES = {
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("fitness", "steps"),
             ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"),
-            ("search", "budget"), ("search", "population"), ("search", "sample_size")}
+            ("search", "budget"), ("search", "time_budget"), ("search", "population"), ("search", "sample_size")}
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:

@@ -127,6 +127,10 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
     front = pareto_front(records)
     interrupted = False
 
+    def out_of_time() -> bool:
+        limit = config.search.time_budget
+        return limit is not None and time.monotonic() - started >= limit
+
     def new_in_flight() -> int:
         return sum(_is_new_genome(proposal.meta) for proposal in inflight.values())
 
@@ -137,7 +141,7 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
                 executor.submit(proposal)
                 inflight[proposal.id] = proposal
         while True:
-            while (len(inflight) < executor.slots and algorithm.ready()
+            while (len(inflight) < executor.slots and algorithm.ready() and not out_of_time()
                    and (algorithm.owes_upgrades() or done + new_in_flight() < budget)):
                 proposal = algorithm.ask()
                 store.write_state(algorithm.state_dict())

@@ -261,3 +261,10 @@ def test_search_space_is_frozen_into_the_run(smoke_config, smoke_split, tmp_path
     space_file.unlink()
     _run(resume=out, budget=6, split=smoke_split)
     _assert_complete(out, 6)
+
+
+def test_a_spent_time_budget_proposes_nothing_new(smoke_config, smoke_split, tmp_path):
+    # The budget starts with the call, before the data and workers come up, so a millisecond is spent at once.
+    result = _run(smoke_config.override("search", time_budget=0.001), out=tmp_path / "run", split=smoke_split)
+    assert result.records == [] and not result.interrupted
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["search"]["time_budget"] == 0.001
