@@ -12,9 +12,9 @@ from typing import Any
 from .builder import BN_INITS, TRAINABLE_SETS
 from .data import DATASETS
 from .errors import ConfigError
-from .yaml_files import read_yaml, resolve_yaml
+from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS_DIR = shipped_folder("evohybrid.configs")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from typing import Any
 
 from .errors import ConfigError, GenomeError
 from .genome import Genome, StageGene
-from .yaml_files import read_yaml, resolve_yaml
+from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+SPACES_DIR = shipped_folder("evohybrid.search_spaces")
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import ConfigError
+
+
+def shipped_folder(package: str) -> Path:
+    """The folder of a data-only package shipped with evohybrid (`evohybrid.search_spaces`, `evohybrid.configs`):
+    the top-level `search_spaces/` and `configs/` of a checkout, or their copies inside an installed wheel."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"evohybrid's {package.rsplit('.', 1)[-1]} are missing: reinstall evohybrid")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def resolve_yaml(name_or_path: str | Path, folder: Path, what: str) -> Path:

@@ -1,0 +1,1 @@
+"""The configs shipped with evohybrid (data only): installed as evohybrid.configs."""

@@ -1,0 +1,1 @@
+"""The search spaces shipped with evohybrid (data only): installed as evohybrid.search_spaces."""
