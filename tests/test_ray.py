@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -117,20 +118,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def local_cluster():
-    """A real `ray start --head` on 127.0.0.1, stopped at the end (only this cluster's processes)."""
+@contextlib.contextmanager
+def _ray_head(env: dict[str, str]):
+    """A real `ray start --head` on 127.0.0.1 under `env`, stopped at the end (only this cluster's processes)."""
     port = _free_port()
     temp_dir = tempfile.mkdtemp(prefix="evo-ray-")
-    # The cluster requires a token, as a real multi-node cluster should; the client gets it from the environment.
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **auth}
     head = subprocess.Popen([str(RAY_BIN), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
                              "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
-                             f"--temp-dir={temp_dir}"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                             f"--temp-dir={temp_dir}"], env={**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        yield f"127.0.0.1:{port}", auth
+        deadline = time.monotonic() + 120
+        while True:  # wait for the head's port to accept connections (a condition, polled)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
     finally:
         ours = {pid for pid in _ray_pids() if temp_dir in _cmdline(pid) or f":{port}" in _cmdline(pid)}
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -144,6 +150,32 @@ def local_cluster():
                 break
             except subprocess.TimeoutExpired:
                 continue
+
+
+def _without_ray_auth(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if not key.startswith("RAY_AUTH")}
+
+
+@pytest.fixture
+def local_cluster():
+    """A cluster that requires a token, as a real multi-node cluster should; the client gets it from the environment."""
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    with _ray_head({**os.environ, **auth}) as address:
+        yield address, auth
+
+
+@pytest.fixture(params=["token-in-home", "no-token"])
+def plain_cluster(request, tmp_path_factory):
+    """The README's cluster commands as typed, nothing set: `ray start --head` in a home folder that holds
+    ~/.ray/auth_token (as after any local Ray 2.60 run, which makes one; Ray then requires it) or none; returns the
+    address and that machine's environment."""
+    home = tmp_path_factory.mktemp("home")
+    if request.param == "token-in-home":
+        (home / ".ray").mkdir()
+        (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
+    env = {**_without_ray_auth(os.environ), "HOME": str(home)}
+    with _ray_head(env) as address:
+        yield address, env
 
 
 def _cmdline(pid: int) -> str:
@@ -162,3 +194,36 @@ def test_search_joins_an_existing_cluster(tmp_path, local_cluster):
     records = _records(tmp_path / "run")
     assert len(records) == 6 and all(r["node"] == "127.0.0.1" for r in records)
     assert "workers: 2" in stdout
+
+
+def test_the_readme_cluster_commands_work_verbatim(tmp_path, plain_cluster):
+    address, env = plain_cluster
+    proc = _cli("search", "--config", "smoke", "--budget", "2", "--address", address, "--out", "run", "--quiet",
+                cwd=tmp_path, env=env)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert len(_records(tmp_path / "run")) == 2
+
+
+def _one_line_error(tmp_path: Path, address: str, env: dict[str, str]) -> str:
+    proc = _cli("search", "--config", "smoke", "--budget", "2", "--address", address, "--out", "run", "--quiet",
+                cwd=tmp_path, env=env)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, (stdout, stderr)
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
+    assert not (tmp_path / "run").exists()
+    return stderr
+
+
+def test_a_wrong_token_is_one_line_that_names_the_token(tmp_path, local_cluster):
+    address, _ = local_cluster
+    env = {**_without_ray_auth(os.environ), "HOME": str(tmp_path), "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    assert "token" in _one_line_error(tmp_path, address, env)
+
+
+@pytest.mark.parametrize("address, fragment", [("127.0.0.1:{closed}", "nothing answers"),
+                                               ("head-without-port", "not host:port"),
+                                               ("127.0.0.1:99999", "not host:port")])
+def test_an_address_that_leads_nowhere_is_one_line(tmp_path, address, fragment):
+    stderr = _one_line_error(tmp_path, address.format(closed=_free_port()), dict(os.environ))
+    assert fragment in stderr
