@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, NoReturn
 
-from . import evaluate, load_config, load_space, search
+from . import evaluate, load_config, load_space, search, stop_signals
 from .config import Config
 from .executors import Executor
 from .errors import EvohybridError, GenomeError
@@ -127,8 +127,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"\nworkers: {stats['workers']}, utilisation {stats['utilisation']:.0%} (busy over wall time)")
     print(f"run directory: {result.run_dir}")
     if result.interrupted:
-        print(f"interrupted: resume with 'evohybrid search --resume {result.run_dir}'", file=sys.stderr)
-        return 130
+        print(f"evohybrid: stopped by {stop_signals.signal_name()}: every finished evaluation is saved; resume with "
+              f"'evohybrid search --resume {result.run_dir}'", file=sys.stderr)
+        return stop_signals.exit_code()
     return 0
 
 
@@ -221,8 +222,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     for failure in result.failures:
         print(f"evohybrid: warning: {failure}", file=sys.stderr)
     if result.interrupted:
-        print(f"interrupted: resume with 'evohybrid promote {args.run} --resume'", file=sys.stderr)
-        return 130
+        print(f"evohybrid: stopped by {stop_signals.signal_name()}: resume with 'evohybrid promote {args.run} --resume'",
+              file=sys.stderr)
+        return stop_signals.exit_code()
     return 1 if result.failures else 0
 
 
@@ -285,6 +287,9 @@ def cmd_study_algorithms(args: argparse.Namespace) -> int:
     print(format_algorithms(summary))
     print(f"\nstudy directory: {args.out}")
     return 0
+
+
+STUDY_STOP_HINT = "every finished measurement is saved; run the same command again to continue"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -350,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--address", help="join a running Ray cluster: 'auto' or host:port (default: a local Ray)")
     promote.add_argument("--max-failures", type=int,
                          help="restarts of a crashed trial from its last checkpoint (default 2; -1: no limit)")
-    promote.set_defaults(func=cmd_promote)
+    promote.set_defaults(func=cmd_promote, stop_hint="resume with 'evohybrid promote {run} --resume'")
 
     export = commands.add_parser("export", help="write a promoted model as one standalone file")
     export.add_argument("run", help="a run directory written by 'evohybrid search'")
@@ -367,12 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="weight seeds per signal; a second one measures each signal's repeatability (default 2)")
     _add_pool_flags(proxy)
     _add_config_flags(proxy)
-    proxy.set_defaults(func=cmd_study_proxy)
+    proxy.set_defaults(func=cmd_study_proxy, stop_hint=STUDY_STOP_HINT)
     recipe = study_commands.add_parser("recipe", help="rank correlation of fitness recipes against a proxy study's truth")
     recipe.add_argument("study", help="a directory written by 'evohybrid study proxy'")
     recipe.add_argument("--recipes", required=True,
                         help="YAML file (or a name in the study directory) mapping recipe names to data/fitness overrides")
-    recipe.set_defaults(func=cmd_study_recipe)
+    recipe.set_defaults(func=cmd_study_recipe, stop_hint=STUDY_STOP_HINT)
     algorithms = study_commands.add_parser("algorithms", help="hypervolume against evaluations of searches over seeds")
     algorithms.add_argument("runs", nargs="+", metavar="RUN",
                             help="run directories, one per algorithm and seed, otherwise the same settings")
@@ -381,12 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
                             help="train each run's K best architectures (by proxy) with the promotion recipe")
     _add_truth_flags(algorithms)
     _add_pool_flags(algorithms)
-    algorithms.set_defaults(func=cmd_study_algorithms)
+    algorithms.set_defaults(func=cmd_study_algorithms, stop_hint=STUDY_STOP_HINT)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stop_signals.install()
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, *_args, **_kw: f"evohybrid: warning: {message}\n"
     try:
@@ -395,8 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evohybrid: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("evohybrid: interrupted", file=sys.stderr)
-        return 130
+        hint = getattr(args, "stop_hint", "").format(**vars(args))
+        print(f"evohybrid: stopped by {stop_signals.signal_name()}" + (f": {hint}" if hint else ""), file=sys.stderr)
+        return stop_signals.exit_code()
     except BrokenPipeError:
         # The reader went away (`evohybrid pareto RUN | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

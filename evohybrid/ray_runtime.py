@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from . import stop_signals
 from .errors import EvohybridError
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0" makes Ray bind to (and dial) 127.0.0.1 only
@@ -59,8 +60,10 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None) -> bool
     if ray.is_initialized():
         return False
     if address is None:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, logging_level="ERROR",
-                 log_to_driver=False)
+        # "local": always a new Ray of our own, never one that `ray start` left running (or left behind) here.
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                 logging_level="ERROR", log_to_driver=False)
+        stop_signals.reinstall()
         if ray.util.get_node_ip_address() not in ("127.0.0.1", "::1"):
             ray.shutdown()
             raise EvohybridError(f"Ray was imported before evohybrid could keep it on loopback: set "
@@ -72,6 +75,7 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None) -> bool
     with _captured_stderr() as captured, _bounded_join():
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+            stop_signals.reinstall()
             return True
         except Exception as error:  # Ray raises several kinds here; all mean "could not join"
             failure = error

@@ -227,3 +227,26 @@ def test_a_wrong_token_is_one_line_that_names_the_token(tmp_path, local_cluster)
 def test_an_address_that_leads_nowhere_is_one_line(tmp_path, address, fragment):
     stderr = _one_line_error(tmp_path, address.format(closed=_free_port()), dict(os.environ))
     assert fragment in stderr
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_stop_signal_saves_the_run_says_how_to_resume_and_resume_finishes_it(tmp_path, signum, code):
+    budget = 16
+    proc = _cli("search", "--config", "smoke", "--budget", str(budget), "--workers", "2", "--out", "run", "--quiet",
+                cwd=tmp_path)
+    log = tmp_path / "run" / "evaluations.jsonl"
+    _wait_for_lines(log, 2, proc)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and "PC: @" not in stderr and "received" not in stderr, stderr
+    assert stderr.strip().splitlines() == [f"evohybrid: stopped by {signal.Signals(signum).name}: every finished "
+                                           "evaluation is saved; resume with 'evohybrid search --resume run'"]
+    before = _records(tmp_path / "run")
+    assert 2 <= len(before) < budget
+    resumed = _cli("search", "--resume", "run", "--quiet", cwd=tmp_path)
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    after = _records(tmp_path / "run")
+    assert after[:len(before)] == before
+    assert sorted(r["id"] for r in after) == list(range(budget)) and len({r["hash"] for r in after}) == budget

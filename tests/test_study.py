@@ -4,6 +4,10 @@ resumable, analysed), its analysis against hand-made measurements, and its one-l
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -103,6 +107,30 @@ def test_study_cli_errors_exit_2_with_one_line(flags, tmp_path, capsys):
     assert code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()
+
+
+def test_a_stopped_study_says_how_to_continue_and_continues(tmp_path):
+    command = [sys.executable, "-m", "evohybrid.cli", "study", "proxy", "--config", "smoke", "--n", "10",
+               "--truth-epochs", "1", "--truth-train-size", "512", "--truth-val-size", "256", "--executor", "local",
+               "--out", "study"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = tmp_path / "study" / MEASUREMENTS_FILE
+    deadline = time.monotonic() + 300
+    while not (lines.exists() and len(lines.read_text().splitlines()) >= 3):  # a condition, polled
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert stderr.strip().splitlines()[-1] == ("evohybrid: stopped by SIGTERM: every finished measurement is saved; "
+                                               "run the same command again to continue")
+    before = read_records(lines)
+    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr
+    after = read_records(lines)
+    assert after[:len(before)] == before
+    keys = [(m["hash"], m["proxy"], m["seed"]) for m in after]
+    assert len(keys) == len(set(keys)) == N * (2 + 2 * len(SIGNALS))
 
 
 def _measurements(truth: list[list[float]], signals: dict[str, list[float]]) -> list[dict]:
