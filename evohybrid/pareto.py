@@ -3,6 +3,7 @@ and the hypervolume of a run in the plane (-accuracy, log10 parameters)."""
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -48,6 +49,54 @@ def pareto_front(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The non-dominated `ok` records, smallest first."""
     fronts = pareto_fronts(records, 1)
     return fronts[0] if fronts else []
+
+
+class ParetoArchive:
+    """The first front, kept up to date one record at a time in O(log n) plus what the record evicts, instead of a
+    non-dominated sort of every record after each evaluation. Records with equal objectives share the front, as in
+    `pareto_front`. With fitness rungs an upgrade changes earlier genomes' selection values, so the archive is
+    rebuilt from the log's selection view then (once per upgrade, not per evaluation)."""
+
+    def __init__(self, records: list[dict[str, Any]] = ()) -> None:
+        self.members: list[dict[str, Any]] = []  # smallest first; accuracy never falls along the list
+        self._sizes: list[float] = []  # the members' parameter counts, for bisection
+        self.rebuild(list(records))
+
+    def rebuild(self, records: list[dict[str, Any]]) -> None:
+        self.members, self._sizes = [], []
+        for record in sorted(ok_records(records), key=lambda r: (r["params"], -r["val_acc"])):
+            self._insert(record)
+
+    def add(self, record: dict[str, Any], log: list[dict[str, Any]]) -> None:
+        """Take one new record; `log` is every record so far (read only when an upgrade forces a rebuild)."""
+        if record.get("rung", 0) > 0:
+            self.rebuild(log)
+        elif record.get("status") == "ok":
+            self._insert(record)
+
+    def _insert(self, record: dict[str, Any]) -> None:
+        accuracy, params = objectives(record)
+        index = bisect.bisect_right(self._sizes, params)  # members before `index` are no larger
+        if index and objectives(self.members[index - 1])[0] >= accuracy:
+            before_acc, before_params = objectives(self.members[index - 1])
+            if before_acc > accuracy or before_params < params:
+                return  # dominated: no larger and at least as accurate, better in one
+        # Evict what the new record dominates: members at least as large and no more accurate.
+        start = bisect.bisect_left(self._sizes, params)
+        end = start
+        while end < len(self.members) and objectives(self.members[end])[0] <= accuracy:
+            end += 1
+        keep = [member for member in self.members[start:end] if objectives(member) == (accuracy, params)]
+        self.members[start:end] = keep + [record]
+        self._sizes[start:end] = [params] * (len(keep) + 1)
+
+    def best_accuracy(self) -> float | None:
+        return objectives(self.members[-1])[0] if self.members else None
+
+    @property
+    def front(self) -> list[dict[str, Any]]:
+        """The non-dominated `ok` records, smallest first (as `pareto_front` orders them)."""
+        return list(self.members)
 
 
 def knee_point(front: list[dict[str, Any]]) -> dict[str, Any] | None:

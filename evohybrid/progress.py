@@ -1,4 +1,5 @@
-"""Search progress: a tqdm bar on a terminal, one plain line per evaluation otherwise (logs, CI)."""
+"""Search progress: a tqdm bar on a terminal, plain lines otherwise (logs, CI): the first, the last, and at most
+one a second in between."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 
+PLAIN_LINE_INTERVAL_S = 1.0  # a log gets at most one line a second, however fast evaluations finish
+
+
 class SearchProgress:
     def __init__(self, total: int, done: int, *, enabled: bool = True, stream: TextIO = sys.stderr) -> None:
         self.total, self.done, self.stream, self.enabled = total, done, stream, enabled
         self.start, self.start_done = time.monotonic(), done
+        self.printed = 0.0  # when the last plain line was printed
         self.bar = tqdm(total=total, initial=done, file=stream, unit="eval", dynamic_ncols=True) \
             if enabled and stream.isatty() else None
 
@@ -22,7 +27,9 @@ class SearchProgress:
         if self.bar is not None:
             self.bar.set_postfix_str(f"best={best_text} front={front_size}", refresh=False)
             self.bar.update(1)
-        elif self.enabled:
+        elif self.enabled and (self.done in (self.start_done + 1, self.total)
+                               or time.monotonic() - self.printed >= PLAIN_LINE_INTERVAL_S):
+            self.printed = time.monotonic()
             acc = f"{record['val_acc']:.3f}" if record.get("val_acc") is not None else "-"
             params = f"{record['params']:,}" if record.get("params") is not None else "-"
             print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {record['status']:<8} acc={acc} params={params} "

@@ -16,7 +16,7 @@ from .config import Config, config_from_dict
 from .errors import RunDirError
 from .genome import Genome
 from .executors import Executor, LocalExecutor
-from .pareto import pareto_front
+from .pareto import ParetoArchive
 from .progress import SearchProgress
 from .space import SPACES_DIR, SearchSpace, parse_space
 from .store import RunStore
@@ -76,6 +76,9 @@ def _restore(algorithm: Algorithm, store: RunStore, records: list[dict[str, Any]
     state = store.read_state()
     if state is not None:
         algorithm.load_state_dict(state)
+    # The state does not list every genome ever proposed (that would grow with the run); the log does.
+    algorithm.seen.update(record["hash"] for record in records
+                          if isinstance(record.get("id"), int) and record["id"] < algorithm.next_id)
     for record in sorted(records, key=lambda r: r.get("id", -1)):
         record_id = record.get("id")
         if not isinstance(record_id, int):
@@ -124,7 +127,7 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
     budget = config.search.budget  # new genomes; upgrades to costlier fitness rungs come on top
     done = sum(_is_new_genome(record) for record in records)
     bar = SearchProgress(budget, done, enabled=progress)
-    front = pareto_front(records)
+    archive = ParetoArchive(records)
     interrupted = False
 
     def out_of_time() -> bool:
@@ -143,27 +146,28 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
         while True:
             while (len(inflight) < executor.slots and algorithm.ready() and not out_of_time()
                    and (algorithm.owes_upgrades() or done + new_in_flight() < budget)):
+                # No checkpoint per proposal: after a crash the same state proposes the same genomes again.
                 proposal = algorithm.ask()
-                store.write_state(algorithm.state_dict())
                 executor.submit(proposal)
                 inflight[proposal.id] = proposal
             if not inflight:
                 break
-            for proposal, result in executor.wait():
+            finished = [(proposal, _finish_record(proposal.id, proposal.meta, result))
+                        for proposal, result in executor.wait()]
+            store.append(*(record for _, record in finished))  # one fsync for all; on disk before any tell
+            for proposal, record in finished:
                 inflight.pop(proposal.id)
-                record = _finish_record(proposal.id, proposal.meta, result)
-                store.append(record)
                 algorithm.tell(proposal.id, record)
-                store.write_state(algorithm.state_dict())
                 records.append(record)
-                front = pareto_front(records)
+                archive.add(record, records)
                 if _is_new_genome(record):
                     done += 1
-                    bar.update(record, max((r["val_acc"] for r in front), default=None), len(front))
+                    bar.update(record, archive.best_accuracy(), len(archive.members))
+            store.write_state(algorithm.state_dict())  # its size is the population's, not the run's
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
         stats = executor.stats()
         executor.close()
-    return SearchResult(store.path, records, front, time.monotonic() - started, interrupted, stats)
+    return SearchResult(store.path, records, archive.front, time.monotonic() - started, interrupted, stats)

@@ -170,10 +170,9 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
                                                               measure_job, pool), start=1):
         genome = Genome.from_dict(job[0])
         params, flops = sizes[genome.hash]
-        for signal, value in values.items():
-            append_jsonl(out / MEASUREMENTS_FILE, {"hash": genome.hash, "genome": job[0], "params": params,
-                                                   "flops": flops, "proxy": signal, "seed": job[2], "value": value,
-                                                   "cost_s": seconds})
+        append_jsonl(out / MEASUREMENTS_FILE, *({"hash": genome.hash, "genome": job[0], "params": params,
+                                                 "flops": flops, "proxy": signal, "seed": job[2], "value": value,
+                                                 "cost_s": seconds} for signal, value in values.items()))
         shown = ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} failed" for k, v in values.items())
         log(f"[{count}/{len(jobs)}] {genome.describe():<40} seed {job[2]}  {shown}  {seconds:6.1f}s")
     return write_study_summary(out, truth_seeds=truth.seeds)

@@ -12,8 +12,8 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
-from evohybrid.pareto import (format_rows, front_rows, hypervolume, hypervolume_curve, knee_point, pareto_front,
-                              pareto_fronts, reference_point)
+from evohybrid.pareto import (ParetoArchive, format_rows, front_rows, hypervolume, hypervolume_curve, knee_point,
+                              pareto_front, pareto_fronts, reference_point)
 from evohybrid.store import RunStore
 
 GENOME = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
@@ -139,3 +139,16 @@ def test_pareto_command_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["pareto", str(tmp_path), "--fronts", "0"])
     assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_archive_kept_one_record_at_a_time_is_the_first_front(seed):
+    records = random_records(random.Random(seed), 60)
+    archive = ParetoArchive()
+    for index, each in enumerate(records):
+        archive.add(each, records[:index + 1])
+        fronts = brute_force_fronts(records[:index + 1])
+        assert {r["id"] for r in archive.front} == (fronts[0] if fronts else set())
+    assert [r["params"] for r in archive.front] == sorted(r["params"] for r in archive.front)
+    assert archive.best_accuracy() == max(r["val_acc"] for r in records if r["status"] == "ok")
+    assert {r["id"] for r in ParetoArchive(records).front} == {r["id"] for r in pareto_front(records)}

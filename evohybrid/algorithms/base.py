@@ -113,15 +113,16 @@ class Algorithm:
         self.pending[proposal_id] = Proposal(proposal_id, genome, proposal.meta)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"algorithm": self.name, "rng": rng_state(self.rng), "seen": sorted(self.seen), "next_id": self.next_id,
+        # `seen` is left out: the search rebuilds it from the log, so the state does not grow with the run.
+        return {"algorithm": self.name, "rng": rng_state(self.rng), "next_id": self.next_id,
                 "pending": [_proposal_to_json(p) for p in self.pending.values()], "rungs": self.rungs.state_dict(),
                 **self._extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         set_rng_state(self.rng, state["rng"])
-        self.seen = set(state["seen"])
         self.next_id = state["next_id"]
         self.pending = {p.id: p for p in map(_proposal_from_json, state["pending"])}
+        self.seen = {proposal.genome.hash for proposal in self.pending.values()}  # the caller adds the logged ones
         if "rungs" in state:  # a run saved before rungs existed had none
             self.rungs.load_state_dict(state["rungs"])
         self._load_extra_state(state)
