@@ -15,7 +15,7 @@ from typing import Callable, NoReturn
 from . import evaluate, load_config, load_space, search, stop_signals
 from .config import Config
 from .executors import Executor
-from .errors import EvohybridError, GenomeError
+from .errors import EvohybridError, ExecutorLost, GenomeError
 from .genome import Genome
 from .job_pool import PoolOptions
 from .store import RunStore
@@ -397,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_args, **_kw: f"evohybrid: warning: {message}\n"
     try:
         return args.func(args)
+    except ExecutorLost as error:  # a fault, not a mistake: the same command can be resumed
+        print(f"evohybrid: error: {error}", file=sys.stderr)
+        return 1
     except EvohybridError as error:
         print(f"evohybrid: error: {error}", file=sys.stderr)
         return 2

@@ -19,3 +19,7 @@ class DatasetError(EvohybridError):
 
 class RunDirError(EvohybridError):
     """A run directory is missing, not a run, or already exists."""
+
+
+class ExecutorLost(EvohybridError):
+    """The workers went away (a dead Ray node or head): finished work is on disk, the run can be resumed."""

@@ -7,15 +7,19 @@ Dead actors are replaced and their genome retried elsewhere a bounded number of 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from .algorithms import Proposal
 from .config import Config, config_from_dict, rung_fitness
-from .errors import EvohybridError
+from .errors import EvohybridError, ExecutorLost
 from .ray_runtime import connect_ray, import_ray
 
+
+
+HEARTBEAT_S = 10.0  # with nothing finished for this long, check that the head and this node are still alive
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class RayExecutor:
         self.started = time.monotonic()
         self.busy_s = 0.0
         self.replaced = 0
+        self.lost = False  # the cluster died under us: nothing left to kill
 
     def _check_fits(self, resources: dict[str, float]) -> None:
         # Ray would wait forever for a worker that no node can hold: say so instead.
@@ -126,7 +131,11 @@ class RayExecutor:
     def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:
         finished: list[tuple[Proposal, dict[str, Any]]] = []
         while not finished:
-            ready, _ = self.ray.wait(list(self.running), num_returns=1)
+            # Never an unbounded wait: a Ray that died under us would leave it waiting forever.
+            ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=HEARTBEAT_S)
+            if not ready:
+                self._check_cluster()
+                continue
             for ref in ready:
                 index, proposal, attempts = self.running.pop(ref)
                 try:
@@ -146,6 +155,7 @@ class RayExecutor:
 
     def _replace(self, index: int, proposal: Proposal, attempts: int, error: Exception) -> dict[str, Any] | None:
         """A dead actor gets a successor; its genome goes back in the queue unless it used up its retries."""
+        self._check_cluster()  # a worker that died with its node is no fault of the genome's
         self.actors[index] = self._new_actor(index)
         self.replaced += 1
         self.idle.append(index)
@@ -154,6 +164,25 @@ class RayExecutor:
             return None
         return _failed_record(proposal, f"worker died {attempts + 1} times: {type(error).__name__}")
 
+    def _check_cluster(self) -> None:
+        """Raise ExecutorLost when the head stopped answering or this machine's Ray node died."""
+        if self.started_ray:  # the Ray we started: its processes are ours to watch, and their death is immediate news
+            dead = sorted({kind for kind, _ in self.ray._private.worker._global_node.dead_processes()})
+            if dead:
+                self.lost = True
+                raise ExecutorLost(f"the local Ray stopped ({', '.join(dead)} died)")
+        context = self.ray.get_runtime_context()
+        host, port = context.gcs_address.rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=HEARTBEAT_S).close()
+        except OSError:
+            self.lost = True
+            raise ExecutorLost(f"the Ray head at {context.gcs_address} stopped answering") from None
+        alive = {node["NodeID"] for node in self.ray.nodes() if node["Alive"]}
+        if context.get_node_id() not in alive:
+            self.lost = True
+            raise ExecutorLost("this machine's Ray node died (its raylet stopped)")
+
     def stats(self) -> dict[str, Any]:
         from .executors import utilisation
 
@@ -161,7 +190,7 @@ class RayExecutor:
                 "replaced_workers": self.replaced}
 
     def close(self) -> None:
-        for actor in getattr(self, "actors", []):
+        for actor in [] if getattr(self, "lost", False) else getattr(self, "actors", []):
             self.ray.kill(actor)
         self.actors, self.running, self.queue = [], {}, []
         if self.started_ray and self.ray.is_initialized():

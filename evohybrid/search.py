@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from .algorithms import Algorithm, make_algorithm
 from .config import Config, config_from_dict
-from .errors import RunDirError
+from .errors import ExecutorLost, RunDirError
 from .genome import Genome
 from .executors import Executor, LocalExecutor
 from .pareto import ParetoArchive
@@ -166,6 +166,9 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
             store.write_state(algorithm.state_dict())  # its size is the population's, not the run's
     except KeyboardInterrupt:
         interrupted = True
+    except ExecutorLost as error:
+        raise ExecutorLost(f"{error}: every finished evaluation is saved; resume with "
+                           f"'evohybrid search --resume {store.path}'") from None
     finally:
         bar.close()
         stats = executor.stats()

@@ -250,3 +250,39 @@ def test_a_stop_signal_saves_the_run_says_how_to_resume_and_resume_finishes_it(t
     after = _records(tmp_path / "run")
     assert after[:len(before)] == before
     assert sorted(r["id"] for r in after) == list(range(budget)) and len({r["hash"] for r in after}) == budget
+
+
+def _session_processes(driver_pid: int, name: str) -> list[int]:
+    """The pids of the `name` processes (raylet, gcs_server) of the Ray that the driver `driver_pid` started."""
+    return [pid for pid in _ray_pids() if f"_{driver_pid}/" in _cmdline(pid) and f"/{name} " in _cmdline(pid)]
+
+
+@pytest.mark.parametrize("victim", ["raylet", "gcs_server"])
+def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_it(tmp_path, victim):
+    budget = 20
+    proc = _cli("search", "--config", "smoke", "--budget", str(budget), "--workers", "2", "--out", "run", "--quiet",
+                cwd=tmp_path)
+    _wait_for_lines(tmp_path / "run" / "evaluations.jsonl", 2, proc)
+    targets = _session_processes(proc.pid, victim)
+    assert targets, f"no {victim} of this search found"
+    if victim == "raylet":  # the node dies with its workers
+        targets += [int(pid) for target in targets for pid in subprocess.run(
+            ["pgrep", "-P", str(target)], capture_output=True, text=True).stdout.split()]
+    for pid in targets:
+        os.kill(pid, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=120)  # bounded: a hang fails here
+    if victim == "gcs_server" and proc.returncode == 0:
+        # The workers and their raylet outlive the GCS; a search that needs nothing new from it may finish.
+        assert len(_records(tmp_path / "run")) == budget
+        return
+    assert proc.returncode == 1, (stdout, stderr)
+    assert stderr.strip().splitlines() == [f"evohybrid: error: the local Ray stopped ({victim} died): every finished "
+                                           "evaluation is saved; resume with 'evohybrid search --resume run'"]
+    before = _records(tmp_path / "run")
+    assert all(r["status"] == "ok" for r in before)  # no genome blamed for the node's death
+    resumed = _cli("search", "--resume", "run", "--quiet", cwd=tmp_path)
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    after = _records(tmp_path / "run")
+    assert after[:len(before)] == before
+    assert sorted(r["id"] for r in after) == list(range(budget)) and len({r["hash"] for r in after}) == budget
