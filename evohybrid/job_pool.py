@@ -10,8 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import EvohybridError
-from .ray_runtime import connect_ray, import_ray
+from .errors import EvohybridError, ExecutorLost
+from .ray_runtime import HEARTBEAT_S, check_ray_alive, connect_ray, import_ray
+
+
+SAVED = "finished results are saved; run the same command again to continue"
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,18 @@ def _run_on_ray(jobs: list[Any], setup: Callable[..., Any], args: tuple, run: Ca
             for job in jobs:
                 pool.submit(lambda worker, item: worker.do.remote(item), job)
             while pool.has_next():
-                yield pool.get_next_unordered()
+                try:
+                    yield pool.get_next_unordered(timeout=HEARTBEAT_S)
+                except TimeoutError:  # nothing finished for a while: make sure Ray is still there to finish it
+                    check_ray_alive(ray, started)
+        except ExecutorLost as error:
+            raise ExecutorLost(f"{error}: {SAVED}") from None
         except ray.exceptions.RayError as error:
-            raise EvohybridError(f"a worker of the pool failed ({_last_line(error)}): finished results are "
-                                 "saved; run the same command again to continue") from None
+            try:
+                check_ray_alive(ray, started)  # a worker that died with its node: say that, not the worker's error
+            except ExecutorLost as lost:
+                raise ExecutorLost(f"{lost}: {SAVED}") from None
+            raise EvohybridError(f"a worker of the pool failed ({_last_line(error)}): {SAVED}") from None
     finally:
         if started:
             ray.shutdown()

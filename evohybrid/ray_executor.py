@@ -7,7 +7,6 @@ Dead actors are replaced and their genome retried elsewhere a bounded number of 
 from __future__ import annotations
 
 import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +14,8 @@ from typing import Any
 from .algorithms import Proposal
 from .config import Config, config_from_dict, rung_fitness
 from .errors import EvohybridError, ExecutorLost
-from .ray_runtime import connect_ray, import_ray
+from .ray_runtime import HEARTBEAT_S, check_ray_alive, connect_ray, import_ray
 
-
-
-HEARTBEAT_S = 10.0  # with nothing finished for this long, check that the head and this node are still alive
 
 
 @dataclass(frozen=True)
@@ -165,23 +161,11 @@ class RayExecutor:
         return _failed_record(proposal, f"worker died {attempts + 1} times: {type(error).__name__}")
 
     def _check_cluster(self) -> None:
-        """Raise ExecutorLost when the head stopped answering or this machine's Ray node died."""
-        if self.started_ray:  # the Ray we started: its processes are ours to watch, and their death is immediate news
-            dead = sorted({kind for kind, _ in self.ray._private.worker._global_node.dead_processes()})
-            if dead:
-                self.lost = True
-                raise ExecutorLost(f"the local Ray stopped ({', '.join(dead)} died)")
-        context = self.ray.get_runtime_context()
-        host, port = context.gcs_address.rsplit(":", 1)
         try:
-            socket.create_connection((host, int(port)), timeout=HEARTBEAT_S).close()
-        except OSError:
+            check_ray_alive(self.ray, self.started_ray)
+        except ExecutorLost:
             self.lost = True
-            raise ExecutorLost(f"the Ray head at {context.gcs_address} stopped answering") from None
-        alive = {node["NodeID"] for node in self.ray.nodes() if node["Alive"]}
-        if context.get_node_id() not in alive:
-            self.lost = True
-            raise ExecutorLost("this machine's Ray node died (its raylet stopped)")
+            raise
 
     def stats(self) -> dict[str, Any]:
         from .executors import utilisation

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from . import stop_signals
-from .errors import EvohybridError
+from .errors import EvohybridError, ExecutorLost
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0" makes Ray bind to (and dial) 127.0.0.1 only
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
+HEARTBEAT_S = 10.0  # a wait with nothing finished for this long checks that the head and this node are alive
 JOIN_ATTEMPTS = 5  # one a second: a head that does not answer in that time is reported, not waited for
 ADDRESS_PATTERN = re.compile(r"^(auto|\[[0-9a-fA-F:]+\]:\d{1,5}|[A-Za-z0-9.\-]+:\d{1,5})$")
 
@@ -134,3 +135,20 @@ def _captured_stderr() -> Iterator[IO[str]]:
         os.dup2(saved, 2)
         os.close(saved)
         capture.seek(0)
+
+
+def check_ray_alive(ray, started: bool) -> None:
+    """Raise ExecutorLost when the Ray that `started` here lost a process, the head stopped answering, or this
+    machine's Ray node died: a wait on such a Ray would never end."""
+    if started:  # the Ray we started: its processes are ours to watch, and their death is immediate news
+        dead = sorted({kind for kind, _ in ray._private.worker._global_node.dead_processes()})
+        if dead:
+            raise ExecutorLost(f"the local Ray stopped ({', '.join(dead)} died)")
+    context = ray.get_runtime_context()
+    host, port = context.gcs_address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=HEARTBEAT_S).close()
+    except OSError:
+        raise ExecutorLost(f"the Ray head at {context.gcs_address} stopped answering") from None
+    if context.get_node_id() not in {node["NodeID"] for node in ray.nodes() if node["Alive"]}:
+        raise ExecutorLost("this machine's Ray node died (its raylet stopped)")
