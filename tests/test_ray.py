@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -286,3 +287,42 @@ def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_i
     after = _records(tmp_path / "run")
     assert after[:len(before)] == before
     assert sorted(r["id"] for r in after) == list(range(budget)) and len({r["hash"] for r in after}) == budget
+
+
+def test_thirty_two_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path):
+    """A local Ray that declares 32 logical CPUs: the pool, its retries and the driver with 32 actors at once."""
+    import ray
+
+    from evohybrid.ray_runtime import import_ray
+
+    import_ray()  # keeps this Ray on loopback
+    ray.init(address="local", num_cpus=32, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    log = tmp_path / "run" / "evaluations.jsonl"
+    killed: list[int] = []
+
+    def kill_a_worker() -> None:
+        """From another thread, as a fault would: SIGKILL the worker of an early record once a few are logged."""
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if log.exists() and len(log.read_text().splitlines()) >= 8:
+                killed.append(_records(tmp_path / "run")[0]["pid"])
+                os.kill(killed[0], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_worker)
+    try:
+        killer.start()
+        config = evohybrid.load_config("smoke").override("fitness", steps=2)
+        result = evohybrid.search(config, out=tmp_path / "run", budget=64, progress=False,
+                                  executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=32)))
+        killer.join()
+    finally:
+        ray.shutdown()
+    records = _records(tmp_path / "run")
+    assert killed, "no worker was killed"
+    assert len(records) == 64 and len({r["hash"] for r in records}) == 64
+    assert sorted(r["id"] for r in records) == list(range(64))
+    assert all(r["status"] == "ok" for r in records)  # the killed worker's genome was retried, not lost
+    assert result.executor_stats["workers"] == 32 and result.executor_stats["replaced_workers"] == 1
+    assert len({r["worker"] for r in records}) >= 16  # the work spread over the pool
