@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import evohybrid
+from evohybrid.executors import LocalExecutor
 from evohybrid.ray_executor import RayExecutor, RayOptions
 
 RAY_BIN = Path(sys.executable).parent / "ray"
@@ -111,6 +112,22 @@ def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
     assert len({r["hash"] for r in records}) == 24
     assert sorted(r["id"] for r in records) == list(range(24))
     assert victim not in {r["pid"] for r in records[-4:]}  # the dead worker's successor is a new process
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[int, list[str]]:
+    """Genome hashes by id of uninterrupted smoke searches, by budget: what a resumed run must propose."""
+    cache: dict[int, list[str]] = {}
+
+    def hashes(budget: int) -> list[str]:
+        if budget not in cache:
+            out = tmp_path_factory.mktemp("reference") / "run"
+            result = evohybrid.search(evohybrid.load_config("smoke"), out=out, budget=budget, progress=False,
+                                      executor_factory=LocalExecutor)
+            cache[budget] = [r["hash"] for r in sorted(result.records, key=lambda r: r["id"])]
+        return cache[budget]
+
+    return hashes
 
 
 def _free_port() -> int:
@@ -231,7 +248,8 @@ def test_an_address_that_leads_nowhere_is_one_line(tmp_path, address, fragment):
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_a_stop_signal_saves_the_run_says_how_to_resume_and_resume_finishes_it(tmp_path, signum, code):
+def test_a_stop_signal_saves_the_run_says_how_to_resume_and_resume_finishes_it(tmp_path, signum, code,
+                                                                             uninterrupted):
     budget = 16
     proc = _cli("search", "--config", "smoke", "--budget", str(budget), "--workers", "2", "--out", "run", "--quiet",
                 cwd=tmp_path)
@@ -251,6 +269,8 @@ def test_a_stop_signal_saves_the_run_says_how_to_resume_and_resume_finishes_it(t
     after = _records(tmp_path / "run")
     assert after[:len(before)] == before
     assert sorted(r["id"] for r in after) == list(range(budget)) and len({r["hash"] for r in after}) == budget
+    # Generational NSGA-II proposes, after the fault and the resume, what it proposes without them.
+    assert [r["hash"] for r in sorted(after, key=lambda r: r["id"])] == uninterrupted(budget)
 
 
 def _session_processes(driver_pid: int, name: str) -> list[int]:
@@ -259,7 +279,7 @@ def _session_processes(driver_pid: int, name: str) -> list[int]:
 
 
 @pytest.mark.parametrize("victim", ["raylet", "gcs_server"])
-def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_it(tmp_path, victim):
+def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_it(tmp_path, victim, uninterrupted):
     budget = 20
     proc = _cli("search", "--config", "smoke", "--budget", str(budget), "--workers", "2", "--out", "run", "--quiet",
                 cwd=tmp_path)
@@ -274,7 +294,7 @@ def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_i
     stdout, stderr = proc.communicate(timeout=120)  # bounded: a hang fails here
     if victim == "gcs_server" and proc.returncode == 0:
         # The workers and their raylet outlive the GCS; a search that needs nothing new from it may finish.
-        assert len(_records(tmp_path / "run")) == budget
+        assert [r["hash"] for r in sorted(_records(tmp_path / "run"), key=lambda r: r["id"])] == uninterrupted(budget)
         return
     assert proc.returncode == 1, (stdout, stderr)
     assert stderr.strip().splitlines() == [f"evohybrid: error: the local Ray stopped ({victim} died): every finished "
@@ -287,6 +307,8 @@ def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_i
     after = _records(tmp_path / "run")
     assert after[:len(before)] == before
     assert sorted(r["id"] for r in after) == list(range(budget)) and len({r["hash"] for r in after}) == budget
+    # Generational NSGA-II proposes, after the fault and the resume, what it proposes without them.
+    assert [r["hash"] for r in sorted(after, key=lambda r: r["id"])] == uninterrupted(budget)
 
 
 def test_thirty_two_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path):
