@@ -282,8 +282,8 @@ def cmd_study_recipe(args: argparse.Namespace) -> int:
 def cmd_study_algorithms(args: argparse.Namespace) -> int:
     from .algorithm_study import format_algorithms, study_algorithms
 
-    summary = study_algorithms(args.runs, args.out, top=args.promote_top, truth=_truth_settings(args),
-                               pool=_pool_options(args))
+    summary = study_algorithms(args.runs, args.out, top=args.promote_top, front=args.promote_front,
+                               truth=_truth_settings(args), pool=_pool_options(args))
     print(format_algorithms(summary))
     print(f"\nstudy directory: {args.out}")
     return 0
@@ -381,9 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     algorithms = study_commands.add_parser("algorithms", help="hypervolume against evaluations of searches over seeds")
     algorithms.add_argument("runs", nargs="+", metavar="RUN",
                             help="run directories, one per algorithm and seed, otherwise the same settings")
-    algorithms.add_argument("--out", required=True, help="where algorithms.json, hypervolume.png and promoted.jsonl go")
+    algorithms.add_argument("--out", required=True, help="where algorithms.json, hypervolume.png and truth.jsonl go")
     algorithms.add_argument("--promote-top", type=non_negative_int, default=0,
-                            help="train each run's K best architectures (by proxy) with the promotion recipe")
+                            help="measure the truth of each run's K best architectures by proxy")
+    algorithms.add_argument("--promote-front", type=non_negative_int, default=0,
+                            help="measure the truth of up to K members of each run's front, spread along it; adds the "
+                                 "true hypervolume and the best true accuracy at 100k parameters or fewer")
     _add_truth_flags(algorithms)
     _add_pool_flags(algorithms)
     algorithms.set_defaults(func=cmd_study_algorithms, stop_hint=STUDY_STOP_HINT)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 
 import pytest
 
 import evohybrid
-from evohybrid.algorithm_study import PROMOTED_FILE, evaluations_to_reach, study_algorithms
+from evohybrid.algorithm_study import PROMOTED_FILE, evaluations_to_reach, front_sample, study_algorithms
 from evohybrid.errors import RunDirError
 from evohybrid.job_pool import PoolOptions
 from evohybrid.store import read_records
@@ -79,3 +80,49 @@ def test_a_run_saved_before_a_setting_existed_compares_with_its_default(runs, tm
     (older / "config.json").write_text(json.dumps(saved))
     summary = study_algorithms([runs[0], older], tmp_path / "study", log=lambda line: None)
     assert set(summary["algorithms"]) == {"random", "nsga2"}
+
+
+@pytest.fixture(scope="module")
+def timed_runs(tmp_path_factory, smoke_config):
+    """Random search, NSGA-II and NSGA-II with rungs on seed 0, given the same (ample) time budget."""
+    base = tmp_path_factory.mktemp("timed")
+    config = smoke_config.override("search", time_budget=600.0)
+    variants = {"random": config.override("search", algorithm="random"), "nsga2": config,
+                "rungs": config.override("search", rungs=[{"steps": 20}], rung_fraction=0.5)}
+    return [evohybrid.search(variant, out=base / name, budget=8, progress=False).run_dir
+            for name, variant in variants.items()]
+
+
+def test_front_sample_spreads_along_the_front():
+    genome = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+    records = [{"id": i, "status": "ok", "val_acc": 0.1 * i, "params": 100 * (i + 1), "genome": genome}
+               for i in range(5)]  # every record is on the front
+    assert [r["id"] for r in front_sample(records, 3)] == [0, 2, 4]
+    assert [r["id"] for r in front_sample(records, 9)] == [0, 1, 2, 3, 4]
+
+
+def test_equal_time_runs_compare_their_true_fronts(timed_runs, tmp_path):
+    out = tmp_path / "study"
+    summary = study_algorithms(timed_runs, out, front=3, truth=TRUTH, pool=PoolOptions(executor="local"),
+                               log=lambda line: None)
+    assert summary["equal_time"] and set(summary["algorithms"]) == {"random", "nsga2", "nsga2+rungs"}
+    rungs_run = next(e for e in summary["runs"] if e["algorithm"] == "nsga2+rungs")
+    assert len(rungs_run["curve"]) == 8 + 4  # every evaluation of the run, its upgrades included
+    promoted = read_records(out / PROMOTED_FILE)
+    for entry in summary["runs"]:
+        trained = {m["id"] for m in promoted if m["run"] == entry["run"]}
+        assert 1 <= len(trained) <= 3 and {m["truth_seed"] for m in promoted} == {0, 1}
+        assert {p["id"] for p in entry["true_front"]} <= trained
+        assert entry["true_hypervolume"] > 0 and entry["best_true_val_acc_small"] is not None
+    for name, entry in summary["algorithms"].items():
+        assert entry["mean_true_hypervolume"] > 0
+        assert set(entry["seeds_beating_random_true_hypervolume"]) <= {0}
+    assert summary["algorithms"]["random"]["seeds_beating_random_true_hypervolume"] == []
+    assert (out / "true_fronts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_given_different_time_budgets_are_refused(timed_runs, tmp_path, smoke_config):
+    other = evohybrid.search(smoke_config.override("search", time_budget=300.0, algorithm="random"),
+                             out=tmp_path / "other", budget=2, progress=False).run_dir
+    with pytest.raises(RunDirError, match="different --time-budget"):
+        study_algorithms([timed_runs[1], other], tmp_path / "study", log=lambda line: None)
