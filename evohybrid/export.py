@@ -64,7 +64,7 @@ def export_model(run_dir: str | Path, eval_id: int, out: str | Path) -> Path:
     payload: dict[str, Any] = {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
         "genome": Genome.from_json((folder / "genome.json").read_text()).to_json(),
-        "state_dict": torch.load(folder / "model.pt", map_location="cpu", weights_only=True),
+        "state_dict": _load_weights(folder / "model.pt"),
         "in_channels": shape["in_channels"], "num_classes": shape["num_classes"], "resolution": shape["resolution"],
         "mean": shape["mean"], "std": shape["std"], "dataset": shape["dataset"], "id": eval_id,
         "val_acc": metrics["val_acc"], "test_acc": metrics["test_acc"],
@@ -73,6 +73,14 @@ def export_model(run_dir: str | Path, eval_id: int, out: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, out)
     return out
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)  # tensors only: no code runs on loading
+    except (pickle.UnpicklingError, RuntimeError, EOFError):
+        raise ExportError(f"'{path}' is not a weights file that evohybrid wrote (it is damaged, or holds Python "
+                          "objects, which are never loaded): promote the model again") from None
 
 
 def load_exported(path: str | Path) -> nn.Module:
