@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import evohybrid
+from evohybrid.builder import build_model
 from evohybrid.evaluator import genome_seed, train
 from evohybrid.genome import Genome, StageGene
 
@@ -187,3 +188,41 @@ def test_gpu_path_options_run_the_same_code_on_the_cpu(smoke_config, smoke_split
     assert 0.0 <= record["val_acc"] <= 1.0
     assert record["train_samples"] == config.fitness.steps * config.fitness.batch_size
     assert record["device"] == "cpu"
+
+
+def _first_convolution_sees(smoke_config, smoke_split, **options) -> dict:
+    """Train two steps with the options; what the first convolution received and produced at the first step."""
+    cfg = dataclasses.replace(smoke_config.fitness, device="cpu", steps=2, **options)
+    genome = evohybrid.load_space("tiny").sample(random.Random(0))
+    model = build_model(genome, in_channels=1, num_classes=10, seed=0)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # as evaluate() places it
+    seen: dict = {}
+    conv = next(module for module in model.modules() if isinstance(module, torch.nn.Conv2d))
+
+    def hook(_module, inputs, output):
+        seen.setdefault("input", inputs[0].detach().clone())
+        seen.setdefault("output", output.detach())
+
+    conv.register_forward_hook(hook)
+    train(model, smoke_split, cfg, seed=0)
+    return seen
+
+
+def test_bf16_really_runs_convolutions_in_bfloat16(smoke_config, smoke_split):
+    assert _first_convolution_sees(smoke_config, smoke_split)["output"].dtype == torch.float32
+    assert _first_convolution_sees(smoke_config, smoke_split, precision="bf16")["output"].dtype == torch.bfloat16
+
+
+def test_channels_last_really_changes_the_memory_format(smoke_config, smoke_split):
+    plain = _first_convolution_sees(smoke_config, smoke_split)["output"]
+    nhwc = _first_convolution_sees(smoke_config, smoke_split, channels_last=True)["output"]
+    assert plain.shape[1] > 1  # with one channel both layouts would be the same
+    assert plain.is_contiguous() and not plain.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+
+
+def test_augmentation_really_changes_the_batches(smoke_config, smoke_split):
+    plain = _first_convolution_sees(smoke_config, smoke_split)["input"]
+    augmented = _first_convolution_sees(smoke_config, smoke_split, augment=True)["input"]
+    assert plain.shape == augmented.shape and not torch.equal(plain, augmented)
