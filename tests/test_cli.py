@@ -77,6 +77,21 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
                              ["notarun", "not a run directory"]),
     "promote-top-negative": (["study", "algorithms", "run", "--out", "study", "--promote-top", "-1"], None, {},
                              ["--promote-top", "non-negative integer", "'-1'"]),
+    "workers-with-local-executor": (["search", "--config", "smoke", "--executor", "local", "--workers", "2"], None,
+                                    {}, ["--workers", "--executor ray"]),
+    "flag-on-resume": (["search", "--resume", "run", "--seed", "3"], None,
+                       {"run/config.json": "{}\n", "run/evaluations.jsonl": ""}, ["--seed", "resumed"]),
+    "time-budget-on-resume": (["search", "--resume", "run", "--time-budget", "60"], None,
+                              {"run/config.json": "{}\n", "run/evaluations.jsonl": ""}, ["--time-budget", "resumed"]),
+    "genome-file-unreadable": (["evaluate", "missing.json", "--config", "smoke"], None, {},
+                               ["missing.json", "cannot read"]),
+    "promote-bad-ids": (["promote", "run", "--ids", "3,x"], None, {}, ["--ids", "'3,x'"]),
+    "recipes-invalid-yaml": (["study", "recipe", "study", "--recipes", "r.yaml"], None,
+                             {"r.yaml": "steps: [80\n", "study/study.json": "{}\n"}, ["r.yaml", "not valid YAML"]),
+    "address-not-host-port": (["search", "--config", "smoke", "--address", "nonsense", "--out", "run"], None, {},
+                              ["--address", "not host:port"]),
+    "study-too-few": (["study", "proxy", "--config", "smoke", "--n", "5", "--out", "study"], None, {},
+                      ["--n 5", "at least 10"]),
 }
 
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from evohybrid.rank_stats import interval, kendall_tau, out_of_fold_fit, partial_tau, resample, tau_within_groups
+from evohybrid.rank_stats import (interval, kendall_tau, out_of_fold_fit, partial_tau, resample, spearman_rho,
+                                  tau_within_groups)
 
 
 def test_kendall_tau_b_with_a_tie():
@@ -57,3 +58,23 @@ def test_out_of_fold_fit_recovers_a_linear_truth_and_never_sees_its_own_target()
     moved = out_of_fold_fit(features, changed)
     assert moved[7] == pytest.approx(predictions[7])
     assert not np.allclose(moved, predictions)
+
+
+def test_spearman_rho_by_hand():
+    # ranks differ by one in two places: rho = 1 - 6 * (1 + 1) / (4 * (16 - 1)) = 0.8
+    assert spearman_rho(np.array([1, 2, 3, 4]), np.array([1, 3, 2, 4])) == pytest.approx(0.8)
+
+
+def test_top_ten_percent_hit_rate_by_hand():
+    from evohybrid.study_analysis import analyse
+
+    def lines(proxy: list[float]) -> list[dict]:
+        common = [{"hash": f"h{i}", "genome": {}, "params": 100 + i, "flops": 1, "cost_s": 1.0} for i in range(10)]
+        truth = [0.1, 0.5, 0.2, 0.9, 0.3, 0.4, 0.6, 0.7, 0.8, 0.35]  # architecture 3 is truly best
+        return ([{**c, "proxy": "truth", "value": t} for c, t in zip(common, truth)]
+                + [{**c, "proxy": "bn", "value": v} for c, v in zip(common, proxy)])
+
+    hit = [0.0, 0.1, 0.2, 0.99, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]  # its best is architecture 3
+    miss = [0.0, 0.1, 0.2, 0.3, 0.99, 0.4, 0.5, 0.6, 0.7, 0.8]  # its best is architecture 4
+    assert analyse(lines(hit))["proxies"]["bn"]["top10_hit_rate"] == 1.0
+    assert analyse(lines(miss))["proxies"]["bn"]["top10_hit_rate"] == 0.0
