@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ import evohybrid
 from evohybrid.builder import build_model
 from evohybrid.cli import main
 from evohybrid.data import augment
+from evohybrid.executors import LocalExecutor
 from evohybrid.promote import LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau, promote
 from evohybrid.report import PROMOTED_FIGURE, write_report
 from evohybrid.store import RunStore
@@ -122,3 +127,27 @@ def test_resume_without_a_promotion_is_one_line(tmp_path, capsys):
     assert main(["promote", str(store.path), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no promotion to resume" in err
+
+
+def test_a_promotion_stopped_after_an_epoch_continues_from_its_checkpoint(tmp_path, smoke_config, smoke_split):
+    run = evohybrid.search(smoke_config, out=tmp_path / "run", budget=2, progress=False,
+                           executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split)).run_dir
+    command = [sys.executable, "-m", "evohybrid.cli", "promote", str(run)]
+    proc = subprocess.Popen(command + ["--ids", "0", "--epochs", "3", "--batch-size", "512"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    tune = run / PROMOTED_DIR / "tune"
+    deadline = time.monotonic() + 300
+    while not any(tune.rglob("checkpoint_000000")):  # the first epoch is checkpointed: a condition, polled
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert stderr.strip().splitlines()[-1] == f"evohybrid: stopped by SIGTERM: resume with 'evohybrid promote {run} --resume'"
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    # Tune numbers a trial's checkpoints by report: three epochs in all means three reports, so the resumed trial
+    # went on from its checkpoint instead of training from the start again.
+    assert [path.name for path in tune.rglob("checkpoint_*")] == ["checkpoint_000002"]
+    curve = list(csv.DictReader((run / PROMOTED_DIR / "0" / "curve.csv").open()))
+    assert [int(row["epoch"]) for row in curve] == [1, 2, 3]
