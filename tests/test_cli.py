@@ -182,15 +182,16 @@ def _complete_records(path: Path) -> list[bytes]:
     return [line + b"\n" for line in data.split(b"\n")[:-1] if line.strip()]
 
 
-def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, smoke_config, smoke_split):
-    budget = 30
+def kill_search_once_logged(tmp_path: Path, args: list[str], lines: int) -> list[bytes]:
+    """Run `evohybrid search ARGS --out run --executor local --quiet` in `tmp_path`, SIGKILL it once its log holds
+    `lines` complete records, and return the complete lines it left."""
     log = tmp_path / "run" / "evaluations.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "evohybrid.cli", "search", "--config", "smoke", "--budget",
-                             str(budget), "--out", "run", "--executor", "local", "--quiet"],
-                            cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "evohybrid.cli", "search", *args, "--out", "run", "--executor",
+                             "local", "--quiet"], cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + TIMEOUT
-        while len(_complete_records(log)) < 3:  # wait for a condition, polling
+        while len(_complete_records(log)) < lines:  # wait for a condition, polling
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "the search logged nothing in time"
             time.sleep(0.02)
@@ -200,7 +201,13 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, smoke_config, s
         proc.wait(timeout=60)
         proc.stderr.close()
     assert proc.returncode == -9
-    before = _complete_records(log)
+    return _complete_records(log)
+
+
+def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, smoke_config, smoke_split):
+    budget = 30
+    log = tmp_path / "run" / "evaluations.jsonl"
+    before = kill_search_once_logged(tmp_path, ["--config", "smoke", "--budget", str(budget)], 3)
     assert 3 <= len(before) < budget, "the kill must land mid-run"
 
     result = cli("search", "--resume", "run", "--executor", "local", "--quiet", cwd=tmp_path)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -18,7 +17,7 @@ from evohybrid.executors import LocalExecutor
 from evohybrid.pareto import ok_records, pareto_front
 from evohybrid.store import read_records
 
-from test_cli import _complete_records, _env, TIMEOUT
+from test_cli import TIMEOUT, _complete_records, _env, kill_search_once_logged
 
 BUDGET = 8  # two batches of the smoke population (4)
 
@@ -76,22 +75,8 @@ def test_sigkill_in_a_multi_fidelity_search_then_resume_gives_the_uninterrupted_
     config = _rung_config(smoke_config)
     (tmp_path / "rungs.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict()))))
     log = tmp_path / "run" / "evaluations.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "evohybrid.cli", "search", "--config", "rungs.yaml", "--budget",
-                             str(BUDGET), "--out", "run", "--executor", "local", "--quiet"],
-                            cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while len(_complete_records(log)) < 6:  # past the first batch's upgrades' start, polling
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the search logged nothing in time"
-            time.sleep(0.02)
-        proc.kill()
-    finally:
-        proc.kill()
-        proc.wait(timeout=60)
-        proc.stderr.close()
-    before = _complete_records(log)
-    assert 6 <= len(before) < BUDGET + 4, "the kill must land mid-run"
+    before = kill_search_once_logged(tmp_path, ["--config", "rungs.yaml", "--budget", str(BUDGET)], 6)
+    assert 6 <= len(before) < BUDGET + 4, "the kill must land past the first batch's upgrades, mid-run"
     resumed = subprocess.run([sys.executable, "-m", "evohybrid.cli", "search", "--resume", "run", "--executor",
                               "local", "--quiet"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
                              timeout=TIMEOUT)
