@@ -264,6 +264,20 @@ def cmd_study_proxy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_summary(args: argparse.Namespace) -> int:
+    from .study import STUDY_FILE, write_study_summary
+    from .study_analysis import format_summary
+
+    settings = Path(args.study) / STUDY_FILE
+    if not settings.is_file():
+        raise EvohybridError(f"'{args.study}' holds no proxy study ({STUDY_FILE}): run 'evohybrid study proxy' first")
+    summary = write_study_summary(Path(args.study), json.loads(settings.read_text()).get("truth_seeds"))
+    print(f"rank agreement with full training over {summary['n']} architectures with a complete truth:")
+    print(format_summary(summary))
+    print(f"\nwritten: {Path(args.study) / 'summary.json'}")
+    return 0
+
+
 def cmd_study_recipe(args: argparse.Namespace) -> int:
     from .study import run_recipe_study
     from .study_analysis import format_summary
@@ -373,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pool_flags(proxy)
     _add_config_flags(proxy)
     proxy.set_defaults(func=cmd_study_proxy, stop_hint=STUDY_STOP_HINT)
+    summary = study_commands.add_parser("summary", help="analyse what a proxy study measured so far (no measuring)")
+    summary.add_argument("study", help="a directory written by 'evohybrid study proxy'")
+    summary.set_defaults(func=cmd_study_summary)
     recipe = study_commands.add_parser("recipe", help="rank correlation of fitness recipes against a proxy study's truth")
     recipe.add_argument("study", help="a directory written by 'evohybrid study proxy'")
     recipe.add_argument("--recipes", required=True,

@@ -66,6 +66,15 @@ def test_study_measures_every_signal_at_each_seed_once_and_resumes(smoke_study, 
     assert len(read_records(out / MEASUREMENTS_FILE)) == len(lines)  # resumed: nothing left to measure
 
 
+def test_study_summary_analyses_what_is_measured_without_measuring(smoke_study, capsys):
+    out, summary = smoke_study
+    lines = (out / MEASUREMENTS_FILE).read_bytes()
+    assert main(["study", "summary", str(out)]) == 0
+    assert (out / MEASUREMENTS_FILE).read_bytes() == lines
+    assert json.loads((out / "summary.json").read_text())["n"] == summary["n"]
+    assert "noise ceiling" in capsys.readouterr().out
+
+
 def test_the_same_genome_at_the_same_seed_measures_the_same_in_a_worker_and_here(smoke_study, smoke_config, tmp_path):
     """A study resumed in this process continues the Ray pool's study: one value per (genome, signal, seed)."""
     out, _ = smoke_study
