@@ -244,3 +244,14 @@ def test_a_bad_recipe_is_named_before_anything_is_measured(smoke_study, recipe, 
     out, _ = smoke_study
     with pytest.raises(ConfigError, match=f"recipe 'bad'.*{message}"):
         run_recipe_study(out, {"fine": {}, "bad": recipe}, log=quiet)
+
+
+def test_the_simulated_ceiling_rises_with_seeds_and_is_exact_without_noise():
+    from evohybrid.study_analysis import ceiling_by_seeds
+
+    rng = np.random.default_rng(1)
+    true = np.linspace(0.80, 0.90, 30)
+    a, b = true + rng.normal(0, 0.01, 30), true + rng.normal(0, 0.01, 30)
+    simulated = ceiling_by_seeds(a, b, rounds=100)
+    assert simulated["1"] < simulated["2"] < simulated["4"] < simulated["8"] <= 1.0
+    assert ceiling_by_seeds(true, true, rounds=5) == {"1": 1.0, "2": 1.0, "4": 1.0, "8": 1.0}  # no seed noise
