@@ -247,13 +247,17 @@ def _pool_options(args: argparse.Namespace) -> PoolOptions:
     return PoolOptions(executor=args.executor, workers=args.workers, address=args.address)
 
 
+def _log_line(line: str) -> None:
+    print(line, flush=True)  # a long study's log file shows each measurement as it finishes
+
+
 def cmd_study_proxy(args: argparse.Namespace) -> int:
     from .study import run_study
     from .study_analysis import format_summary
 
     config = _config_from_args(args)
     summary = run_study(args.out, config, n=args.n, truth=_truth_settings(args), proxy_seeds=args.proxy_seeds,
-                        pool=_pool_options(args))
+                        pool=_pool_options(args), log=_log_line)
     if not summary["n"]:
         print("no architecture has a complete truth yet: run the same command again to continue")
         return 0
@@ -297,7 +301,7 @@ def cmd_study_algorithms(args: argparse.Namespace) -> int:
     from .algorithm_study import format_algorithms, study_algorithms
 
     summary = study_algorithms(args.runs, args.out, top=args.promote_top, front=args.promote_front,
-                               truth=_truth_settings(args), pool=_pool_options(args))
+                               truth=_truth_settings(args), pool=_pool_options(args), log=_log_line)
     print(format_algorithms(summary))
     print(f"\nstudy directory: {args.out}")
     return 0

@@ -61,12 +61,12 @@ def _bn_only(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | 
     return {"bn": record["val_acc"] if ok else None, "bn-nas": record.get("bn_gamma") if ok else None}
 
 
-def _fitness_proxy(trainable: str) -> Callable[[Genome, StudyContext, int], dict[str, float | None]]:
+def _fitness_proxy(name: str, trainable: str) -> Callable[[Genome, StudyContext, int], dict[str, float | None]]:
+    """The fitness recipe with another trainable set, as the signal `name`."""
     def measure(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | None]:
         cfg = replace(ctx.config.fitness, trainable=trainable)
         record = evaluate(genome, ctx.split, cfg, seed=ctx.config.seed + seed)
-        return {name_of[trainable]: record["val_acc"] if record["status"] == "ok" else None}
-    name_of = {"bn+head": "bn+head", "all": "all (same steps)"}
+        return {name: record["val_acc"] if record["status"] == "ok" else None}
     return measure
 
 
@@ -97,8 +97,8 @@ def _truth(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | No
 MEASUREMENTS: dict[str, Callable[[Genome, StudyContext, int], dict[str, float | None]]] = {
     TRUTH: _truth,
     "bn": _bn_only,
-    "bn+head": _fitness_proxy("bn+head"),
-    "all (same steps)": _fitness_proxy("all"),
+    "bn+head": _fitness_proxy("bn+head", "bn+head"),
+    "all (same steps)": _fitness_proxy("all (same steps)", "all"),
     "readout": _readout,
     "naswot": _naswot,
     "synflow": _synflow,
@@ -121,9 +121,9 @@ def study_context(config: dict[str, Any], truth: dict[str, Any]) -> StudyContext
     """Built once in each worker, from plain settings (each worker loads the data set itself)."""
     from .executors import load_search_split
 
-    config_ = config_from_dict(config)
+    parsed = config_from_dict(config)
     settings = TruthSettings(**truth)
-    return StudyContext(config_, load_search_split(config_), settings, truth_data(config_, settings))
+    return StudyContext(parsed, load_search_split(parsed), settings, truth_data(parsed, settings))
 
 
 def measure_job(ctx: StudyContext, job: tuple[dict[str, Any], str, int]) -> dict[str, float | None]:
