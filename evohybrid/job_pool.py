@@ -1,6 +1,7 @@
 """Long measurements spread over a pool of workers: Ray actors (one per CPU, or per GPU) or this process.
 
-Each worker builds its context once (data resident, on its GPU when it has one), then runs jobs as they come.
+Each worker builds its context once (the data loaded and kept in memory), then runs jobs as they come; with GPUs,
+one worker per GPU, and each job runs there.
 The caller records each result as it arrives, so an interrupted pool loses only the jobs in flight.
 """
 
@@ -12,7 +13,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .errors import EvohybridError, ExecutorLost
 from .ray_runtime import HEARTBEAT_S, check_ray_alive, connect_ray, import_ray
-
 
 SAVED = "finished results are saved; run the same command again to continue"
 
