@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ class Genome:
                    "stages": [stage.to_dict() for stage in self.stages if stage.depth > 0]}
         return json.dumps(present, sort_keys=True, separators=(",", ":"))
 
-    @property
+    @functools.cached_property  # computed once: the search loop reads it several times per evaluation
     def hash(self) -> str:
         """Stable across processes and machines; equal for genomes that build the same network."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
