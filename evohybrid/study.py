@@ -149,10 +149,8 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
     out = Path(out)
     study = {"config": config.to_dict(), "n": n, "truth": truth.recipe()}
     study_path = out / STUDY_FILE
-    if study_path.exists():
-        saved = json.loads(study_path.read_text())
-        if {key: saved.get(key) for key in study} != study:
-            raise RunDirError(f"'{out}' holds a study with other settings: choose another --out")
+    if study_path.exists() and _comparable(json.loads(study_path.read_text())) != _comparable(study):
+        raise RunDirError(f"'{out}' holds a study with other settings: choose another --out")
     split = load_search_split(config)  # also checks the data set before anything is written
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(study_path, {**study, "truth_seeds": truth.seeds, "proxy_seeds": proxy_seeds})
@@ -176,6 +174,17 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
         shown = ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} failed" for k, v in values.items())
         log(f"[{count}/{len(jobs)}] {genome.describe():<40} seed {job[2]}  {shown}  {seconds:6.1f}s")
     return write_study_summary(out, truth_seeds=truth.seeds)
+
+
+def _comparable(study: dict[str, Any]) -> dict[str, Any]:
+    """What fixes a study's measurements: read through the current config schema (a study saved before a setting
+    existed compares with its default), and without the search settings, which no measurement uses."""
+    try:
+        config = config_from_dict(study.get("config")).to_dict()
+    except ConfigError:
+        config = study.get("config")
+    return {"config": {key: value for key, value in (config or {}).items() if key != "search"},
+            "n": study.get("n"), "truth": study.get("truth")}
 
 
 def write_study_summary(out: Path, truth_seeds: int | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ resumable, analysed), its analysis against hand-made measurements, and its one-l
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,6 +95,19 @@ def test_a_study_folder_with_other_settings_is_refused_and_left_alone(smoke_stud
     with pytest.raises(RunDirError, match="other settings"):
         run_study(out, smoke_config, n=N, truth=TruthSettings(epochs=2, val_size=256, train_size=1024), log=quiet)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_study_saved_before_a_setting_existed_still_resumes(smoke_study, smoke_config, tmp_path):
+    out, _ = smoke_study
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    saved = json.loads((older / "study.json").read_text())
+    del saved["config"]["search"]["rungs"], saved["config"]["fitness"]["bn_init"]  # as an earlier version wrote it
+    (older / "study.json").write_text(json.dumps(saved))
+    lines = (older / MEASUREMENTS_FILE).read_bytes()
+    run_study(older, smoke_config.override("search", budget=99), n=N, truth=TRUTH_SETTINGS,
+              pool=PoolOptions(executor="local"), log=quiet)  # search settings are no part of a study
+    assert (older / MEASUREMENTS_FILE).read_bytes() == lines  # nothing measured again
 
 
 @pytest.mark.parametrize("kwargs, message", [({"n": 9}, "at least 10 architectures"),
