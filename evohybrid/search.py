@@ -125,7 +125,7 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
     _restore(algorithm, store, records)
     inflight: dict[int, Any] = {}
     budget = config.search.budget  # new genomes; upgrades to costlier fitness rungs come on top
-    done = sum(_is_new_genome(record) for record in records)
+    done = len({record["id"] for record in records if "id" in record and _is_new_genome(record)})
     bar = SearchProgress(budget, done, enabled=progress)
     archive = ParetoArchive(records)
     interrupted = False
