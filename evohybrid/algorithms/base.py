@@ -77,11 +77,8 @@ class Algorithm:
     def ask(self) -> Proposal:
         if self.rungs.queue:  # a genome already evaluated, owed a costlier rung: same genome, a new evaluation
             upgrade = self.rungs.queue.pop(0)
-            meta = {key: upgrade[key] for key in ("rung", "base_id", "batch")}
-            proposal = Proposal(self.next_id, Genome.from_dict(upgrade["genome"]), meta)
-            self.next_id += 1
-            self.pending[proposal.id] = proposal
-            return proposal
+            return self._register(Genome.from_dict(upgrade["genome"]),
+                                  {key: upgrade[key] for key in ("rung", "base_id", "batch")})
         genome, meta = self._propose()
         if self.rungs.enabled:
             meta = {**meta, **self.rungs.tag()}
@@ -91,9 +88,13 @@ class Algorithm:
             genome = self.space.mutate(genome, self.rng)  # a nearby unseen genome keeps the search local
         else:
             genome = self._unseen_sample()
+        self.seen.add(genome.hash)
+        return self._register(genome, meta)
+
+    def _register(self, genome: Genome, meta: dict[str, Any]) -> Proposal:
+        """A new proposal: the next birth index, pending until it is told."""
         proposal = Proposal(self.next_id, genome, meta)
         self.next_id += 1
-        self.seen.add(genome.hash)
         self.pending[proposal.id] = proposal
         return proposal
 
