@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: search test data benchmark clean
+.PHONY: search test mutation data benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,11 @@ search: $(STAMP) data
 test: $(STAMP) data
 	$(PY) -m pytest -q
 
+# The mutation score of the core modules (hours on two cores; resumes where it stopped): see the README.
+mutation: $(STAMP) data
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	$(VENV)/bin/mutmut run
+	$(PY) benchmarks/mutation_score.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants

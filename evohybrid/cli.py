@@ -124,7 +124,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(format_front(result.front) if result.front else "  (no successful evaluation yet)")
     stats = result.executor_stats
     if stats:
-        print(f"\nworkers: {stats['workers']}, utilisation {stats['utilisation']:.0%} (busy over wall time)")
+        replaced = f" ({stats['replaced_workers']} replaced after dying)" if stats.get("replaced_workers") else ""
+        print(f"\nworkers: {stats['workers']}{replaced}, utilisation {stats['utilisation']:.0%} (busy over wall time)")
     print(f"run directory: {result.run_dir}")
     if result.interrupted:
         print(f"evohybrid: stopped by {stop_signals.signal_name()}: every finished evaluation is saved; resume with "

@@ -142,7 +142,7 @@ class RayExecutor:
                         finished.append((proposal, failure))
                     continue
                 except self.ray.exceptions.RayError as error:  # the task itself broke, outside evaluate's guard
-                    record = _failed_record(proposal, f"{type(error).__name__}: {error}")
+                    record = _failed_record(proposal, f"{type(error).__name__}: {error}", index)
                 self.busy_s += record.pop("busy_s", 0.0)
                 self.idle.append(index)
                 finished.append((proposal, record))
@@ -158,7 +158,8 @@ class RayExecutor:
         if attempts < self.options.max_retries:
             self.queue.insert(0, (proposal, attempts + 1))
             return None
-        return _failed_record(proposal, f"worker died {attempts + 1} times: {type(error).__name__}")
+        tries = f"{attempts + 1} attempt{'s' if attempts else ''}"
+        return _failed_record(proposal, f"worker died ({tries}, no retry left): {type(error).__name__}", index)
 
     def _check_cluster(self) -> None:
         try:
@@ -181,10 +182,11 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def _failed_record(proposal: Proposal, error: str) -> dict[str, Any]:
+def _failed_record(proposal: Proposal, error: str, index: int) -> dict[str, Any]:
+    """A genome that failed outside evaluate's guard: its worker slot is known, the lost process's pid and node not."""
     from .evaluator import blank_record
 
-    return {**blank_record(proposal.genome, None), "error": error}
+    return {**blank_record(proposal.genome, None), "error": error, "worker": f"ray-{index}", "pid": None, "node": None}
 
 
 def _root_cause(error: Exception) -> str:

@@ -117,7 +117,7 @@ def analyse(measurements: list[dict[str, Any]], *, default: str | None = "bn",
                                "noise_ceiling": None}
     if n < 3:
         return summary
-    top = max(1, round(0.1 * n))
+    top = max(1, int(0.1 * n + 0.5))  # rounds half up: the top 10% of 25 is 3, not banker's 2
     true_top = set(np.argsort(-table.truth, kind="stable")[:top].tolist())
     samples: dict[str, dict[str, np.ndarray]] = {}
     for name in table.signals:

@@ -19,6 +19,17 @@ assert SPACE_NAMES, f"no search space shipped in {SPACES_DIR}"
 assert ALGORITHM_NAMES, "no algorithm registered"
 
 
+def listing(path: Path) -> dict[str, bytes | None]:
+    """Every file (with its bytes) and folder (None) under `path`: two equal listings mean nothing was written."""
+    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else None) for p in sorted(path.rglob("*"))}
+
+
+@pytest.fixture(scope="session")
+def folder_listing():
+    """`listing` for tests: error tests compare a shared fixture's folder before and after, byte for byte."""
+    return listing
+
+
 @pytest.fixture(scope="session")
 def smoke_config() -> evohybrid.Config:
     return evohybrid.load_config("smoke")
@@ -39,7 +50,8 @@ def space(request: pytest.FixtureRequest) -> evohybrid.SearchSpace:
 @pytest.fixture(scope="session")
 def promoted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]]:
     """A 6-evaluation smoke search whose two smallest networks are promoted for one epoch with real Ray Tune:
-    (run directory, promoted ids). Built once per session: test_promote.py and test_export.py share it."""
+    (run directory, promoted ids). Built once per session: test_promote.py and test_export.py share it, read only
+    (a test that writes works on a copy)."""
     base = tmp_path_factory.mktemp("promoted-run")
     result = evohybrid.search(evohybrid.load_config("smoke"), out=base / "run", budget=6, progress=False)
     smallest = sorted(ok_records(result.records), key=lambda record: record["flops"])[:2]

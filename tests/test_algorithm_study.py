@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from pathlib import Path
 
 import pytest
 
 import evohybrid
-from evohybrid.algorithm_study import PROMOTED_FILE, evaluations_to_reach, front_sample, study_algorithms
+from evohybrid.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, front_sample,
+                                       study_algorithms)
 from evohybrid.errors import RunDirError
 from evohybrid.job_pool import PoolOptions
 from evohybrid.store import read_records
@@ -37,6 +39,31 @@ def test_evaluations_to_reach_counts_from_one():
     assert evaluations_to_reach([0.1, 0.2], 0.3) is None
 
 
+def _hand_run(algorithm: str, seed: int, points: list[tuple[float, int]]) -> dict:
+    """A run as `analyse_runs` reads it: (val_acc, params) per evaluation, in log order, all ok."""
+    return {"path": Path(f"{algorithm}-{seed}"), "algorithm": algorithm, "seed": seed,
+            "config": {"search": {"time_budget": None}},
+            "records": [{"id": i, "status": "ok", "val_acc": acc, "params": params}
+                        for i, (acc, params) in enumerate(points)]}
+
+
+def test_evaluations_to_reach_random_pairs_runs_by_seed():
+    runs = [
+        # Seed 0: random search's front is (0.7, 500) alone from its 3rd evaluation on (it dominates the rest).
+        _hand_run("random", 0, [(0.5, 1000), (0.6, 2000), (0.7, 500), (0.1, 5000)]),
+        # NSGA-II finds that very point at its 2nd evaluation, then only dominated ones.
+        _hand_run("nsga2", 0, [(0.1, 5000), (0.7, 500), (0.2, 4000), (0.3, 3000)]),
+        # Seed 1: random search's 1st evaluation (0.9, 100) dominates everything either run finds afterwards.
+        _hand_run("random", 1, [(0.9, 100), (0.2, 300), (0.4, 200), (0.9, 150)]),
+        _hand_run("nsga2", 1, [(0.8, 100), (0.85, 200), (0.5, 1000), (0.3, 100)]),
+    ]
+    summary = analyse_runs(runs)
+    assert summary["budget"] == 4
+    # Paired with the other seed's random run instead, these would be {0: None, 1: 1}.
+    assert summary["algorithms"]["nsga2"]["evaluations_to_reach_random"] == {0: 2, 1: None}
+    assert summary["algorithms"]["random"]["evaluations_to_reach_random"] == {0: 3, 1: 1}
+
+
 def test_study_compares_algorithms_paired_by_seed_and_promotes_their_best(runs, tmp_path):
     out = tmp_path / "study"
     summary = study_algorithms(runs, out, top=1, truth=TRUTH, pool=PoolOptions(workers=2), log=lambda line: None)
@@ -45,9 +72,14 @@ def test_study_compares_algorithms_paired_by_seed_and_promotes_their_best(runs, 
     for entry in summary["runs"]:
         assert len(entry["curve"]) == BUDGET
         assert entry["curve"] == sorted(entry["curve"])  # the front only grows
-    # Random search reaches its own final hypervolume within its budget, on every seed.
-    reach = summary["algorithms"]["random"]["evaluations_to_reach_random"]
-    assert set(reach) == {0, 1} and all(1 <= value <= BUDGET for value in reach.values())
+    # Paired by seed: each run's count is where its own curve first reaches random search's final hypervolume
+    # on the same seed (None: never), read off the curves reported for the runs.
+    random_final = {e["seed"]: e["curve"][-1] for e in summary["runs"] if e["algorithm"] == "random"}
+    for entry in summary["runs"]:
+        target = random_final[entry["seed"]] - 1e-12  # equal fronts may differ in the last bit
+        first = [count for count, value in enumerate(entry["curve"], start=1) if value >= target]
+        reach = summary["algorithms"][entry["algorithm"]]["evaluations_to_reach_random"]
+        assert reach[entry["seed"]] == (first[0] if first else None)
     promoted = read_records(out / PROMOTED_FILE)
     # Every run's best architecture, trained under both truth seeds.
     assert sorted((m["algorithm"], m["seed"], m["truth_seed"]) for m in promoted) == sorted(
@@ -64,13 +96,15 @@ def test_study_compares_algorithms_paired_by_seed_and_promotes_their_best(runs, 
     assert len(read_records(out / PROMOTED_FILE)) == len(promoted)  # the refusal trained nothing
 
 
-def test_runs_with_other_settings_or_twice_the_same_seed_are_refused(runs, tmp_path, smoke_config):
+def test_runs_with_other_settings_or_twice_the_same_seed_are_refused(runs, tmp_path, smoke_config, folder_listing):
     other = evohybrid.search(smoke_config.override("fitness", steps=3), out=tmp_path / "other", budget=2,
                              progress=False).run_dir
+    before = [folder_listing(run) for run in runs]
     with pytest.raises(RunDirError, match="different fitness settings"):
         study_algorithms([runs[0], other], tmp_path / "study", log=lambda line: None)
     with pytest.raises(RunDirError, match="same algorithm and seed"):
         study_algorithms([runs[0], runs[0]], tmp_path / "study", log=lambda line: None)
+    assert [folder_listing(run) for run in runs] == before and not (tmp_path / "study").exists()
 
 
 def test_a_run_saved_before_a_setting_existed_compares_with_its_default(runs, tmp_path):
@@ -121,8 +155,10 @@ def test_equal_time_runs_compare_their_true_fronts(timed_runs, tmp_path):
     assert (out / "true_fronts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_runs_given_different_time_budgets_are_refused(timed_runs, tmp_path, smoke_config):
+def test_runs_given_different_time_budgets_are_refused(timed_runs, tmp_path, smoke_config, folder_listing):
     other = evohybrid.search(smoke_config.override("search", time_budget=300.0, algorithm="random"),
                              out=tmp_path / "other", budget=2, progress=False).run_dir
+    before = folder_listing(timed_runs[1])
     with pytest.raises(RunDirError, match="different --time-budget"):
         study_algorithms([timed_runs[1], other], tmp_path / "study", log=lambda line: None)
+    assert folder_listing(timed_runs[1]) == before and not (tmp_path / "study").exists()

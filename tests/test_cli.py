@@ -105,23 +105,19 @@ def _populate(folder: Path, files: dict[str, str]) -> None:
             path.write_text(text)
 
 
-def _listing(path: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else None) for p in sorted(path.rglob("*"))}
-
-
 @pytest.fixture(scope="module")
-def error_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, dict, dict]]:
+def error_runs(tmp_path_factory, folder_listing) -> dict[str, tuple[subprocess.CompletedProcess, dict, dict]]:
     """case -> (finished command, folder listing before, folder listing after)."""
     prepared = {}
     for case, (args, stdin, files, _fragments) in ERROR_CASES.items():
         folder = tmp_path_factory.mktemp(case)
         _populate(folder, files)
-        prepared[case] = (folder, _listing(folder))
+        prepared[case] = (folder, folder_listing(folder))
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         futures = {case: pool.submit(cli, *ERROR_CASES[case][0], cwd=prepared[case][0], input=ERROR_CASES[case][1])
                    for case in ERROR_CASES}
         results = {case: future.result() for case, future in futures.items()}
-    return {case: (results[case], prepared[case][1], _listing(prepared[case][0])) for case in ERROR_CASES}
+    return {case: (results[case], prepared[case][1], folder_listing(prepared[case][0])) for case in ERROR_CASES}
 
 
 @pytest.mark.parametrize("case", ERROR_CASES)

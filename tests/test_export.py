@@ -68,8 +68,9 @@ def test_export_command_writes_the_file(promoted, tmp_path, capsys):
     ("unknown-id", "no evaluation with id 999"),
     ("not-promoted", "evohybrid promote"),
 ])
-def test_export_errors_are_one_line(promoted, tmp_path, capsys, case, fragment):
+def test_export_errors_are_one_line(promoted, tmp_path, capsys, folder_listing, case, fragment):
     run, ids = promoted
+    before = folder_listing(run)
     records = RunStore.open(run).records()
     unpromoted = next(r["id"] for r in records if not (run / PROMOTED_DIR / str(r["id"])).exists())
     eval_id = {"missing-run": ids[0], "unknown-id": 999, "not-promoted": unpromoted}[case]
@@ -78,6 +79,7 @@ def test_export_errors_are_one_line(promoted, tmp_path, capsys, case, fragment):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err and "Traceback" not in err
     assert not (tmp_path / "x.pt").exists()
+    assert folder_listing(run) == before  # the shared run is only read
 
 
 def test_load_exported_refuses_other_files(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,8 +55,9 @@ def test_promoted_models_have_every_output(promoted):
     assert {"proxy_val_acc", "val_acc", "test_acc", "params", "train_s"} <= set(summary[0])
 
 
-def test_resume_of_a_finished_promotion_trains_nothing_again(promoted):
+def test_resume_of_a_finished_promotion_trains_nothing_again(promoted, tmp_path):
     run, ids = promoted
+    run = shutil.copytree(run, tmp_path / run.name)  # a resume rewrites Tune's state: not in the shared run
     before = _outputs(run, ids)
     checkpoints = sorted(path.name for path in (run / PROMOTED_DIR / "tune").rglob("checkpoint_*"))
     result = promote(run, resume=True)
@@ -65,18 +67,20 @@ def test_resume_of_a_finished_promotion_trains_nothing_again(promoted):
     assert json.loads((run / PROMOTED_DIR / LEDGER_FILE).read_text())[-1]["finished"] is True
 
 
-def test_promoted_ids_are_not_trained_twice(promoted, capsys):
+def test_promoted_ids_are_not_trained_twice(promoted, capsys, folder_listing):
     run, ids = promoted
+    before = folder_listing(run)
     result = promote(run, ids=ids[:1])
     assert result.skipped == ids[:1] and result.written == []
-    assert len(json.loads((run / PROMOTED_DIR / LEDGER_FILE).read_text())) == 1  # no new Tune experiment
     assert main(["promote", str(run), "--ids", str(ids[0])]) == 0
     captured = capsys.readouterr()
     assert "already promoted" in captured.err and "Kendall tau" in captured.out
+    assert folder_listing(run) == before  # no new Tune experiment, ledger entry or weights
 
 
-def test_report_shows_the_promoted_models(promoted):
+def test_report_shows_the_promoted_models(promoted, tmp_path):
     run, _ = promoted
+    run = shutil.copytree(run, tmp_path / run.name)  # the report is written into the run: not the shared one
     written = write_report([run])
     assert run / PROMOTED_FIGURE in written
     assert (run / PROMOTED_FIGURE).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -112,14 +116,16 @@ def test_kendall_tau_needs_two_models():
     (["--resume", "--epochs", "3"], "--epochs"),
     (["--top", "1", "--front"], "not allowed with"),
 ])
-def test_promote_errors_are_one_line(promoted, tmp_path, capsys, args, fragment):
+def test_promote_errors_are_one_line(promoted, tmp_path, capsys, folder_listing, args, fragment):
     run = tmp_path / "missing" if fragment == "does not exist" else promoted[0]
+    before = folder_listing(promoted[0])
     try:
         code = main(["promote", str(run), *args])
     except SystemExit as exit_info:  # argparse's usage errors
         code = exit_info.code
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and fragment in err and "Traceback" not in err
+    assert folder_listing(promoted[0]) == before and not (tmp_path / "missing").exists()  # nothing written
 
 
 def test_resume_without_a_promotion_is_one_line(tmp_path, capsys):

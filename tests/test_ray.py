@@ -112,6 +112,51 @@ def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
     assert len({r["hash"] for r in records}) == 24
     assert sorted(r["id"] for r in records) == list(range(24))
     assert victim not in {r["pid"] for r in records[-4:]}  # the dead worker's successor is a new process
+    # A successor only comes when a genome sent to the dead worker failed with it; none is failed, so that
+    # genome was retried and is in the log as ok.
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records if r["status"] != "ok"]
+    assert "workers: 2 (1 replaced after dying)" in stdout
+    slot = next(r["worker"] for r in records if r["pid"] == victim)
+    assert any(r["worker"] == slot and r["pid"] != victim for r in records)  # a new process in the dead one's slot
+
+
+def test_a_genome_whose_worker_dies_with_no_retries_left_is_failed_and_the_run_goes_on(tmp_path):
+    budget = 10
+    log = tmp_path / "run" / "evaluations.jsonl"
+    killed: list[int] = []
+    finished = threading.Event()
+
+    def kill_the_worker() -> None:
+        """SIGKILL the only worker once it has logged two genomes (it then holds, or is next sent, the third)."""
+        while not finished.is_set():
+            complete = log.read_text().split("\n")[:-1] if log.exists() else []  # not a line still being written
+            if len(complete) >= 2:
+                killed.append(json.loads(complete[0])["pid"])
+                os.kill(killed[0], signal.SIGKILL)
+                return
+            finished.wait(0.05)  # polls a condition; returns at once when the search has ended
+
+    killer = threading.Thread(target=kill_the_worker)
+    killer.start()
+    try:
+        result = evohybrid.search(evohybrid.load_config("smoke"), out=tmp_path / "run", budget=budget,
+                                  progress=False,
+                                  executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=1, max_retries=0)))
+    finally:
+        finished.set()
+        killer.join()
+    assert killed, "the worker was not killed"
+    records = _records(tmp_path / "run")
+    assert sorted(r["id"] for r in records) == list(range(budget))  # the budget is still spent in full
+    assert len({r["hash"] for r in records}) == budget  # the failed genome was not tried again
+    failed = [r for r in records if r["status"] != "ok"]
+    assert [r["status"] for r in failed] == ["failed"] and "worker died (1 attempt, no retry left)" in failed[0]["error"]
+    assert failed[0]["worker"] == "ray-0"  # the record names the slot that lost it
+    # One worker takes genomes one at a time in id order, so the genome lost with it is the one after the last it
+    # finished, whether it was being evaluated or only just sent when the kill landed.
+    assert failed[0]["id"] == max(r["id"] for r in records if r.get("pid") == killed[0]) + 1
+    assert all(r["pid"] != killed[0] for r in records if r["id"] > failed[0]["id"])  # its successor took over
+    assert result.executor_stats["replaced_workers"] == 1
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 
 import matplotlib.image
 import pytest
@@ -26,8 +27,10 @@ def two_runs(tmp_path_factory):
     return base / "nsga2", base / "random"
 
 
-def test_report_writes_decodable_figures_and_a_self_contained_page(two_runs):
+def test_report_writes_decodable_figures_and_a_self_contained_page(two_runs, tmp_path, folder_listing):
     nsga2, random_search = two_runs
+    nsga2 = shutil.copytree(nsga2, tmp_path / nsga2.name)  # the report goes into the run: not the shared one
+    compared = folder_listing(random_search)
     written = write_report([nsga2, random_search])
     assert written == [nsga2 / REPORT_FILE, nsga2 / FRONT_FIGURE, nsga2 / HYPERVOLUME_FIGURE]
     assert not (nsga2 / PROMOTED_FIGURE).exists()  # nothing promoted, no figure for it
@@ -40,17 +43,19 @@ def test_report_writes_decodable_figures_and_a_self_contained_page(two_runs):
     assert "random" in page and "nsga2" in page
     # Self-contained: no link, script or image that a browser would fetch from elsewhere.
     assert not re.search(r'(src|href)="(?!data:)', page)
-    assert not list(random_search.glob("*.png"))  # the runs compared with are only read
+    assert folder_listing(random_search) == compared  # the runs compared with are only read
 
 
-def test_report_command_prints_what_it_wrote(two_runs, capsys):
-    nsga2, _ = two_runs
+def test_report_command_prints_what_it_wrote(two_runs, tmp_path, capsys):
+    nsga2 = shutil.copytree(two_runs[0], tmp_path / two_runs[0].name)  # written into: a copy of the shared run
     assert main(["report", str(nsga2)]) == 0
     assert capsys.readouterr().out.split() == [str(nsga2 / name)
                                                for name in (REPORT_FILE, FRONT_FIGURE, HYPERVOLUME_FIGURE)]
 
 
-def test_report_of_a_missing_run_is_one_line(two_runs, tmp_path, capsys):
+def test_report_of_a_missing_run_is_one_line(two_runs, tmp_path, capsys, folder_listing):
+    before = [folder_listing(run) for run in two_runs]
     assert main(["report", str(two_runs[0]), str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing" in err and "Traceback" not in err
+    assert [folder_listing(run) for run in two_runs] == before  # no page or figure half written

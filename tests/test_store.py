@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -12,10 +11,6 @@ from evohybrid.errors import RunDirError
 from evohybrid.store import CONFIG_FILE, EVALUATIONS_FILE, STATE_FILE, RunStore, read_records
 
 CONFIG = {"config": {"seed": 0}, "search_space": {"stem": {"widths": [4]}}, "versions": {"python": "3"}}
-
-
-def _tree(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 def _records(count: int, start: int = 0) -> list[dict]:
@@ -41,7 +36,7 @@ def test_create_accepts_an_existing_empty_directory(tmp_path):
 
 
 @pytest.mark.parametrize("content", ["run", "other"])
-def test_create_refuses_a_non_empty_directory_and_leaves_it_untouched(tmp_path, content):
+def test_create_refuses_a_non_empty_directory_and_leaves_it_untouched(tmp_path, content, folder_listing):
     path = tmp_path / "existing"
     if content == "run":
         RunStore.create(path, CONFIG).append(_records(1)[0])
@@ -50,10 +45,10 @@ def test_create_refuses_a_non_empty_directory_and_leaves_it_untouched(tmp_path, 
         (path / "notes.txt").write_text("keep me\n")
         (path / "sub").mkdir()
         (path / "sub" / "data.bin").write_bytes(b"\x00\x01")
-    before = _tree(path)
+    before = folder_listing(path)
     with pytest.raises(RunDirError, match="already exists"):
         RunStore.create(path, {"config": "other"})
-    assert _tree(path) == before
+    assert folder_listing(path) == before
 
 
 def test_create_refuses_a_file(tmp_path):

@@ -47,7 +47,7 @@ def test_spread_sample_covers_the_parameter_range(smoke_split):
     assert params == sorted(params) and params[0] < params[-1]
 
 
-def test_study_measures_every_signal_at_each_seed_once_and_resumes(smoke_study, smoke_config):
+def test_study_measures_every_signal_at_each_seed_once_and_resumes(smoke_study, smoke_config, tmp_path):
     out, summary = smoke_study
     lines = read_records(out / MEASUREMENTS_FILE)
     keys = [(line["hash"], line["proxy"], line["seed"]) for line in lines]
@@ -63,12 +63,15 @@ def test_study_measures_every_signal_at_each_seed_once_and_resumes(smoke_study, 
     assert (out / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "summary.json").read_text())
     assert saved["n"] == N and saved["noise_ceiling"] == summary["noise_ceiling"]
-    run_study(out, smoke_config, n=N, truth=TRUTH_SETTINGS, pool=PoolOptions(executor="local"), log=quiet)
-    assert len(read_records(out / MEASUREMENTS_FILE)) == len(lines)  # resumed: nothing left to measure
+    resumed = shutil.copytree(out, tmp_path / out.name)  # a resume rewrites the summary: not the shared study
+    run_study(resumed, smoke_config, n=N, truth=TRUTH_SETTINGS, pool=PoolOptions(executor="local"), log=quiet)
+    # Resumed: nothing left to measure, not a line added.
+    assert (resumed / MEASUREMENTS_FILE).read_bytes() == (out / MEASUREMENTS_FILE).read_bytes()
 
 
-def test_study_summary_analyses_what_is_measured_without_measuring(smoke_study, capsys):
+def test_study_summary_analyses_what_is_measured_without_measuring(smoke_study, tmp_path, capsys):
     out, summary = smoke_study
+    out = shutil.copytree(out, tmp_path / out.name)  # the summary is rewritten: not in the shared study
     lines = (out / MEASUREMENTS_FILE).read_bytes()
     assert main(["study", "summary", str(out)]) == 0
     assert (out / MEASUREMENTS_FILE).read_bytes() == lines
@@ -87,14 +90,14 @@ def test_the_same_genome_at_the_same_seed_measures_the_same_in_a_worker_and_here
     assert again["val_acc"] == first["value"]
 
 
-def test_a_study_folder_with_other_settings_is_refused_and_left_alone(smoke_study, smoke_config):
+def test_a_study_folder_with_other_settings_is_refused_and_left_alone(smoke_study, smoke_config, folder_listing):
     out, _ = smoke_study
-    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    before = folder_listing(out)
     with pytest.raises(RunDirError, match="other settings"):
         run_study(out, smoke_config.override("fitness", steps=3), n=N, truth=TRUTH_SETTINGS, log=quiet)
     with pytest.raises(RunDirError, match="other settings"):
         run_study(out, smoke_config, n=N, truth=TruthSettings(epochs=2, val_size=256, train_size=1024), log=quiet)
-    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert folder_listing(out) == before
 
 
 def test_a_study_saved_before_a_setting_existed_still_resumes(smoke_study, smoke_config, tmp_path):
@@ -234,8 +237,9 @@ def test_analyse_compares_each_signal_with_the_default_and_parameter_count_on_th
     assert "partial_tau_params_minus_params" not in proxies["perfect"]
 
 
-def test_recipe_study_measures_each_recipe_once_against_the_truth(smoke_study):
+def test_recipe_study_measures_each_recipe_once_against_the_truth(smoke_study, tmp_path):
     out, _ = smoke_study
+    out = shutil.copytree(out, tmp_path / out.name)  # recipes are written next to the study: not the shared one
     recipes = {"default": {}, "more-steps": {"fitness": {"steps": 12}}, "native-size": {"data": {"resolution": 28}}}
     summary = run_recipe_study(out, recipes, log=quiet)
     lines = read_records(out / RECIPES_FILE)
@@ -254,10 +258,12 @@ def test_recipe_study_measures_each_recipe_once_against_the_truth(smoke_study):
 @pytest.mark.parametrize("recipe, message", [({"fitness": {"stepz": 3}}, "unknown config key 'fitness.stepz'"),
                                              ({"search": {"budget": 3}}, "data and fitness only"),
                                              ({"fitness": 3}, "must map sections")])
-def test_a_bad_recipe_is_named_before_anything_is_measured(smoke_study, recipe, message):
+def test_a_bad_recipe_is_named_before_anything_is_measured(smoke_study, folder_listing, recipe, message):
     out, _ = smoke_study
+    before = folder_listing(out)
     with pytest.raises(ConfigError, match=f"recipe 'bad'.*{message}"):
         run_recipe_study(out, {"fine": {}, "bad": recipe}, log=quiet)
+    assert folder_listing(out) == before  # not even the fine recipe was measured
 
 
 def test_the_simulated_ceiling_rises_with_seeds_and_is_exact_without_noise():
