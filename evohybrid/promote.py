@@ -136,12 +136,12 @@ def read_promoted(run_dir: Path) -> list[dict[str, Any]]:
 
 def kendall_tau(rows: list[dict[str, Any]]) -> float | None:
     """Kendall tau between proxy and full validation accuracy; None for fewer than two models or constant values."""
-    from scipy.stats import kendalltau
+    from .rank_stats import kendall_tau as tau_b
 
     if len(rows) < 2:
         return None
-    tau = kendalltau([row["proxy_val_acc"] for row in rows], [row["val_acc"] for row in rows]).statistic
-    return None if math.isnan(tau) else float(tau)
+    tau = tau_b([row["proxy_val_acc"] for row in rows], [row["val_acc"] for row in rows])
+    return None if math.isnan(tau) else tau
 
 
 def format_promoted(rows: list[dict[str, Any]], tau: float | None) -> str:

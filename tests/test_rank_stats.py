@@ -80,7 +80,7 @@ def test_top_ten_percent_hit_rate_by_hand():
     assert analyse(lines(miss))["proxies"]["bn"]["top10_hit_rate"] == 0.0
 
 
-# -- independent implementations, for checks the scipy-based code must agree with -----------------------------------
+# -- independent implementations, for checks the code under test must agree with ------------------------------------
 
 def _tau_b_by_pairs(x, y) -> float:
     """Kendall's tau-b by counting every pair: (C - D) / sqrt((n0 - ties in x) (n0 - ties in y))."""
@@ -182,3 +182,21 @@ def test_bootstrap_intervals_match_an_independent_percentile_bootstrap():
     # Unpaired intervals would not give it: the difference of the two intervals' ends is another interval.
     alone = _bootstrap_interval(8, lambda i: _tau_b_by_pairs(p[i], t[i]))
     assert paired != pytest.approx([expected[0] - alone[1], expected[1] - alone[0]])
+
+
+def test_tau_and_rho_agree_with_scipy_on_random_cases_with_ties():
+    """scipy's kendalltau (tau-b) and spearmanr are the reference implementations ours replace for speed."""
+    import warnings
+
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    for case in range(300):
+        n = int(rng.integers(2, 30))
+        x = rng.integers(0, int(rng.integers(1, 6)), n).astype(float)  # often tied, sometimes constant
+        y = rng.normal(size=n) if case % 2 else rng.integers(0, 4, n).astype(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy warns on a constant side, where both answer NaN
+            expected = (stats.kendalltau(x, y)[0], stats.spearmanr(x, y)[0])
+        for ours, theirs in zip((kendall_tau(x, y), spearman_rho(x, y)), expected):
+            assert (math.isnan(ours) and math.isnan(theirs)) or ours == pytest.approx(theirs, abs=1e-12), (x, y)

@@ -292,11 +292,13 @@ def test_an_address_that_leads_nowhere_is_one_line(tmp_path, address, fragment):
     assert fragment in stderr
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_a_stop_signal_saves_the_run_says_how_to_resume_and_resume_finishes_it(tmp_path, signum, code,
+# SIGTERM under Ray (whose own handler must not win); SIGHUP with the local executor, the same handler without Ray.
+@pytest.mark.parametrize("signum, code, executor", [(signal.SIGTERM, 143, ["--workers", "2"]),
+                                                    (signal.SIGHUP, 129, ["--executor", "local"])])
+def test_a_stop_signal_saves_the_run_says_how_to_resume_and_resume_finishes_it(tmp_path, signum, code, executor,
                                                                              uninterrupted):
     budget = 16
-    proc = _cli("search", "--config", "smoke", "--budget", str(budget), "--workers", "2", "--out", "run", "--quiet",
+    proc = _cli("search", "--config", "smoke", "--budget", str(budget), *executor, "--out", "run", "--quiet",
                 cwd=tmp_path)
     log = tmp_path / "run" / "evaluations.jsonl"
     _wait_for_lines(log, 2, proc)
@@ -308,13 +310,14 @@ def test_a_stop_signal_saves_the_run_says_how_to_resume_and_resume_finishes_it(t
                                            "evaluation is saved; resume with 'evohybrid search --resume run'"]
     before = _records(tmp_path / "run")
     assert 2 <= len(before) < budget
-    _resume_finishes_the_uninterrupted_run(tmp_path, before, uninterrupted(budget))
+    _resume_finishes_the_uninterrupted_run(tmp_path, before, uninterrupted(budget), "--executor", "local")
 
 
-def _resume_finishes_the_uninterrupted_run(tmp_path: Path, before: list[dict], expected: list[str]) -> None:
-    """`--resume` keeps every record it finds, loses and repeats nothing, and (generational NSGA-II) proposes
-    the genomes an uninterrupted run proposes."""
-    resumed = _cli("search", "--resume", "run", "--quiet", cwd=tmp_path)
+def _resume_finishes_the_uninterrupted_run(tmp_path: Path, before: list[dict], expected: list[str],
+                                           *flags: str) -> None:
+    """`--resume` (with executor `flags`) keeps every record it finds, loses and repeats nothing, and (generational
+    NSGA-II) proposes the genomes an uninterrupted run proposes."""
+    resumed = _cli("search", "--resume", "run", "--quiet", *flags, cwd=tmp_path)
     _, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr
     after = _records(tmp_path / "run")
