@@ -354,14 +354,15 @@ def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_i
     _resume_finishes_the_uninterrupted_run(tmp_path, before, uninterrupted(budget))
 
 
-def test_thirty_two_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path):
-    """A local Ray that declares 32 logical CPUs: the pool, its retries and the driver with 32 actors at once."""
+def test_sixteen_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path):
+    """A local Ray that declares 16 logical CPUs, eight times the machine's: the pool, its retries and the driver with
+    16 actors at once (each actor's start costs seconds of CPU, so more would only slow the suite)."""
     import ray
 
     from evohybrid.ray_runtime import import_ray
 
     import_ray()  # keeps this Ray on loopback
-    ray.init(address="local", num_cpus=32, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=16, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     log = tmp_path / "run" / "evaluations.jsonl"
     killed: list[int] = []
 
@@ -379,15 +380,15 @@ def test_thirty_two_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path)
     try:
         killer.start()
         config = evohybrid.load_config("smoke").override("fitness", steps=2)
-        result = evohybrid.search(config, out=tmp_path / "run", budget=64, progress=False,
-                                  executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=32)))
+        result = evohybrid.search(config, out=tmp_path / "run", budget=32, progress=False,
+                                  executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=16)))
         killer.join()
     finally:
         ray.shutdown()
     records = _records(tmp_path / "run")
     assert killed, "no worker was killed"
-    assert len(records) == 64 and len({r["hash"] for r in records}) == 64
-    assert sorted(r["id"] for r in records) == list(range(64))
+    assert len(records) == 32 and len({r["hash"] for r in records}) == 32
+    assert sorted(r["id"] for r in records) == list(range(32))
     assert all(r["status"] == "ok" for r in records)  # the killed worker's genome was retried, not lost
-    assert result.executor_stats["workers"] == 32 and result.executor_stats["replaced_workers"] == 1
-    assert len({r["worker"] for r in records}) >= 16  # the work spread over the pool
+    assert result.executor_stats["workers"] == 16 and result.executor_stats["replaced_workers"] == 1
+    assert len({r["worker"] for r in records}) >= 8  # the work spread over the pool
