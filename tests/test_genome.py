@@ -186,6 +186,12 @@ def test_empty_stage_position_does_not_change_the_hash():
     assert first.describe() == second.describe()
 
 
+def test_describe_names_the_stem_and_each_present_stage():
+    # s<stem>|<depth>x<width>k<kernel>[/2 when stride 2]r<one residual bit per block>; absent stages are left out.
+    assert Genome(8, (A, EMPTY, B)).describe() == "s8|2x8k3r10|1x32k5/2r0"
+    assert Genome(16, (StageGene(2, 32, 3, 1, (True, True)), C)).describe() == "s16|2x32k3r11|3x64k3/2r110"
+
+
 def test_empty_stages_with_leftover_fields_normalise_equal():
     leftovers = [StageGene(0, 16, 5, 2, (True,)), StageGene(0, 7, 9, 3, ()), StageGene(0, 1, 1, 1, (False, True))]
     for stage in leftovers:

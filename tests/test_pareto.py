@@ -12,11 +12,14 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
-from evohybrid.pareto import (ParetoArchive, format_rows, front_rows, hypervolume, hypervolume_curve, knee_point,
-                              pareto_front, pareto_fronts, reference_point)
+from evohybrid.pareto import (ParetoArchive, format_front, format_rows, front_rows, hypervolume, hypervolume_curve,
+                              knee_point, pareto_front, pareto_fronts, reference_point, thousands)
 from evohybrid.store import RunStore
 
 GENOME = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+ARCHITECTURE = evohybrid.Genome.from_dict(GENOME).describe()
+# Accuracy jumps from 100 to 1,000 parameters, then barely moves for 100x more: the knee is at 1,000.
+L_SHAPED = [(0, 0.50, 100), (1, 0.89, 1_000), (2, 0.90, 10_000), (3, 0.91, 100_000)]
 
 
 def record(eval_id: int, val_acc: float | None, params: int, status: str = "ok") -> dict:
@@ -78,8 +81,7 @@ def test_duplicates_share_a_front_and_single_or_no_point_runs():
 
 
 def test_knee_on_an_l_shaped_front():
-    # Accuracy jumps from 100 to 1,000 parameters, then barely moves for 100x more: the knee is at 1,000.
-    front = [record(0, 0.50, 100), record(1, 0.89, 1_000), record(2, 0.90, 10_000), record(3, 0.91, 100_000)]
+    front = [record(*point) for point in L_SHAPED]
     assert knee_point(front)["id"] == 1
     assert [row["id"] for row in front_rows([front]) if row["knee"]] == [1]
 
@@ -91,6 +93,24 @@ def test_no_knee_without_a_bend_toward_the_ideal():
     assert knee_point(straight[:2]) is None and knee_point([]) is None
 
 
+def test_knee_of_a_three_point_front():
+    # Scaled to 0..1 the points are (0, 0), (0.5, 0.975), (1, 1): the middle one lies 0.475 beyond the chord.
+    front = [record(0, 0.5, 100), record(1, 0.89, 1_000), record(2, 0.9, 10_000)]
+    assert knee_point(front)["id"] == 1
+
+
+def test_knee_does_not_depend_on_the_order_of_the_records():
+    front = [record(*point) for point in L_SHAPED]
+    assert knee_point(front[::-1])["id"] == 1
+    assert knee_point([front[2], front[0], front[3], front[1]])["id"] == 1
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_front_of_identical_records_has_no_knee_and_divides_nothing_by_zero():
+    # Equal objectives share a front; with no spread on either axis there is no bend (and no 0/0 to warn about).
+    assert knee_point([record(eval_id, 0.5, 100) for eval_id in range(3)]) is None
+
+
 def test_hypervolume_of_a_worked_example():
     # In (-accuracy, log10 params) with reference (0, 3): boxes 0.5 x 2 and 0.8 x 1 overlap in 0.5 x 1.
     records = [record(0, 0.5, 10), record(1, None, 50, "failed"), record(2, 0.8, 100), record(3, 0.3, 100)]
@@ -99,12 +119,30 @@ def test_hypervolume_of_a_worked_example():
     assert hypervolume([], (0.0, 3.0)) == 0.0
 
 
+def test_hypervolume_curve_recomputes_earlier_points_after_an_upgrade():
+    # Genomes 0 and 1 of batch 0 are judged again (rung 1), which reverses their order: once both upgrades are in,
+    # 0 holds the higher rung-0 value (0.8) and 1 the lower (0.6). Before that, the rung-0 values stand.
+    rung_records = [{**record(0, 0.6, 10), "rung": 0, "batch": 0}, {**record(1, 0.8, 100), "rung": 0, "batch": 0},
+                    {**record(2, 0.9, 10), "rung": 1, "batch": 0, "base_id": 0},
+                    {**record(3, 0.7, 100), "rung": 1, "batch": 0, "base_id": 1}]
+    # Reference (0, 3), points (-acc, log10 params): (-0.6, 1) alone is 0.6 x 2; adding (-0.8, 2) adds 0.2 x 1;
+    # one upgrade reorders nothing; after both, (-0.8, 1) covers (-0.6, 2): 0.8 x 2.
+    assert hypervolume_curve(rung_records, (0.0, 3.0)) == pytest.approx([1.2, 1.4, 1.4, 1.6])
+
+
 def test_reference_point_is_shared_by_runs():
     small, large = [record(0, 0.5, 100)], [record(0, 0.9, 10_000), record(1, None, 10 ** 9, "failed")]
     reference = reference_point([small, large])
     assert reference[0] == 0.0 and 4.0 < reference[1] < 5.0  # beyond the largest ok network; failures ignored
     assert reference == reference_point([large, small])
     assert hypervolume(large, reference) > 0.0 and hypervolume(small, reference) > 0.0
+    assert reference == pytest.approx((0.0, 4.1))  # 10,000 parameters are 4 decades, plus the 0.1 margin
+
+
+def test_reference_point_without_any_ok_record():
+    # Accuracy 0 and a size of 0 decades (one parameter) plus the margin: every run then has hypervolume 0.
+    assert reference_point([]) == (0.0, 0.1)
+    assert reference_point([[record(0, None, 10 ** 6, "failed")], []]) == (0.0, 0.1)
 
 
 def test_formats_carry_the_same_rows():
@@ -117,6 +155,55 @@ def test_formats_carry_the_same_rows():
     parsed_json = json.loads(format_rows(rows, "json"))
     assert [row["id"] for row in parsed_json] == [0, 1, 2, 3] and parsed_json[1]["knee"] is True
     assert evohybrid.Genome.from_dict(parsed_json[0]["genome"]).describe() == parsed_json[0]["architecture"]
+
+
+def test_front_rows_carry_the_flops_and_no_fronts_give_no_rows():
+    rows = front_rows([[record(0, 0.5, 100), record(1, 0.9, 1_000)]])
+    assert [row["flops"] for row in rows] == [1_000, 10_000]
+    assert [row["architecture"] for row in rows] == [ARCHITECTURE] * 2
+    assert front_rows([]) == []
+
+
+def test_thousands():
+    assert thousands(1_234_567) == "1,234,567"
+    assert thousands(0) == "0"  # zero is a known count, not a missing one
+    assert thousands(None) == "-"
+
+
+def test_table_columns_are_aligned_with_the_knee_starred_and_counts_separated():
+    front = [record(*point) for point in L_SHAPED] + [{**record(4, 0.95, 1_000_000), "flops": None}]
+    header, *lines = format_rows(front_rows([front])).split("\n")
+    assert header.split() == ["rank", "id", "val_acc", "params", "flops", "knee", "architecture"]
+    assert [line.split() for line in lines] == [
+        ["1", "0", "0.5000", "100", "1,000", ARCHITECTURE],
+        ["1", "1", "0.8900", "1,000", "10,000", "*", ARCHITECTURE],
+        ["1", "2", "0.9000", "10,000", "100,000", ARCHITECTURE],
+        ["1", "3", "0.9100", "100,000", "1,000,000", ARCHITECTURE],
+        ["1", "4", "0.9500", "1,000,000", "-", ARCHITECTURE],  # FLOPs unknown
+    ]
+    # Right-aligned columns of 4, 5, 8, 10, 12 and 4 characters, two spaces apart, then the architecture.
+    assert header == "".join(["rank", "  ", "   id", "  ", " val_acc", "  ", "    params", "  ", "       flops", "  ",
+                              "knee", "  ", "architecture"])
+    assert lines[1] == "".join(["   1", "  ", "    1", "  ", "  0.8900", "  ", "     1,000", "  ", "      10,000", "  ",
+                                "   *", "  ", ARCHITECTURE])
+    assert {line.index(ARCHITECTURE) for line in lines} == {header.index("architecture")}
+
+
+def test_json_is_indented_and_csv_has_plain_newlines():
+    rows = front_rows([[record(*point) for point in L_SHAPED]])
+    assert format_rows(rows, "json").split("\n")[:3] == ["[", "  {", '    "rank": 1,']
+    text = format_rows(rows, "csv")
+    assert text.split("\n") == ["rank,id,val_acc,params,flops,knee,architecture",
+                                 f"1,0,0.5,100,1000,False,{ARCHITECTURE}", f"1,1,0.89,1000,10000,True,{ARCHITECTURE}",
+                                 f"1,2,0.9,10000,100000,False,{ARCHITECTURE}",
+                                 f"1,3,0.91,100000,1000000,False,{ARCHITECTURE}"]  # no \r, no trailing newline
+
+
+def test_format_front_is_the_table_of_one_front():
+    lines = format_front([record(*point) for point in L_SHAPED]).split("\n")
+    assert lines[0].split() == ["rank", "id", "val_acc", "params", "flops", "knee", "architecture"]
+    assert [line.split()[1] for line in lines[1:]] == ["0", "1", "2", "3"]
+    assert [line.split()[5] == "*" for line in lines[1:]] == [False, True, False, False]
 
 
 def test_pareto_command_on_a_run_directory(tmp_path, capsys):

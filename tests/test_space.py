@@ -171,6 +171,12 @@ def test_mutate_of_a_single_member_space_returns_the_genome(tmp_path):
     assert space.mutate(genome, random.Random(0)) == genome
 
 
+def test_a_space_file_without_a_name_is_named_after_the_file(tmp_path):
+    path = tmp_path / "my-space.yaml"
+    path.write_text("stem: {widths: [4]}\nstages:\n  - {depth: [1, 1], widths: [4], kernels: [3], residual: [true]}\n")
+    assert evohybrid.load_space(path).name == "my-space"
+
+
 # -- loading errors -------------------------------------------------------------------------------------------------
 
 def _write_space(tmp_path: Path, raw) -> Path:
