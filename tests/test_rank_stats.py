@@ -166,6 +166,15 @@ def test_top_ten_percent_of_twenty_is_two_architectures():
     assert summary["proxies"]["params"]["top10_hit_rate"] == 1.0  # size ranks like the truth here
 
 
+def test_top_ten_percent_of_twenty_five_rounds_half_up_to_three():
+    from evohybrid.study_analysis import analyse
+
+    truth = [i / 100 for i in range(25)]  # architectures 24, 23 and 22 are truly best
+    proxy = [0.22] + truth[1:22] + [0.0, 0.23, 0.24]  # its best three are 24, 23 and 0: two hits of three
+    summary = analyse(_measurements(truth, {"bn": proxy}, list(range(100, 125))))
+    assert summary["proxies"]["bn"]["top10_hit_rate"] == pytest.approx(2 / 3)  # a top of 2 would score 1.0
+
+
 def test_bootstrap_intervals_match_an_independent_percentile_bootstrap():
     from evohybrid.study_analysis import analyse
 
