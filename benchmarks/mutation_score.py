@@ -1,7 +1,8 @@
 """The test suite's mutation score per core module, from the results of `mutmut run` (see `make mutation`).
 
-A mutant counts as caught when a test failed on it or it ran past mutmut's time limit; every other outcome
-(survived, no test reached it) counts against the score. Prints a Markdown table for the README.
+A mutant counts as caught when a test failed on it or it ran past mutmut's time limit; every other judged outcome
+(survived, no test reached it) counts against the score. Mutants mutmut has not run yet (a stopped run continues
+where it stopped) are counted apart and left out of the score. Prints a Markdown table for the README.
 
     mutmut run && python benchmarks/mutation_score.py
 """
@@ -13,6 +14,7 @@ import subprocess
 import sys
 
 CAUGHT = {"killed", "timeout"}
+NOT_RUN = "not checked"
 
 
 def outcomes() -> list[tuple[str, str]]:
@@ -34,7 +36,8 @@ def table(pairs: list[tuple[str, str]]) -> str:
     by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for module, outcome in pairs:
         by_module[module][outcome] += 1
-    rows = ["| module | mutants | caught | survived | not reached by a test | score |", "|---|---|---|---|---|---|"]
+    rows = ["| module | mutants | not run yet | caught | survived | not reached by a test | score of those run |",
+            "|---|---|---|---|---|---|---|"]
     totals: collections.Counter = collections.Counter()
     for module in sorted(by_module):
         counts = by_module[module]
@@ -46,9 +49,11 @@ def table(pairs: list[tuple[str, str]]) -> str:
 
 def _row(label: str, counts: collections.Counter) -> str:
     total = sum(counts.values())
+    judged = total - counts[NOT_RUN]
     caught = sum(counts[outcome] for outcome in CAUGHT)
-    return (f"| {label} | {total} | {caught} | {counts['survived']} | {counts['no tests']} | "
-            f"{caught / total:.0%} |")
+    score = f"{caught / judged:.0%}" if judged else "-"
+    return (f"| {label} | {total} | {counts[NOT_RUN]} | {caught} | {counts['survived']} | {counts['no tests']} | "
+            f"{score} |")
 
 
 if __name__ == "__main__":
