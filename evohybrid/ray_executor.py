@@ -183,7 +183,8 @@ class RayExecutor:
 
 
 def _failed_record(proposal: Proposal, error: str, index: int) -> dict[str, Any]:
-    """A genome that failed outside evaluate's guard: its worker slot is known, the lost process's pid and node not."""
+    """A genome that failed outside evaluate's guard: its worker slot is known; its pid and node came back with no
+    record (the process may be gone)."""
     from .evaluator import blank_record
 
     return {**blank_record(proposal.genome, None), "error": error, "worker": f"ray-{index}", "pid": None, "node": None}
