@@ -15,9 +15,9 @@ def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
     """Kendall's tau-b, (concordant - discordant) / sqrt(pairs untied in x * pairs untied in y); NaN when either
     side is constant. Counted over all pairs at once: scipy's kendalltau gives the same value but spends most of
     its time checking arguments, and the bootstrap calls this tens of thousands of times on a few dozen points."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     first, second = _pairs(len(x))
-    dx = np.sign(np.asarray(x, dtype=float)[second] - np.asarray(x, dtype=float)[first])
-    dy = np.sign(np.asarray(y, dtype=float)[second] - np.asarray(y, dtype=float)[first])
+    dx, dy = np.sign(x[second] - x[first]), np.sign(y[second] - y[first])
     untied = np.count_nonzero(dx) * np.count_nonzero(dy)
     return float(np.dot(dx, dy) / math.sqrt(untied)) if untied else math.nan
 

@@ -135,8 +135,9 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
         return limit is not None and time.monotonic() - started >= limit
 
     def new_in_flight() -> int:
-        return len(inflight) - sum(not _is_new_genome(proposal.meta) for proposal in inflight.values()) \
-            if algorithm.rungs.enabled else len(inflight)  # without rungs every evaluation is a new genome
+        if not algorithm.rungs.enabled:  # every evaluation is a new genome: no need to look at each
+            return len(inflight)
+        return sum(_is_new_genome(proposal.meta) for proposal in inflight.values())
 
     try:
         # Proposals asked before a crash go first, so a resumed run proposes what an uninterrupted one would.
