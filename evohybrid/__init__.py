@@ -23,6 +23,7 @@ from .evaluator import evaluate as evaluate_on_split
 from .executors import load_search_split
 from .export import load_exported
 from .genome import Genome, StageGene
+from .kinds import check_input
 from .pareto import pareto_front
 from .search import SearchResult, search
 from .space import SearchSpace, load_space
@@ -32,6 +33,7 @@ def evaluate(genome: Genome, config: Config | None = None, *, split: SearchSplit
     """The fitness record of one genome under `config` (data loaded from the config unless `split` is given)."""
     config = config or Config()
     split = split if split is not None else load_search_split(config)
+    check_input(genome, split.input_shape)
     return evaluate_on_split(genome, split, config.fitness, seed=config.seed)
 
 

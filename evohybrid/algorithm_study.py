@@ -22,7 +22,7 @@ from .errors import RunDirError
 from .genome import Genome
 from .job_pool import PoolOptions, run_jobs
 from .pareto import hypervolume, hypervolume_curve, pareto_front, reference_point
-from .promote import select_records
+from .promoted import select_records
 from .store import RunStore, append_jsonl, read_records, write_json_atomic
 from .truth import TruthSettings, truth_accuracy, truth_data
 
@@ -126,16 +126,22 @@ def chosen_records(run: dict[str, Any], top: int, front: int) -> list[dict[str, 
 
 
 def promote(runs: list[dict[str, Any]], out: Path, top: int, front: int, *, truth: TruthSettings,
-            pool: PoolOptions, log: Callable[[str], None]) -> list[dict[str, Any]]:
+            pool: PoolOptions, log: Callable[[str], None], measure: bool = True) -> list[dict[str, Any]]:
     """The truth of each run's chosen architectures (`chosen_records`): full training at every truth seed, on the
-    pool, one JSON line per (run, id, seed), resumable; returns every line."""
+    pool, one JSON line per (run, id, seed), resumable; returns every line. Without `measure`, trains nothing and
+    returns the lines measured so far."""
     settings_path = out / TRUTH_SETTINGS_FILE
     if settings_path.exists() and json.loads(settings_path.read_text()) != truth.recipe():
         raise RunDirError(f"'{out}' holds a truth with other settings: choose another --out")
+    if not measure:
+        return read_records(out / PROMOTED_FILE)
     write_json_atomic(settings_path, truth.recipe())
     done = {(m["run"], m["id"], m["truth_seed"]) for m in read_records(out / PROMOTED_FILE)}
-    chosen = {(run["path"].name, record["id"]): (run, record) for run in runs
-              for record in chosen_records(run, top, front)}
+    per_run = [[(run, record) for record in chosen_records(run, top, front)] for run in runs]
+    # Round-robin over the runs, so a study stopped part-way holds the same share of every run's choice.
+    chosen = {(run["path"].name, record["id"]): (run, record)
+              for rank in range(max(map(len, per_run), default=0)) for picks in per_run if rank < len(picks)
+              for run, record in [picks[rank]]}
     jobs = [(name, eval_id, record["genome"], seed) for (name, eval_id), (_, record) in chosen.items()
             for seed in range(truth.seeds) if (name, eval_id, seed) not in done]
     configs = {run["path"].name: run["config"] for run in runs}
@@ -153,16 +159,18 @@ def promote(runs: list[dict[str, Any]], out: Path, top: int, front: int, *, trut
 
 def study_algorithms(run_dirs: list[str | Path], out: str | Path, *, top: int = 0, front: int = 0,
                      truth: TruthSettings = TruthSettings(), pool: PoolOptions = PoolOptions(),
-                     log: Callable[[str], None] = print) -> dict[str, Any]:
+                     log: Callable[[str], None] = print, measure: bool = True) -> dict[str, Any]:
     """Analyse the runs; measure the truth of each run's `top` architectures by proxy and of up to `front` members
-    of its front; write algorithms.json and hypervolume.png (and true_fronts.png with `front`)."""
+    of its front (without `measure`, use only the truth measured so far); write algorithms.json and hypervolume.png
+    (and true_fronts.png with `front`)."""
     runs = load_runs(run_dirs)
     for run in runs:
         truth.check(config_from_dict(run["config"]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = analyse_runs(runs)
-    promoted = promote(runs, out, top, front, truth=truth, pool=pool, log=log) if top or front else []
+    promoted = promote(runs, out, top, front, truth=truth, pool=pool, log=log, measure=measure) if top or front \
+        else []
     summary["promotion"] = {"top": top, "front": front, **truth.recipe(), "seeds": truth.seeds}
     means = _true_means(promoted, truth.seeds)
     _true_fronts(runs, means, summary, front)
@@ -197,14 +205,15 @@ def _true_fronts(runs: list[dict[str, Any]], means: dict[tuple[str, int], float]
     the seeds on which it beats random search's true hypervolume."""
     if not front:
         return
-    points = {run["path"].name: [{"id": record["id"], "genome": record["genome"], "status": "ok",
-                                  "params": record["params"], "val_acc": means[(run["path"].name, record["id"])]}
-                                 for record in chosen_records(run, 0, front) if (run["path"].name, record["id"]) in means]
-              for run in runs}
+    chosen = {run["path"].name: chosen_records(run, 0, front) for run in runs}
+    points = {name: [{"id": record["id"], "genome": record["genome"], "status": "ok", "params": record["params"],
+                      "val_acc": means[(name, record["id"])]} for record in records if (name, record["id"]) in means]
+              for name, records in chosen.items()}
     reference = reference_point(points.values())
     for entry in summary["runs"]:
         mine = points[entry["run"]]
         small = [p["val_acc"] for p in mine if p["params"] <= SMALL_PARAMS]
+        entry["truth_measured"], entry["truth_chosen"] = len(mine), len(chosen[entry["run"]])
         entry["true_front"] = sorted(({"id": p["id"], "params": p["params"], "val_acc": p["val_acc"]}
                                       for p in pareto_front(mine)), key=lambda p: p["params"])
         entry["true_hypervolume"] = hypervolume(mine, reference)
@@ -213,6 +222,8 @@ def _true_fronts(runs: list[dict[str, Any]], means: dict[tuple[str, int], float]
     for name, entry in summary["algorithms"].items():
         mine = [e for e in summary["runs"] if e["algorithm"] == name]
         entry["mean_true_hypervolume"] = statistics.mean(e["true_hypervolume"] for e in mine)
+        entry["truth_measured"] = sum(e["truth_measured"] for e in mine)
+        entry["truth_chosen"] = sum(e["truth_chosen"] for e in mine)
         small = [e["best_true_val_acc_small"] for e in mine if e["best_true_val_acc_small"] is not None]
         entry["mean_best_true_val_acc_small"] = statistics.mean(small) if small else None
         entry["seeds_beating_random_true_hypervolume"] = sorted(
@@ -274,7 +285,8 @@ def plot_true_fronts(summary: dict[str, Any], path: Path) -> None:
 def format_algorithms(summary: dict[str, Any]) -> str:
     """The algorithms as a text table: proxy hypervolume, pairing with random search, and the truth of what they found."""
     lines = [f"{'algorithm':<16} {'runs':>4} {'hypervolume':>18} {'evals to reach random':>22} {'truth, mean':>11}"
-             + (f" {'true HV':>8} {'best <=100k':>11} {'beats random':>12}" if "true_reference" in summary else "")]
+             + (f" {'true HV':>8} {'best <=100k':>11} {'beats random':>12} {'measured':>9}"
+                if "true_reference" in summary else "")]
     for name, entry in summary["algorithms"].items():
         reach = entry["evaluations_to_reach_random"]
         reach_text = ", ".join("never" if value is None else str(value) for _, value in sorted(reach.items())) or "-"
@@ -283,13 +295,13 @@ def format_algorithms(summary: dict[str, Any]) -> str:
         if "true_reference" in summary:
             beats = ",".join(map(str, entry["seeds_beating_random_true_hypervolume"])) or "-"
             line += (f" {entry['mean_true_hypervolume']:>8.4f} {_text(entry['mean_best_true_val_acc_small']):>11} "
-                     f"{beats:>12}")
+                     f"{beats:>12} {entry['truth_measured']:>4}/{entry['truth_chosen']:<4}")
         lines.append(line)
     count = "everything each run evaluated in the same time" if summary["equal_time"] else \
         f"{summary['budget']} evaluations"
     lines.append(f"(hypervolume over {count}; 'evals to reach random': per seed, the evaluations needed to match "
                  "random search's final hypervolume on the same seed; truth: full-training validation accuracy of "
-                 "the promoted architectures)")
+                 "the promoted architectures; measured: front members with their truth, of those chosen)")
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .builder import BN_INITS, TRAINABLE_SETS
-from .data import DATASETS
+from .data import DATASETS, unknown_dataset
 from .errors import ConfigError
 from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 
@@ -22,7 +22,7 @@ class DataConfig:
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
     download: bool = True  # torchvision data sets only; Fashion-MNIST is found on disk first
-    val_size: int = 5000  # held out of the training split, fixed by the seed
+    val_size: int | float = 5000  # held out of the training split, fixed by the seed; below 1: a fraction of it
     train_size: int | None = 10000  # training images the fitness may draw from; null for all
     resolution: int | None = None  # resize once at load time; null keeps the native size
 
@@ -83,7 +83,6 @@ class Config:
 
 
 CHOICES = {
-    ("data", "dataset"): tuple(sorted(DATASETS)),
     ("fitness", "trainable"): TRAINABLE_SETS,
     ("fitness", "bn_init"): BN_INITS,
     ("fitness", "optimizer"): ("adam", "sgd"),
@@ -133,6 +132,8 @@ def _section(cls: type, raw: Any, section: str | None) -> Any:
             continue
         where = f"{prefix}{name}"
         values[name] = _check_type(value, hints[name], where)
+        if (section, name) == ("data", "dataset") and value not in DATASETS:
+            raise ConfigError(f"{where}: {unknown_dataset(value)}")
         if (section, name) in CHOICES and values[name] not in CHOICES[(section, name)]:
             raise ConfigError(f"{where} must be one of {list(CHOICES[(section, name)])}, got {value!r}")
         if (section, name) in POSITIVE and values[name] is not None and values[name] <= 0:

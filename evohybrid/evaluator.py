@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .builder import bn_gamma_indicator, build_model, count_flops, count_parameters
 from .config import FitnessConfig
-from .data import SearchSplit, augment
+from .data import SearchSplit, as_float, augment
 from .genome import Genome
 
 FINITE_CHECK_STEPS = 16  # training stops this many steps at most after the loss stops being finite
@@ -32,8 +32,10 @@ def genome_seed(run_seed: int, genome: Genome) -> int:
     return int.from_bytes(digest[:8], "big") & (2 ** 63 - 1)
 
 
-def normalise(images: torch.Tensor, split: SearchSplit) -> torch.Tensor:
-    return (images.float().div_(255) - split.mean.view(1, -1, 1, 1)) / split.std.view(1, -1, 1, 1)
+def normalise(inputs: torch.Tensor, split: SearchSplit) -> torch.Tensor:
+    """Inputs on a common scale, standardised per channel with the training slice's mean and deviation."""
+    shape = (1, -1) + (1,) * (inputs.ndim - 2)
+    return (as_float(inputs) - split.mean.view(shape)) / split.std.view(shape)
 
 
 def _optimizer(params: list[torch.nn.Parameter], cfg: FitnessConfig) -> torch.optim.Optimizer:
@@ -79,7 +81,6 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
     scheduler = _scheduler(optimizer, cfg)
     batch_size = min(cfg.batch_size, len(split.train_labels))
     generator = torch.Generator(device=device).manual_seed(seed)
-    padding = max(1, split.image_shape[-1] // 8)  # 4 pixels at 32, 2 at 16
     seen = 0
     # Read every FINITE_CHECK_STEPS steps only: reading it each step would make the CPU wait for the GPU.
     finite = torch.ones((), dtype=torch.bool, device=device)
@@ -87,9 +88,9 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
     for step, index in enumerate(batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device)):
         if step % FINITE_CHECK_STEPS == 0 and not finite:
             return False, seen
-        images = split.train_images[index]
+        images = split.train_inputs[index]
         if cfg.augment:
-            images = augment(images, padding, split.image_shape[0] == 3, generator)  # flips for colour images only
+            images = augment(images, split.augmentation, generator)
         with _autocast(device, cfg.precision):
             logits = model(_layout(normalise(images, split), cfg.channels_last))
             loss = F.cross_entropy(logits, split.train_labels[index])
@@ -130,10 +131,10 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
         torch.set_num_threads(cfg.threads)
     record = blank_record(genome, str(device))
     try:
-        model = build_model(genome, in_channels=split.image_shape[0], num_classes=split.num_classes,
+        model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes,
                             seed=genome_seed(seed, genome), trainable=cfg.trainable, bn_init=cfg.bn_init)
         record["params"] = count_parameters(model)
-        record["flops"] = count_flops(model, split.image_shape)
+        record["flops"] = count_flops(model, split.input_shape)
         model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
         split = split.to(device)
         start = time.perf_counter()
@@ -145,7 +146,7 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
         if cfg.trainable != "head":  # gamma learned: BN-NAS's indicator comes free with the run
             record["bn_gamma"] = bn_gamma_indicator(model)
         start = time.perf_counter()
-        val_acc = accuracy(model, split.val_images, split.val_labels, split, cfg.val_batch_size,
+        val_acc = accuracy(model, split.val_inputs, split.val_labels, split, cfg.val_batch_size,
                            precision=cfg.precision, channels_last=cfg.channels_last)
         record["eval_s"] = time.perf_counter() - start
         record.update(status="ok" if math.isfinite(val_acc) else "diverged", val_acc=val_acc)

@@ -6,7 +6,6 @@ reads it): the genome as JSON, the state_dict, and what the input needs (channel
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ from torch import nn
 from .builder import build_model
 from .errors import EvohybridError
 from .genome import Genome
-from .promote import PROMOTED_DIR
-from .store import RunStore
+from .kinds import kind_of
+from .lottery import level_dir, lottery_dir, read_lottery
+from .promoted import promoted_model
 
 EXPORT_FORMAT = "evohybrid-model"
 EXPORT_VERSION = 1
@@ -31,43 +31,51 @@ class ExportError(EvohybridError):
 
 class ExportedModel(nn.Module):
     """A trained network behind its input pipeline: float images in [0, 1] of shape (N, C, H, W), any H and W,
-    are resized to the training resolution when they differ, normalised, and mapped to logits."""
+    are resized to the training resolution when they differ, normalised, and mapped to logits; series (N, C, L),
+    any L, are normalised and mapped to logits."""
 
-    def __init__(self, network: nn.Module, mean: list[float], std: list[float], resolution: int) -> None:
+    def __init__(self, network: nn.Module, mean: list[float], std: list[float], resolution: int, dims: int) -> None:
         super().__init__()
         self.network = network
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-        self.resolution = resolution
+        shape = (1, -1) + (1,) * dims
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(shape))
+        self.resolution, self.dims = resolution, dims
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.ndim != 4 or images.shape[1] != self.mean.shape[1]:
-            raise ValueError(f"expected images of shape (N, {self.mean.shape[1]}, H, W), got {tuple(images.shape)}")
-        if images.shape[-2:] != (self.resolution, self.resolution):
+        if images.ndim != self.dims + 2 or images.shape[1] != self.mean.shape[1]:
+            expected = "H, W" if self.dims == 2 else "L"
+            raise ValueError(f"expected inputs of shape (N, {self.mean.shape[1]}, {expected}), got "
+                             f"{tuple(images.shape)}")
+        if self.dims == 2 and images.shape[-2:] != (self.resolution, self.resolution):
             # The same filter that resized the training images (bilinear with antialiasing).
             images = F.interpolate(images, size=(self.resolution, self.resolution), mode="bilinear", antialias=True,
                                    align_corners=False)
         return self.network((images - self.mean) / self.std)
 
 
-def export_model(run_dir: str | Path, eval_id: int, out: str | Path) -> Path:
-    """Write the promoted model `eval_id` of a run to `out` as a standalone file; return its path."""
-    store = RunStore.open(run_dir)
-    folder = store.path / PROMOTED_DIR / str(eval_id)
-    if not any(record.get("id") == eval_id for record in store.records()):
-        raise ExportError(f"'{run_dir}' has no evaluation with id {eval_id}: see 'evohybrid pareto {run_dir}'")
-    if not (folder / "model.pt").is_file() or not (folder / "metrics.json").is_file():
-        raise ExportError(f"evaluation {eval_id} has no trained weights yet: run 'evohybrid promote {run_dir} "
-                          f"--ids {eval_id}' first")
-    metrics = json.loads((folder / "metrics.json").read_text())
+def export_model(run_dir: str | Path, eval_id: int, out: str | Path, *, level: int | None = None) -> Path:
+    """Write the promoted model `eval_id` of a run (or its pruning `level`, masks folded into the weights) to `out`
+    as a standalone file; return its path."""
+    folder, metrics = promoted_model(run_dir, eval_id)
     shape = metrics["input"]
+    weights = folder / "model.pt"
+    if level is not None:
+        levels = {row["level"]: row for row in read_lottery(folder) if not row["control"]}
+        if level not in levels:
+            done = f"it has levels 0 to {max(levels)}" if levels else "it was never pruned"
+            raise ExportError(f"model {eval_id} has no pruning level {level} ({done}): run 'evohybrid prune "
+                              f"{run_dir} {eval_id} --levels {max(level, 1)}' first")
+        metrics = levels[level]
+        weights = level_dir(lottery_dir(folder), level) / "model.pt"
     payload: dict[str, Any] = {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
         "genome": Genome.from_json((folder / "genome.json").read_text()).to_json(),
-        "state_dict": _load_weights(folder / "model.pt"),
+        "state_dict": _load_weights(weights),
         "in_channels": shape["in_channels"], "num_classes": shape["num_classes"], "resolution": shape["resolution"],
         "mean": shape["mean"], "std": shape["std"], "dataset": shape["dataset"], "id": eval_id,
         "val_acc": metrics["val_acc"], "test_acc": metrics["test_acc"],
+        "sparsity": metrics.get("sparsity", 0.0),
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +105,8 @@ def load_exported(path: str | Path) -> nn.Module:
     if payload.get("version") != EXPORT_VERSION:
         raise ExportError(f"'{path}' is an export of version {payload.get('version')}: this evohybrid reads version "
                           f"{EXPORT_VERSION}, upgrade it")
-    network = build_model(Genome.from_json(payload["genome"]), in_channels=payload["in_channels"],
-                          num_classes=payload["num_classes"], trainable="all")
+    genome = Genome.from_json(payload["genome"])
+    network = build_model(genome, in_channels=payload["in_channels"], num_classes=payload["num_classes"],
+                          trainable="all")
     network.load_state_dict(payload["state_dict"])
-    return ExportedModel(network, payload["mean"], payload["std"], payload["resolution"]).eval()
+    return ExportedModel(network, payload["mean"], payload["std"], payload["resolution"], kind_of(genome).dims).eval()

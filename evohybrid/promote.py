@@ -1,18 +1,13 @@
 """Promotion: train chosen architectures fully (every weight) with Ray Tune, one trial per architecture and learning
-rate, checkpointed every epoch and resumable. The test split is used here and only here, once per trial.
-
-Layout of `RUN/promoted/`: `<id>/` (genome.json, model.pt, metrics.json, curve.csv) per promoted model,
-`summary.csv` over all of them, `promotions.json` (what each `evohybrid promote` asked for) and `tune/` (Tune's
-experiments, their checkpoints and state, which `--resume` restores).
+rate, checkpointed every epoch and resumable. The test split is used here and only here, once per trial. Where the
+outputs go is `promoted.py`'s business; Tune keeps its experiments under `RUN/promoted/tune/`, which `--resume`
+restores.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,24 +17,16 @@ from typing import Any
 import torch
 
 from .config import config_from_dict
-from .errors import EvohybridError
 from .genome import Genome
-from .pareto import ok_records, pareto_front
+from .promoted import (LEDGER_FILE, METRICS_FILE, PromotionError, kendall_tau, model_dir, promoted_dir, read_ledger,
+                       read_promoted, select_records, write_ledger, write_model, write_summary)
 from .ray_runtime import connect_ray, import_ray
-from .store import RunStore, write_json_atomic
-from .training import Training, TrainingData, training_data
+from .store import RunStore
+from .training import NATIVE, Training, TrainingData, training_data
 
-PROMOTED_DIR = "promoted"
-LEDGER_FILE = "promotions.json"
-SUMMARY_FILE = "summary.csv"
 PROGRESS_FILE = "progress.json"  # a trial checkpoint's epoch, training seconds, curve and test accuracy
-SUMMARY_FIELDS = ("id", "architecture", "proxy_val_acc", "val_acc", "test_acc", "params", "train_s", "epochs", "lr")
 # Tune without network, tensorboard/wandb loggers or its new console output: quiet, and nothing to install.
 TUNE_ENV = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-class PromotionError(EvohybridError):
-    """What to promote is unclear, unknown, or an earlier promotion is unfinished."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +35,9 @@ class PromoteOptions:
 
     epochs: int = 10
     batch_size: int = 128
+    resolution: int | str = NATIVE  # image size in pixels, or the data set's own: the size users deploy at
+    train_size: int | None = None  # training images; None: all but the search's validation slice
+    label_smoothing: float = 0.0
     lrs: tuple[float, ...] = (0.1,)  # one trial per learning rate; the best validation accuracy is kept
     cpus_per_trial: float = 1.0
     gpus_per_trial: float | None = None  # None: 1 when the Ray cluster has a GPU, else 0
@@ -76,14 +66,13 @@ def train_trial(trial: dict[str, Any], *, data: TrainingData, genomes: dict[int,
 
     torch.set_num_threads(threads)
     training = Training(Genome.from_dict(genomes[trial["id"]]), data, epochs=trial["epochs"], lr=trial["lr"],
-                        batch_size=trial["batch_size"])
+                        batch_size=trial["batch_size"], label_smoothing=trial.get("label_smoothing", 0.0))
     progress: dict[str, Any] = {"epoch": 0, "train_s": 0.0, "curve": [], "test_acc": None}
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             training.load(Path(folder))
             progress = json.loads((Path(folder) / PROGRESS_FILE).read_text())
-        training.epoch = progress["epoch"]
     clock = {"start": time.perf_counter()}
 
     def report(training: Training, loss: float) -> None:
@@ -103,78 +92,14 @@ def train_trial(trial: dict[str, Any], *, data: TrainingData, genomes: dict[int,
     training.run(report)
 
 
-def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[int] | None = None,
-                   top: int | None = None, front: bool = False) -> list[dict[str, Any]]:
-    """The `ok` evaluations chosen by exactly one of: their `ids`, the `top` by validation accuracy, the `front`."""
-    if sum((ids is not None, top is not None, front)) != 1:
-        raise PromotionError("choose what to promote with exactly one of --top K, --ids A,B or --front")
-    ok = ok_records(records)
-    if not ok:
-        raise PromotionError(f"'{run_dir}' has no successful evaluation to promote: run or resume its search first")
-    if top is not None:
-        if top < 1:
-            raise PromotionError(f"--top must be at least 1, got {top}")
-        return sorted(ok, key=lambda record: (-record["val_acc"], record["params"], record["id"]))[:top]
-    if front:
-        return pareto_front(records)
-    by_id = {record.get("id"): record for record in records}
-    for eval_id in ids:
-        if eval_id not in by_id:
-            raise PromotionError(f"'{run_dir}' has no evaluation with id {eval_id}: see 'evohybrid pareto {run_dir}'")
-        if by_id[eval_id].get("status") != "ok":
-            raise PromotionError(f"evaluation {eval_id} of '{run_dir}' has status '{by_id[eval_id].get('status')}': "
-                                 "promote evaluations whose status is ok")
-    return [by_id[eval_id] for eval_id in dict.fromkeys(ids)]
-
-
-def read_promoted(run_dir: Path) -> list[dict[str, Any]]:
-    """The metrics of every model promoted in the run, by id."""
-    folder = Path(run_dir) / PROMOTED_DIR
-    rows = [json.loads(path.read_text()) for path in folder.glob("*/metrics.json")]
-    return sorted(rows, key=lambda row: row["id"])
-
-
-def kendall_tau(rows: list[dict[str, Any]]) -> float | None:
-    """Kendall tau between proxy and full validation accuracy; None for fewer than two models or constant values."""
-    from .rank_stats import kendall_tau as tau_b
-
-    if len(rows) < 2:
-        return None
-    tau = tau_b([row["proxy_val_acc"] for row in rows], [row["val_acc"] for row in rows])
-    return None if math.isnan(tau) else tau
-
-
-def format_promoted(rows: list[dict[str, Any]], tau: float | None) -> str:
-    """The promoted models as a text table, then the Kendall tau line."""
-    lines = [f"{'id':>5}  {'proxy_acc':>9}  {'val_acc':>8}  {'test_acc':>8}  {'params':>10}  {'train_s':>8}  "
-             f"{'lr':>6}  architecture"]
-    for row in rows:
-        lines.append(f"{row['id']:>5}  {row['proxy_val_acc']:>9.4f}  {row['val_acc']:>8.4f}  {row['test_acc']:>8.4f}  "
-                     f"{row['params']:>10,}  {row['train_s']:>8.1f}  {row['lr']:>6g}  {row['architecture']}")
-    tau_text = f"{tau:.3f}" if tau is not None else "n/a"
-    lines.append(f"Kendall tau (proxy vs full validation accuracy, {len(rows)} models): {tau_text}")
-    return "\n".join(lines)
-
-
-def _write_summary(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    with open(run_dir / PROMOTED_DIR / SUMMARY_FILE, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, SUMMARY_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _read_ledger(folder: Path) -> list[dict[str, Any]]:
-    path = folder / LEDGER_FILE
-    return json.loads(path.read_text()) if path.exists() else []
-
-
 def _new_request(ledger: list[dict[str, Any]], ids: list[int], options: PromoteOptions,
                  run_dir: str | Path) -> dict[str, Any]:
     if ledger and not ledger[-1]["finished"]:
         raise PromotionError(f"promotion '{ledger[-1]['name']}' (ids {ledger[-1]['ids']}) is unfinished: continue it "
                              f"with 'evohybrid promote {run_dir} --resume'")
     return {"name": f"promote-{len(ledger) + 1}", "ids": ids, "lrs": list(options.lrs), "epochs": options.epochs,
-            "batch_size": options.batch_size, "finished": False}
+            "batch_size": options.batch_size, "resolution": options.resolution, "train_size": options.train_size,
+            "label_smoothing": options.label_smoothing, "finished": False}
 
 
 def _trial_resources(ray: Any, options: PromoteOptions) -> dict[str, float]:
@@ -210,7 +135,8 @@ def _fit(request: dict[str, Any], storage: Path, data: TrainingData, genomes: di
                                 failure_config=tune.FailureConfig(max_failures=max_failures),
                                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
     param_space = {"id": tune.grid_search(request["ids"]), "lr": tune.grid_search(request["lrs"]),
-                   "epochs": request["epochs"], "batch_size": request["batch_size"]}
+                   "epochs": request["epochs"], "batch_size": request["batch_size"],
+                   "label_smoothing": request.get("label_smoothing", 0.0)}
     return tune.Tuner(trainable, param_space=param_space, run_config=run_config).fit()
 
 
@@ -242,27 +168,13 @@ def _write_model(folder: Path, record: dict[str, Any], trials: list[tuple[float,
                  data: TrainingData) -> None:
     """The outputs of one promoted model: the trial with the best full validation accuracy among its learning rates."""
     lr, progress, checkpoint = max(trials, key=lambda trial: trial[1]["curve"][-1]["val_acc"])
-    folder.mkdir(parents=True, exist_ok=True)
-    genome = Genome.from_dict(record["genome"])
-    (folder / "genome.json").write_text(genome.to_json() + "\n")
-    shutil.copyfile(checkpoint / "model.pt", folder / "model.pt")
-    with open(folder / "curve.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, ("epoch", "train_loss", "val_acc"))
-        writer.writeheader()
-        writer.writerows(progress["curve"])
-    split = data.split
-    metrics = {"id": record["id"], "hash": genome.hash, "architecture": genome.describe(),
-               "proxy_val_acc": record["val_acc"], "val_acc": progress["curve"][-1]["val_acc"],
-               "test_acc": progress["test_acc"], "params": record["params"], "flops": record.get("flops"),
+    metrics = {"val_acc": progress["curve"][-1]["val_acc"], "test_acc": progress["test_acc"],
                "train_s": progress["train_s"], "epochs": request["epochs"], "lr": lr,
-               "batch_size": request["batch_size"],
+               "batch_size": request["batch_size"], "train_size": request.get("train_size"),
+               "label_smoothing": request.get("label_smoothing", 0.0),
                "lr_grid": [{"lr": trial_lr, "val_acc": trial_progress["curve"][-1]["val_acc"]}
-                           for trial_lr, trial_progress, _ in sorted(trials, key=lambda trial: trial[0])],
-               "input": {"dataset": data.dataset, "in_channels": split.image_shape[0],
-                         "num_classes": split.num_classes, "resolution": split.image_shape[-1],
-                         "mean": split.mean.tolist(), "std": split.std.tolist()}}
-    # metrics.json comes last and atomically: a folder with it holds a complete model.
-    write_json_atomic(folder / "metrics.json", metrics)
+                           for trial_lr, trial_progress, _ in sorted(trials, key=lambda trial: trial[0])]}
+    write_model(folder, record, checkpoint / "model.pt", progress["curve"], metrics, data)
 
 
 def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | None = None, front: bool = False,
@@ -274,8 +186,8 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
     """
     store = RunStore.open(run_dir)
     run_path = store.path.resolve()
-    folder = run_path / PROMOTED_DIR
-    ledger = _read_ledger(folder)
+    folder = promoted_dir(run_path)
+    ledger = read_ledger(run_path)
     records = store.records()
     result = PromotionResult(run_path, [], None)
     if resume:
@@ -285,12 +197,14 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
         request = ledger[-1]
     else:
         chosen = [record["id"] for record in select_records(records, Path(run_dir), ids=ids, top=top, front=front)]
-        result.skipped = [eval_id for eval_id in chosen if (folder / str(eval_id) / "metrics.json").exists()]
+        result.skipped = [eval_id for eval_id in chosen if (model_dir(run_path, eval_id) / METRICS_FILE).exists()]
         request = _new_request(ledger, [eval_id for eval_id in chosen if eval_id not in result.skipped], options,
                                run_dir)
     if request["ids"]:
         by_id = {record.get("id"): record for record in records}
-        data = training_data(config_from_dict(store.read_config()["config"]))
+        # Promotions from before these options existed trained at the search's resolution on every image (None).
+        data = training_data(config_from_dict(store.read_config()["config"]), resolution=request.get("resolution"),
+                             train_size=request.get("train_size"))
         for name, value in TUNE_ENV.items():
             os.environ.setdefault(name, value)
         ray = import_ray(options.address)
@@ -300,7 +214,7 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
                 request.update(_trial_resources(ray, options))
                 folder.mkdir(exist_ok=True)
                 ledger.append(request)
-                write_json_atomic(folder / LEDGER_FILE, ledger)
+                write_ledger(run_path, ledger)
             results = _fit(request, folder / "tune", data, {i: by_id[i]["genome"] for i in request["ids"]},
                            options.max_failures, resume)
         finally:
@@ -308,13 +222,13 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
                 ray.shutdown()
         finished, result.interrupted = _finished_trials(results, result.failures)
         for eval_id, trials in finished.items():
-            _write_model(folder / str(eval_id), by_id[eval_id], trials, request, data)
+            _write_model(model_dir(run_path, eval_id), by_id[eval_id], trials, request, data)
         result.written = sorted(finished)
         if not result.interrupted:
             request["finished"] = True
-            write_json_atomic(folder / LEDGER_FILE, ledger)
+            write_ledger(run_path, ledger)
     result.rows = read_promoted(run_path)
     result.tau = kendall_tau(result.rows)
     if result.rows:
-        _write_summary(run_path, result.rows)
+        write_summary(run_path, result.rows)
     return result

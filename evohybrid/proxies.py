@@ -4,9 +4,11 @@ on frozen random features (Extreme Learning Machine / ROCKET style)."""
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from .builder import GenomeNet
 from .data import SearchSplit
@@ -63,29 +65,39 @@ def ridge_predict(weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor
     return x @ weights
 
 
-def _pooled_features(model: GenomeNet, images: torch.Tensor, split: SearchSplit, batch_size: int) -> torch.Tensor:
+def _pooled_features(model: GenomeNet, inputs: torch.Tensor, split: SearchSplit, batch_size: int) -> torch.Tensor:
     with torch.inference_mode():
-        return torch.cat([model.features(normalise(images[start:start + batch_size], split)).double()
-                          for start in range(0, len(images), batch_size)])
+        return torch.cat([model.features(normalise(inputs[start:start + batch_size], split)).double()
+                          for start in range(0, len(inputs), batch_size)])
 
 
-def readout_accuracy(model: GenomeNet, split: SearchSplit, *, ridge: float = 1e-2, batch_size: int = 1000) -> float:
-    """Validation accuracy of a ridge classifier on the network's pooled random features: one forward
-    pass over the training slice to set BN statistics, one to extract features, no gradient step."""
+def readout_classifier(model: GenomeNet, split: SearchSplit, *, ridge: float = 1e-2,
+                       batch_size: int = 1000) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An extreme learning machine on the network's random features: a ridge classifier fitted on the pooled
+    features of the training slice (one forward pass to set BN statistics, one to extract features, no gradient
+    step); returns the function from inputs to predicted labels."""
     # BN running statistics from the training slice (a cumulative average), so features are standardised.
     for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, _BatchNorm):
             module.reset_running_stats()
             module.momentum = None
     model.train()
     with torch.no_grad():
         for start in range(0, len(split.train_labels), batch_size):
-            model.features(normalise(split.train_images[start:start + batch_size], split))
+            model.features(normalise(split.train_inputs[start:start + batch_size], split))
     model.eval()
-    train_features = _pooled_features(model, split.train_images, split, batch_size)
+    train_features = _pooled_features(model, split.train_inputs, split, batch_size)
     mean, std = train_features.mean(0), train_features.std(0).clamp_min(1e-6)
     targets = torch.nn.functional.one_hot(split.train_labels, split.num_classes).double()
     weights = ridge_fit((train_features - mean) / std, targets, ridge * len(train_features))
-    val_features = (_pooled_features(model, split.val_images, split, batch_size) - mean) / std
-    predictions = ridge_predict(weights, val_features).argmax(dim=1)
+
+    def predict(inputs: torch.Tensor) -> torch.Tensor:
+        return ridge_predict(weights, (_pooled_features(model, inputs, split, batch_size) - mean) / std).argmax(dim=1)
+
+    return predict
+
+
+def readout_accuracy(model: GenomeNet, split: SearchSplit, *, ridge: float = 1e-2, batch_size: int = 1000) -> float:
+    """Validation accuracy of the ridge readout on the network's random features (`readout_classifier`)."""
+    predictions = readout_classifier(model, split, ridge=ridge, batch_size=batch_size)(split.val_inputs)
     return float((predictions == split.val_labels).double().mean())

@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 from .pareto import (front_rows, hypervolume, hypervolume_curve, knee_point, ok_records, pareto_front,
                      reference_point, thousands)
-from .promote import kendall_tau, read_promoted
+from .lottery import lottery_figure, read_lottery
+from .promoted import kendall_tau, model_dir, read_promoted
 from .store import RunStore
 
 REPORT_FILE = "report.html"
@@ -157,6 +158,13 @@ def _promoted_section(promoted: list[dict[str, Any]], png: bytes) -> list[str]:
                    rows, left=8)]
 
 
+def _lottery_section(eval_id: int, curve: list[dict[str, Any]], png: bytes) -> list[str]:
+    rows = [["control" if row["control"] else row["level"], f"{row['sparsity']:.1%}", thousands(row["weights_left"]),
+             f"{row['val_acc']:.4f}", f"{row['test_acc']:.4f}", f"{row['train_s']:.0f}"] for row in curve]
+    return [f"<h3>Lottery ticket of model {eval_id}</h3>", _image(png, f"sparsity against accuracy, model {eval_id}"),
+            _table(["level", "pruned", "weights left", "val acc", "test acc", "train s"], rows, left=6)]
+
+
 def write_report(run_dirs: list[str | Path]) -> list[Path]:
     """Write the figures and `report.html` into the first run's directory; others join the hypervolume comparison.
 
@@ -172,6 +180,11 @@ def write_report(run_dirs: list[str | Path]) -> list[Path]:
     if promoted:
         written.append(run.path / PROMOTED_FIGURE)
         parts += _promoted_section(promoted, _render(promoted_figure(promoted, kendall_tau(promoted)), written[-1]))
+    for row in promoted:
+        curve = read_lottery(model_dir(run.path, row["id"]))
+        if curve:
+            written.append(run.path / f"lottery-{row['id']}.png")
+            parts += _lottery_section(row["id"], curve, _render(lottery_figure(curve, str(row["id"])), written[-1]))
     written[0].write_text(f"<!doctype html><html><head><meta charset=utf-8><title>evohybrid report: "
                           f"{html.escape(run.path.name)}</title><style>{STYLE}</style></head><body>"
                           + "\n".join(parts) + "</body></html>\n")

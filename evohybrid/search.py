@@ -16,6 +16,7 @@ from .config import Config, config_from_dict
 from .errors import ExecutorLost, RunDirError
 from .genome import Genome
 from .executors import Executor, LocalExecutor
+from .kinds import check_space_data
 from .pareto import ParetoArchive
 from .progress import SearchProgress
 from .space import SPACES_DIR, SearchSpace, parse_space
@@ -59,6 +60,7 @@ def _resolve_run(config: Config, resume: str | Path | None,
     if resume is None:
         space_raw = read_yaml(resolve_yaml(config.space, SPACES_DIR, "search space"), "search space")
         space = parse_space(space_raw, str(config.space))
+        check_space_data(space.name, space.kind, config.data.dataset)
         config = config.override("search", budget=budget)
         return None, _run_document(config, space_raw), config, space
     store = RunStore.open(resume)

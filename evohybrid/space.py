@@ -1,15 +1,17 @@
 """Search spaces: which genomes exist, declared as data in `search_spaces/*.yaml`, and the pure
-variation operators `(genome, rng) -> genome` that move between them."""
+variation operators `(genome, rng) -> genome` that move between them. A space names its kind (`kind: conv2d`, the
+default, or `conv1d`): every genome it makes is of that kind."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, GenomeError
-from .genome import Genome, StageGene
+from .genome import DEFAULT_KIND, Genome, StageGene
+from .kinds import KINDS
 from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 
 SPACES_DIR = shipped_folder("evohybrid.search_spaces")
@@ -17,7 +19,8 @@ SPACES_DIR = shipped_folder("evohybrid.search_spaces")
 
 @dataclass(frozen=True)
 class StageChoices:
-    """What one stage may be: a depth range (inclusive), width, kernel and residual-bit choices, a fixed stride."""
+    """What one stage may be: a depth range (inclusive), width, kernel, dilation and residual-bit choices, a fixed
+    stride."""
 
     min_depth: int
     max_depth: int
@@ -25,6 +28,7 @@ class StageChoices:
     kernels: tuple[int, ...]
     residual: tuple[bool, ...]
     stride: int
+    dilations: tuple[int, ...] = (1,)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class SearchSpace:
     name: str
     stem_widths: tuple[int, ...]
     stages: tuple[StageChoices, ...]
+    kind: str = DEFAULT_KIND
 
     def sample(self, rng: random.Random) -> Genome:
         """A uniformly random genome of this space."""
@@ -41,7 +46,7 @@ class SearchSpace:
             stages = tuple(self._sample_stage(choices, rng.randint(choices.min_depth, choices.max_depth), rng)
                            for choices in self.stages)
             if any(stage.depth for stage in stages):
-                return Genome(rng.choice(self.stem_widths), stages)
+                return Genome(rng.choice(self.stem_widths), stages, self.kind)
 
     def mutate(self, genome: Genome, rng: random.Random) -> Genome:
         """Change one gene to another allowed value; always returns a different valid genome when one exists."""
@@ -60,10 +65,12 @@ class SearchSpace:
         stages = tuple(rng.choice(pair) for pair in zip(first.stages, second.stages))
         if not any(stage.depth for stage in stages):
             return first
-        return Genome(stem, stages)
+        return Genome(stem, stages, self.kind)
 
     def validate(self, genome: Genome) -> None:
         """Raise GenomeError naming the first gene that this space does not allow."""
+        if genome.kind != self.kind:
+            raise GenomeError(f"a {genome.kind} genome does not belong to space '{self.name}', whose kind is {self.kind}")
         if genome.stem_width not in self.stem_widths:
             raise GenomeError(f"stem_width {genome.stem_width} is not in space '{self.name}' ({list(self.stem_widths)})")
         if len(genome.stages) != len(self.stages):
@@ -73,7 +80,8 @@ class SearchSpace:
                 raise GenomeError(f"stage {index} depth {stage.depth} is outside [{choices.min_depth}, {choices.max_depth}]")
             if stage.depth == 0:
                 continue
-            for field, allowed in (("width", choices.widths), ("kernel", choices.kernels)):
+            for field, allowed in (("width", choices.widths), ("kernel", choices.kernels),
+                                   ("dilation", choices.dilations)):
                 if getattr(stage, field) not in allowed:
                     raise GenomeError(f"stage {index} {field} {getattr(stage, field)} is not one of {list(allowed)}")
             if stage.stride != choices.stride:
@@ -88,7 +96,8 @@ class SearchSpace:
         for choices in self.stages:
             options = 0
             for depth in range(choices.min_depth, choices.max_depth + 1):
-                options += 1 if depth == 0 else len(choices.widths) * len(choices.kernels) * len(choices.residual) ** depth
+                options += 1 if depth == 0 else (len(choices.widths) * len(choices.kernels) * len(choices.dilations)
+                                                 * len(choices.residual) ** depth)
             total *= options
         return total
 
@@ -96,15 +105,19 @@ class SearchSpace:
     def _sample_stage(choices: StageChoices, depth: int, rng: random.Random) -> StageGene:
         if depth == 0:
             return StageGene(0, 0, 0, 1, ())
-        return StageGene(depth, rng.choice(choices.widths), rng.choice(choices.kernels), choices.stride,
-                         tuple(rng.choice(choices.residual) for _ in range(depth)))
+        # The dilation is drawn last, and only where there is a choice: spaces without one sample as before.
+        stage = StageGene(depth, rng.choice(choices.widths), rng.choice(choices.kernels), choices.stride,
+                          tuple(rng.choice(choices.residual) for _ in range(depth)))
+        return replace(stage, dilation=rng.choice(choices.dilations)) if len(choices.dilations) > 1 else stage
 
     def _mutate_once(self, genome: Genome, rng: random.Random) -> Genome | None:
         index = rng.randrange(len(self.stages) + 1)
         if index == len(self.stages):
-            return Genome(rng.choice(self.stem_widths), genome.stages)
+            return Genome(rng.choice(self.stem_widths), genome.stages, self.kind)
         stage, choices = genome.stages[index], self.stages[index]
-        field = rng.choice(("depth", "width", "kernel", "residual"))
+        # Dilation is a gene only where the space offers a choice: other spaces mutate exactly as before it existed.
+        field = rng.choice(("depth", "width", "kernel", "residual") + (("dilation",) if len(choices.dilations) > 1
+                                                                       else ()))
         if field == "depth" or stage.depth == 0:
             depth = rng.randint(choices.min_depth, choices.max_depth)
             if depth == 0 or stage.depth == 0:
@@ -112,21 +125,19 @@ class SearchSpace:
             else:
                 # Grow or shrink at the end, keeping the blocks the stage already has.
                 extra = tuple(rng.choice(choices.residual) for _ in range(depth - stage.depth))
-                new_stage = StageGene(depth, stage.width, stage.kernel, stage.stride, (stage.residual + extra)[:depth])
+                new_stage = replace(stage, depth=depth, residual=(stage.residual + extra)[:depth])
         elif field == "residual":
             bits = list(stage.residual)
             block = rng.randrange(stage.depth)
             bits[block] = rng.choice(choices.residual)
-            new_stage = StageGene(stage.depth, stage.width, stage.kernel, stage.stride, tuple(bits))
+            new_stage = replace(stage, residual=tuple(bits))
         else:
-            values = choices.widths if field == "width" else choices.kernels
-            width = rng.choice(values) if field == "width" else stage.width
-            kernel = rng.choice(values) if field == "kernel" else stage.kernel
-            new_stage = StageGene(stage.depth, width, kernel, stage.stride, stage.residual)
+            values = {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field]
+            new_stage = replace(stage, **{field: rng.choice(values)})
         stages = genome.stages[:index] + (new_stage,) + genome.stages[index + 1:]
         if not any(s.depth for s in stages):
             return None
-        return Genome(genome.stem_width, stages)
+        return Genome(genome.stem_width, stages, self.kind)
 
 
 def _int_list(value: Any, where: str, *, odd: bool = False) -> tuple[int, ...]:
@@ -138,7 +149,7 @@ def _int_list(value: Any, where: str, *, odd: bool = False) -> tuple[int, ...]:
 
 
 def _parse_stage(raw: Any, where: str) -> StageChoices:
-    known = {"depth", "widths", "kernels", "residual", "stride"}
+    known = {"depth", "widths", "kernels", "dilations", "residual", "stride"}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a mapping with keys {sorted(known)}")
     unknown = set(raw) - known
@@ -158,14 +169,15 @@ def _parse_stage(raw: Any, where: str) -> StageChoices:
     if not isinstance(stride, int) or isinstance(stride, bool) or stride not in (1, 2):
         raise ConfigError(f"{where}.stride must be 1 or 2")
     return StageChoices(depth[0], depth[1], _int_list(raw["widths"], f"{where}.widths"),
-                        _int_list(raw["kernels"], f"{where}.kernels", odd=True), tuple(sorted(set(residual))), stride)
+                        _int_list(raw["kernels"], f"{where}.kernels", odd=True), tuple(sorted(set(residual))), stride,
+                        _int_list(raw.get("dilations", [1]), f"{where}.dilations"))
 
 
 def parse_space(raw: Any, name: str) -> SearchSpace:
     """Validate a search space given as parsed YAML; errors name the offending key."""
     if not isinstance(raw, dict):
         raise ConfigError(f"search space '{name}' must be a YAML mapping with keys 'stem' and 'stages'")
-    unknown = set(raw) - {"name", "description", "stem", "stages"}
+    unknown = set(raw) - {"name", "description", "kind", "stem", "stages"}
     if unknown:
         raise ConfigError(f"search space '{name}' has unknown key '{sorted(unknown)[0]}'")
     stem = raw.get("stem")
@@ -177,7 +189,10 @@ def parse_space(raw: Any, name: str) -> SearchSpace:
     parsed = tuple(_parse_stage(stage, f"stages[{index}]") for index, stage in enumerate(stages))
     if all(stage.max_depth == 0 for stage in parsed):
         raise ConfigError(f"search space '{name}': at least one stage needs a maximum depth >= 1")
-    return SearchSpace(str(raw.get("name", name)), _int_list(stem["widths"], "stem.widths"), parsed)
+    kind = raw.get("kind", DEFAULT_KIND)
+    if kind not in KINDS:
+        raise ConfigError(f"search space '{name}' has unknown kind '{kind}': use one of {sorted(KINDS)}")
+    return SearchSpace(str(raw.get("name", name)), _int_list(stem["widths"], "stem.widths"), parsed, kind)
 
 
 def load_space(name_or_path: str | Path) -> SearchSpace:

@@ -72,16 +72,16 @@ def _fitness_proxy(name: str, trainable: str) -> Callable[[Genome, StudyContext,
 
 def _fresh_model(genome: Genome, ctx: StudyContext, seed: int):
     split = ctx.split
-    return build_model(genome, in_channels=split.image_shape[0], num_classes=split.num_classes,
+    return build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes,
                        seed=genome_seed(ctx.config.seed + seed, genome))
 
 
 def _naswot(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | None]:
-    return {"naswot": naswot_score(_fresh_model(genome, ctx, seed), normalise(ctx.split.train_images[:128], ctx.split))}
+    return {"naswot": naswot_score(_fresh_model(genome, ctx, seed), normalise(ctx.split.train_inputs[:128], ctx.split))}
 
 
 def _synflow(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | None]:
-    score = synflow_score(_fresh_model(genome, ctx, seed), ctx.split.image_shape)
+    score = synflow_score(_fresh_model(genome, ctx, seed), ctx.split.input_shape)
     return {"synflow": math.log(max(score, 1e-300))}
 
 
@@ -154,12 +154,12 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
     split = load_search_split(config)  # also checks the data set before anything is written
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(study_path, {**study, "truth_seeds": truth.seeds, "proxy_seeds": proxy_seeds})
-    genomes = spread_sample(load_space(config.space), n, config.seed, split.image_shape, split.num_classes)
+    genomes = spread_sample(load_space(config.space), n, config.seed, split.input_shape, split.num_classes)
     random.Random(config.seed).shuffle(genomes)
     sizes = {}
     for genome in genomes:
-        model = build_model(genome, in_channels=split.image_shape[0], num_classes=split.num_classes)
-        sizes[genome.hash] = (count_parameters(model), count_flops(model, split.image_shape))
+        model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes)
+        sizes[genome.hash] = (count_parameters(model), count_flops(model, split.input_shape))
     done = {(m["hash"], m["proxy"], m.get("seed", 0)) for m in read_records(out / MEASUREMENTS_FILE)}
     jobs = [(genome.to_dict(), name, seed) for genome in genomes for name in MEASUREMENTS
             for seed in range(truth.seeds if name == TRUTH else proxy_seeds) if (genome.hash, name, seed) not in done]

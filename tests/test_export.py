@@ -12,7 +12,7 @@ import evohybrid
 from evohybrid.builder import build_model
 from evohybrid.cli import main
 from evohybrid.export import ExportError, export_model
-from evohybrid.promote import PROMOTED_DIR
+from evohybrid.promoted import PROMOTED_DIR
 from evohybrid.store import RunStore
 
 def _promoted_network(run, eval_id):

@@ -41,7 +41,7 @@ def smoke_study(tmp_path_factory, smoke_config):
 
 def test_spread_sample_covers_the_parameter_range(smoke_split):
     space = evohybrid.load_space("tiny")
-    genomes = spread_sample(space, 5, 0, smoke_split.image_shape, smoke_split.num_classes)
+    genomes = spread_sample(space, 5, 0, smoke_split.input_shape, smoke_split.num_classes)
     params = [evohybrid.count_parameters(evohybrid.build_model(g)) for g in genomes]
     assert len({g.hash for g in genomes}) == 5
     assert params == sorted(params) and params[0] < params[-1]

@@ -13,7 +13,7 @@ import torch
 import evohybrid
 from evohybrid.errors import EvohybridError
 from evohybrid.export import export_model, load_exported
-from evohybrid.promote import PROMOTED_DIR
+from evohybrid.promoted import PROMOTED_DIR
 from evohybrid.training import Training, training_data
 
 
