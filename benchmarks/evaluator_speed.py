@@ -27,9 +27,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
 import evohybrid
-from evohybrid.builder import build_model
 from evohybrid.data import search_split
-from evohybrid.evaluator import evaluate, genome_seed, resolve_device
+from evohybrid.fitness.evaluator import evaluate, genome_seed, resolve_device
+from evohybrid.spaces.builder import build_model
 
 
 class ArrayImages(Dataset):

@@ -15,11 +15,11 @@ import dataclasses
 import itertools
 
 from evohybrid.config import config_from_dict
-from evohybrid.genome import Genome
-from evohybrid.job_pool import PoolOptions, run_jobs
-from evohybrid.pareto import pareto_front
-from evohybrid.store import RunStore
-from evohybrid.training import NATIVE, Training, TrainingData, training_data
+from evohybrid.distributed.job_pool import PoolOptions, run_jobs
+from evohybrid.evolution.store import RunStore
+from evohybrid.inspection.pareto import pareto_front
+from evohybrid.spaces.genome import Genome
+from evohybrid.training.trainer import NATIVE, Training, TrainingData, training_data
 
 SMALL_PARAMS = 100_000
 VAL_SIZE = 10_000

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 import evohybrid
-from evohybrid.builder import build_model
-from evohybrid.evaluator import genome_seed, resolve_device
+from evohybrid.fitness.evaluator import genome_seed, resolve_device
+from evohybrid.spaces.builder import build_model
 
 
 def _timed(fn, repeats: int) -> float:

@@ -14,14 +14,14 @@ from typing import Callable, NoReturn
 
 from . import evaluate, load_config, load_space, search, stop_signals
 from .config import Config
-from .executors import Executor
-from .errors import EvohybridError, ExecutorLost, GenomeError
-from .genome import Genome
-from .job_pool import PoolOptions
-from .store import RunStore
 from .data import UCR_SETS
-from .pareto import format_front
-from .truth import TruthSettings
+from .distributed.executors import Executor
+from .distributed.job_pool import PoolOptions
+from .errors import EvohybridError, ExecutorLost, GenomeError
+from .evolution.store import RunStore
+from .inspection.pareto import format_front
+from .spaces.genome import Genome
+from .studies.truth import TruthSettings
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -147,7 +147,7 @@ def _executor_factory(args: argparse.Namespace) -> Callable[[Config], Executor] 
         if args.address or args.workers or args.gpus_per_eval:
             raise EvohybridError("--address, --workers and --gpus-per-eval need --executor ray")
         return None
-    from .ray_executor import RayExecutor, RayOptions
+    from .distributed.ray_executor import RayExecutor, RayOptions
 
     options = RayOptions(workers=args.workers, cpus_per_eval=getattr(args, "cpus_per_eval", None),
                          gpus_per_eval=getattr(args, "gpus_per_eval", None), address=args.address)
@@ -190,7 +190,7 @@ def comma_positive_floats(text: str) -> tuple[float, ...]:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from .pareto import format_rows, front_rows, pareto_fronts
+    from .inspection.pareto import format_rows, front_rows, pareto_fronts
 
     fronts = pareto_fronts(RunStore.open(args.run).records(), args.fronts)
     if not fronts and args.format == "table":
@@ -201,7 +201,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .inspection.report import write_report
 
     for path in write_report(args.runs):
         print(path)
@@ -216,8 +216,8 @@ PROMOTE_RECIPE_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lrs
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from .promote import PromoteOptions, promote
-    from .promoted import format_promoted
+    from .training.promote import PromoteOptions, promote
+    from .training.promoted import format_promoted
 
     given = {name: getattr(args, name) for name in PROMOTE_RECIPE_FLAGS if getattr(args, name) is not None}
     if args.resume and given:
@@ -240,15 +240,15 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_model
+    from .inspection.export import export_model
 
     print(export_model(args.run, args.id, args.out, level=args.level))
     return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from .lottery import LotterySettings, lottery_dir, prune
-    from .promoted import model_dir
+    from .training.lottery import LotterySettings, lottery_dir, prune
+    from .training.promoted import model_dir
 
     results = prune(args.run, args.id, LotterySettings(levels=args.levels, rate=args.rate, rewind=args.rewind,
                                                        layerwise=args.layerwise), log=_log_line)
@@ -278,8 +278,8 @@ def _log_line(line: str) -> None:
 
 
 def cmd_study_proxy(args: argparse.Namespace) -> int:
-    from .study import run_study
-    from .study_analysis import format_summary
+    from .studies.proxy_study import run_study
+    from .studies.analysis import format_summary
 
     config = _config_from_args(args)
     summary = run_study(args.out, config, n=args.n, truth=_truth_settings(args), proxy_seeds=args.proxy_seeds,
@@ -295,8 +295,8 @@ def cmd_study_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_study_summary(args: argparse.Namespace) -> int:
-    from .study import STUDY_FILE, write_study_summary
-    from .study_analysis import format_summary
+    from .studies.proxy_study import STUDY_FILE, write_study_summary
+    from .studies.analysis import format_summary
 
     settings = Path(args.study) / STUDY_FILE
     if not settings.is_file():
@@ -309,8 +309,8 @@ def cmd_study_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_study_recipe(args: argparse.Namespace) -> int:
-    from .study import run_recipe_study
-    from .study_analysis import format_summary
+    from .studies.proxy_study import run_recipe_study
+    from .studies.analysis import format_summary
     from .yaml_files import read_yaml, resolve_yaml
 
     variants = read_yaml(resolve_yaml(args.recipes, Path(args.study), "recipes"), "recipes")
@@ -324,7 +324,7 @@ def cmd_study_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_study_algorithms(args: argparse.Namespace) -> int:
-    from .algorithm_study import format_algorithms, study_algorithms
+    from .studies.algorithm_study import format_algorithms, study_algorithms
 
     summary = study_algorithms(args.runs, args.out, top=args.promote_top, front=args.promote_front,
                                truth=_truth_settings(args), pool=_pool_options(args), log=_log_line,
@@ -335,7 +335,7 @@ def cmd_study_algorithms(args: argparse.Namespace) -> int:
 
 
 def cmd_study_timeseries(args: argparse.Namespace) -> int:
-    from .timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
+    from .studies.timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
 
     settings = TimeseriesSettings(**{name: value for name, value in (
         ("sets", tuple(args.sets.split(",")) if args.sets else None), ("budget", args.budget),

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .builder import BN_INITS, TRAINABLE_SETS
 from .data import DATASETS, unknown_dataset
 from .errors import ConfigError
+from .spaces.builder import BN_INITS, TRAINABLE_SETS
 from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 
 CONFIGS_DIR = shipped_folder("evohybrid.configs")

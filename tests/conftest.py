@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.algorithms import ALGORITHMS
-from evohybrid.pareto import ok_records
-from evohybrid.promote import PromoteOptions, promote
-from evohybrid.space import SPACES_DIR
+from evohybrid.evolution.algorithms import ALGORITHMS
+from evohybrid.inspection.pareto import ok_records
+from evohybrid.spaces.space import SPACES_DIR
+from evohybrid.training.promote import PromoteOptions, promote
 
 SPACE_NAMES = sorted(path.stem for path in SPACES_DIR.glob("*.yaml"))
 ALGORITHM_NAMES = sorted(ALGORITHMS)

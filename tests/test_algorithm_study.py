@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, front_sample,
-                                       study_algorithms)
+from evohybrid.distributed.job_pool import PoolOptions
 from evohybrid.errors import RunDirError
-from evohybrid.job_pool import PoolOptions
-from evohybrid.store import read_records
-from evohybrid.truth import TruthSettings
+from evohybrid.evolution.store import read_records
+from evohybrid.studies.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, front_sample,
+                                       study_algorithms)
+from evohybrid.studies.truth import TruthSettings
 
 BUDGET = 6
 TRUTH = TruthSettings(epochs=1, seeds=2, val_size=512, train_size=512)

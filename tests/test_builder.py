@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import evohybrid
-from evohybrid.builder import TRAINABLE_SETS, set_trainable
 from evohybrid.errors import ConfigError
-from evohybrid.genome import Genome, StageGene
+from evohybrid.spaces.builder import TRAINABLE_SETS, set_trainable
+from evohybrid.spaces.genome import Genome, StageGene
 
 
 def _blocks(genome: Genome):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.executors import LocalExecutor
-from evohybrid.genome import Genome
+from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.spaces.genome import Genome
 
 TIMEOUT = 240
 

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 import evohybrid
-from evohybrid.algorithms import ALGORITHMS
 from evohybrid.config import CHOICES, CONFIGS_DIR, Config, config_from_dict
 from evohybrid.errors import ConfigError
+from evohybrid.evolution.algorithms import ALGORITHMS
 
 CONFIG_NAMES = sorted(path.stem for path in CONFIGS_DIR.glob("*.yaml"))
 

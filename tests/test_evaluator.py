@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 import evohybrid
-from evohybrid.builder import build_model
-from evohybrid.evaluator import genome_seed, train
-from evohybrid.genome import Genome, StageGene
+from evohybrid.fitness.evaluator import genome_seed, train
+from evohybrid.spaces.builder import build_model
+from evohybrid.spaces.genome import Genome, StageGene
 
 RECORD_FIELDS = {"hash", "genome", "status", "val_acc", "params", "flops", "train_s", "eval_s", "train_samples",
                  "device", "error"}

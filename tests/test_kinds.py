@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import evohybrid
-from evohybrid.builder import build_model, count_flops
 from evohybrid.cli import main
 from evohybrid.config import config_from_dict
 from evohybrid.data import UCR_SETS, load_dataset, search_split
 from evohybrid.errors import ConfigError, GenomeError
-from evohybrid.genome import Genome, StageGene
-from evohybrid.kinds import KINDS, check_input
+from evohybrid.spaces.builder import build_model, count_flops
+from evohybrid.spaces.genome import Genome, StageGene
+from evohybrid.spaces.kinds import KINDS, check_input
 
 IMAGE_GENOME = {"stem_width": 8, "stages": [
     {"depth": 2, "width": 16, "kernel": 3, "stride": 1, "residual": [True, False]}, {"depth": 0},
@@ -115,7 +115,7 @@ def test_a_conv1d_search_runs_on_a_ucr_set(aeon, tmp_path):
 
 
 def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeon, tmp_path, capsys):
-    from evohybrid.timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
+    from evohybrid.studies.timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
 
     settings = TimeseriesSettings(sets=("ItalyPowerDemand",), budget=2, epochs=1, batch_size=32)
     summary = run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)

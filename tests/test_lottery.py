@@ -14,12 +14,12 @@ import torch
 import evohybrid
 from evohybrid.cli import main
 from evohybrid.config import config_from_dict
-from evohybrid.genome import Genome
-from evohybrid.lottery import LotterySettings, level_dir, lottery_dir, prunable, prune
-from evohybrid.promoted import model_dir
-from evohybrid.report import write_report
-from evohybrid.store import RunStore
-from evohybrid.training import Training, training_data
+from evohybrid.evolution.store import RunStore
+from evohybrid.inspection.report import write_report
+from evohybrid.spaces.genome import Genome
+from evohybrid.training.lottery import LotterySettings, level_dir, lottery_dir, prunable, prune
+from evohybrid.training.promoted import model_dir
+from evohybrid.training.trainer import Training, training_data
 
 # The shared promotion trains 1 epoch of 4 steps (2,048 images, batches of 512): rewind 2 steps in.
 SETTINGS = LotterySettings(levels=2, rate=0.5, rewind="2it")

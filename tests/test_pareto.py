@@ -12,9 +12,9 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
-from evohybrid.pareto import (ParetoArchive, format_front, format_rows, front_rows, hypervolume, hypervolume_curve,
+from evohybrid.evolution.store import RunStore
+from evohybrid.inspection.pareto import (ParetoArchive, format_front, format_rows, front_rows, hypervolume, hypervolume_curve,
                               knee_point, pareto_front, pareto_fronts, reference_point, thousands)
-from evohybrid.store import RunStore
 
 GENOME = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
 ARCHITECTURE = evohybrid.Genome.from_dict(GENOME).describe()

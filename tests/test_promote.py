@@ -17,14 +17,14 @@ import pytest
 import torch
 
 import evohybrid
-from evohybrid.builder import build_model
 from evohybrid.cli import main
 from evohybrid.data import Augmentation, augment
-from evohybrid.executors import LocalExecutor
-from evohybrid.promote import promote
-from evohybrid.promoted import LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau
-from evohybrid.report import PROMOTED_FIGURE, write_report
-from evohybrid.store import RunStore
+from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.store import RunStore
+from evohybrid.inspection.report import PROMOTED_FIGURE, write_report
+from evohybrid.spaces.builder import build_model
+from evohybrid.training.promote import promote
+from evohybrid.training.promoted import LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau
 
 
 def _outputs(run: Path, ids: list[int]) -> dict[str, bytes]:

@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
-from evohybrid.builder import build_model
-from evohybrid.genome import Genome, StageGene
-from evohybrid.proxies import naswot_score, readout_accuracy, ridge_fit, ridge_predict, synflow_score
+from evohybrid.fitness.proxies import naswot_score, readout_accuracy, ridge_fit, ridge_predict, synflow_score
+from evohybrid.spaces.builder import build_model
+from evohybrid.spaces.genome import Genome, StageGene
 
 
 def test_naswot_counts_shared_activation_codes():

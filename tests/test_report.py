@@ -12,7 +12,7 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
-from evohybrid.report import FRONT_FIGURE, HYPERVOLUME_FIGURE, PROMOTED_FIGURE, REPORT_FILE, write_report
+from evohybrid.inspection.report import FRONT_FIGURE, HYPERVOLUME_FIGURE, PROMOTED_FIGURE, REPORT_FILE, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -11,8 +11,8 @@ import yaml
 
 import evohybrid
 from evohybrid.errors import ConfigError, GenomeError
-from evohybrid.genome import Genome, StageGene
-from evohybrid.space import SPACES_DIR, SearchSpace
+from evohybrid.spaces.genome import Genome, StageGene
+from evohybrid.spaces.space import SPACES_DIR, SearchSpace
 
 SEEDS = range(300)
 

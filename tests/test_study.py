@@ -15,13 +15,13 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
+from evohybrid.distributed.job_pool import PoolOptions
 from evohybrid.errors import ConfigError, RunDirError
-from evohybrid.job_pool import PoolOptions
-from evohybrid.store import read_records
-from evohybrid.rank_stats import partial_tau, tau_within_groups
-from evohybrid.study import MEASUREMENTS_FILE, RECIPES_FILE, SIGNALS, run_recipe_study, run_study, spread_sample
-from evohybrid.study_analysis import TRUTH, analyse
-from evohybrid.truth import TruthSettings
+from evohybrid.evolution.store import read_records
+from evohybrid.studies.analysis import TRUTH, analyse
+from evohybrid.studies.proxy_study import MEASUREMENTS_FILE, RECIPES_FILE, SIGNALS, run_recipe_study, run_study, spread_sample
+from evohybrid.studies.rank_stats import partial_tau, tau_within_groups
+from evohybrid.studies.truth import TruthSettings
 
 N = 10
 TRUTH_SETTINGS = TruthSettings(epochs=1, seeds=2, val_size=256, train_size=1024)
@@ -267,7 +267,7 @@ def test_a_bad_recipe_is_named_before_anything_is_measured(smoke_study, folder_l
 
 
 def test_the_simulated_ceiling_rises_with_seeds_and_is_exact_without_noise():
-    from evohybrid.study_analysis import ceiling_by_seeds
+    from evohybrid.studies.analysis import ceiling_by_seeds
 
     rng = np.random.default_rng(1)
     true = np.linspace(0.80, 0.90, 30)

@@ -9,7 +9,7 @@ import torch
 
 import evohybrid
 from evohybrid.data import Augmentation
-from evohybrid.training import Training, training_data
+from evohybrid.training.trainer import Training, training_data
 
 
 @pytest.fixture(scope="module")
