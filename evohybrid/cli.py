@@ -14,7 +14,8 @@ from typing import Callable, NoReturn
 
 from . import evaluate, load_config, load_space, search, stop_signals
 from .config import Config
-from .data import UCR_SETS
+from .data import DATASETS, UCR_SETS, dataset_holds
+from .evolution.algorithms import ALGORITHMS
 from .distributed.executors import Executor
 from .distributed.job_pool import PoolOptions
 from .errors import EvohybridError, ExecutorLost, GenomeError
@@ -86,9 +87,10 @@ def _config_from_args(args: argparse.Namespace) -> Config:
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="default", help="config name in configs/ or a YAML path (default: default)")
     parser.add_argument("--space", help="search space name in search_spaces/ or a YAML path")
-    parser.add_argument("--dataset", help="fashion-mnist (offline default), mnist, cifar10, cifar100, synthetic-cifar10 "
-                                          "(random, for timing), or ucr:<name> for a UCR set bundled with aeon (series: "
-                                          f"{', '.join(UCR_SETS)}; with --space conv1d)")
+    images = [name for name in DATASETS if dataset_holds(name) == "images"]
+    parser.add_argument("--dataset", help=f"images: {', '.join(images)} (fashion-mnist is the offline default; "
+                                          "synthetic-cifar10 is random, for timing); series, with --space conv1d: "
+                                          f"ucr:<name>, a UCR set bundled with aeon ({', '.join(UCR_SETS)})")
     parser.add_argument("--data-dir", help="where data sets are found or downloaded (also EVOHYBRID_DATA)")
     parser.add_argument("--no-download", action="store_true", help="never download a missing data set")
     parser.add_argument("--seed", type=int, help="seed for the split, the weights and the algorithm")
@@ -358,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                      help="propose nothing new after this much wall time (Ray's start included); in-flight "
                           "evaluations finish (default: none)")
-    run.add_argument("--algorithm", help="nsga2 (default), nsga2-steady, aging, random")
+    run.add_argument("--algorithm", help=f"one of {', '.join(ALGORITHMS)} (default: the config's, nsga2)")
     run.add_argument("--out", help="run directory to create (default: results/<time>-<algorithm>-<dataset>)")
     run.add_argument("--resume", help="continue the run in this directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")

@@ -48,7 +48,7 @@ class FitnessConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    algorithm: str = "nsga2"  # nsga2 | nsga2-steady | aging | random
+    algorithm: str = "nsga2"  # a name registered in evolution.algorithms.ALGORITHMS
     budget: int = 200  # distinct architectures evaluated
     time_budget: float | None = None  # seconds: no new proposal after this much wall time of one search command
     population: int = 20
@@ -88,7 +88,6 @@ CHOICES = {
     ("fitness", "optimizer"): ("adam", "sgd"),
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
     ("fitness", "precision"): ("fp32", "bf16"),
-    ("search", "algorithm"): ("nsga2", "nsga2-steady", "aging", "random"),
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("fitness", "steps"),
             ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"),
@@ -134,6 +133,11 @@ def _section(cls: type, raw: Any, section: str | None) -> Any:
         values[name] = _check_type(value, hints[name], where)
         if (section, name) == ("data", "dataset") and value not in DATASETS:
             raise ConfigError(f"{where}: {unknown_dataset(value)}")
+        if (section, name) == ("search", "algorithm"):
+            from .evolution.algorithms import ALGORITHMS  # here, not above: the algorithms read their config
+
+            if value not in ALGORITHMS:
+                raise ConfigError(f"{where} must be one of {list(ALGORITHMS)}, got {value!r}")
         if (section, name) in CHOICES and values[name] not in CHOICES[(section, name)]:
             raise ConfigError(f"{where} must be one of {list(CHOICES[(section, name)])}, got {value!r}")
         if (section, name) in POSITIVE and values[name] is not None and values[name] <= 0:
