@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 import evohybrid
-from evohybrid.config import CHOICES, CONFIGS_DIR, Config, config_from_dict
+from evohybrid.config import CONFIGS_DIR, Config, config_from_dict
 from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms import ALGORITHMS
 
