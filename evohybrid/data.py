@@ -60,7 +60,7 @@ class SearchSplit:
     train_labels: torch.Tensor
     val_inputs: torch.Tensor
     val_labels: torch.Tensor
-    mean: torch.Tensor  # per channel, from the training slice, on the 0..1 scale
+    mean: torch.Tensor  # per channel, from the training slice, on `as_float`'s scale (images: 0..1)
     std: torch.Tensor
     num_classes: int
     augmentation: Augmentation  # the data set's policy at this split's resolution

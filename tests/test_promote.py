@@ -118,6 +118,8 @@ def test_kendall_tau_needs_two_models():
     (["--top", "0"], "--top"),
     (["--resume", "--epochs", "3"], "--epochs"),
     (["--top", "1", "--front"], "not allowed with"),
+    (["--top", "1", "--resolution", "0"], "--resolution"),
+    (["--top", "1", "--label-smoothing", "-0.1"], "--label-smoothing"),
 ])
 def test_promote_errors_are_one_line(promoted, tmp_path, capsys, folder_listing, args, fragment):
     run = tmp_path / "missing" if fragment == "does not exist" else promoted[0]

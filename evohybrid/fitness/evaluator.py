@@ -70,7 +70,8 @@ def _autocast(device: torch.device, precision: str):
 
 
 def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+    # Channels-last is a layout of 4D tensors: series (N, C, L) stay as they are.
+    return images.contiguous(memory_format=torch.channels_last) if channels_last and images.ndim == 4 else images
 
 
 def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: int) -> tuple[bool, int]:
