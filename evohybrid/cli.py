@@ -52,7 +52,9 @@ def _int_at_least(text: str, bound: int, kind: str) -> int:
 
 def resolution(text: str) -> int | str:
     """'native' or a positive number of pixels."""
-    return text if text == "native" else positive_int(text)
+    if text == "native" or (text.isdigit() and int(text) > 0):
+        return text if text == "native" else int(text)
+    raise argparse.ArgumentTypeError(f"must be 'native' or a positive number of pixels, got '{text}'")
 
 
 def positive_float(text: str) -> float:
