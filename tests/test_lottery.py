@@ -18,7 +18,7 @@ from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.report import write_report
 from evohybrid.spaces.genome import Genome
 from evohybrid.training.lottery import LotterySettings, level_dir, lottery_dir, prunable, prune
-from evohybrid.training.promoted import model_dir
+from evohybrid.training.promoted import model_dir, read_promoted
 from evohybrid.training.trainer import Training, training_data
 
 # The shared promotion trains 1 epoch of 4 steps (2,048 images, batches of 512): rewind 2 steps in.
@@ -137,6 +137,9 @@ def test_prune_errors_are_one_line_and_write_nothing(pruned, tmp_path, capsys, f
         command = ["prune", str(run), str(other)]
     elif args == ["export-level"]:
         command = ["export", str(run), str(eval_id), "--level", "7", "--out", str(tmp_path / "x.pt")]
+    elif "9ep" in args:  # a model not pruned yet: its settings are free, the rewind point is not
+        other = next(row["id"] for row in read_promoted(run) if row["id"] != eval_id)
+        command = ["prune", str(run), str(other), *args]
     else:
         command = ["prune", str(run), str(eval_id), *args]
     assert main(command) == 2

@@ -13,7 +13,6 @@ the weights and `metrics.json`; `control/` likewise for the last level), `curve.
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import re
@@ -98,9 +97,8 @@ def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
 
 
 def next_masks(model: nn.Module, rate: float, layerwise: bool) -> dict[str, torch.Tensor]:
-    """The masks after removing `rate` of the weights that survive in the (trained, possibly pruned) model, the
-    smallest in magnitude first; the model itself is left as it was."""
-    model = copy.deepcopy(model)
+    """Remove `rate` of the weights that survive in the (trained, possibly pruned) model, the smallest in magnitude
+    first, and return the new masks; the model keeps them."""
     layers = prunable(model)
     if layerwise:
         for _, module in layers:
@@ -120,11 +118,10 @@ def sparsity(masks: dict[str, torch.Tensor]) -> tuple[float, int]:
 
 def folded_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's weights with the masks multiplied in: a plain state_dict that `build_model` networks load."""
-    model = copy.deepcopy(model)
-    for _, module in prunable(model):
-        if torch_prune.is_pruned(module):
-            torch_prune.remove(module, "weight")
-    return model.state_dict()
+    state = model.state_dict()
+    for name in [key[:-len("_orig")] for key in state if key.endswith(".weight_orig")]:
+        state[name] = state.pop(f"{name}_orig") * state.pop(f"{name}_mask")
+    return state
 
 
 def _save_new(folder: Path, write: Callable[[Path], None]) -> None:
