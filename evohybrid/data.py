@@ -16,6 +16,8 @@ from .errors import DatasetError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_CACHE = Path.home() / ".cache" / "evohybrid" / "data"
+# The classes of each registered data set: its loader's and its chance level's one source, read without loading it.
+NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "synthetic-cifar10": 10}
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def _load_fashion_mnist(data_dir: Path | None, download: bool) -> ImageData:
               for split in ("train", "t10k")}
     labels = {split: torch.from_numpy(_read_idx(_idx_file(folder, f"{split}-labels-idx1-ubyte")).astype(np.int64))
               for split in ("train", "t10k")}
-    return ImageData("fashion-mnist", images["train"], labels["train"], images["t10k"], labels["t10k"], 10)
+    return ImageData("fashion-mnist", images["train"], labels["train"], images["t10k"], labels["t10k"],
+                     NUM_CLASSES["fashion-mnist"])
 
 
 def _torchvision_download(class_name: str, root: Path, download: bool, advice: str) -> None:
@@ -152,7 +155,7 @@ def _torchvision_download(class_name: str, root: Path, download: bool, advice: s
                            f"{advice}") from None
 
 
-def _torchvision_loader(name: str, class_name: str, num_classes: int) -> Callable[[Path | None, bool], ImageData]:
+def _torchvision_loader(name: str, class_name: str) -> Callable[[Path | None, bool], ImageData]:
     def load(data_dir: Path | None, download: bool) -> ImageData:
         import torchvision.datasets as datasets
 
@@ -169,7 +172,7 @@ def _torchvision_loader(name: str, class_name: str, num_classes: int) -> Callabl
             images = torch.as_tensor(np.asarray(split.data))
             images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
             tensors += [images.contiguous(), torch.as_tensor(np.asarray(split.targets), dtype=torch.int64)]
-        return ImageData(name, *tensors, num_classes)
+        return ImageData(name, *tensors, NUM_CLASSES[name])
 
     return load
 
@@ -177,11 +180,12 @@ def _torchvision_loader(name: str, class_name: str, num_classes: int) -> Callabl
 def _load_synthetic_cifar10(data_dir: Path | None, download: bool) -> ImageData:
     """Random images and labels in CIFAR-10's shape and size: times a machine with no download (accuracy is chance)."""
     generator = torch.Generator().manual_seed(0)
+    classes = NUM_CLASSES["synthetic-cifar10"]
     splits = []
     for count in (50000, 10000):
         splits += [torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator),
-                   torch.randint(0, 10, (count,), generator=generator)]
-    return ImageData("synthetic-cifar10", *splits, 10)
+                   torch.randint(0, classes, (count,), generator=generator)]
+    return ImageData("synthetic-cifar10", *splits, classes)
 
 
 def _env_data_dir() -> Path | None:
@@ -191,9 +195,9 @@ def _env_data_dir() -> Path | None:
 
 DATASETS: dict[str, Callable[[Path | None, bool], ImageData]] = {
     "fashion-mnist": _load_fashion_mnist,
-    "mnist": _torchvision_loader("mnist", "MNIST", 10),
-    "cifar10": _torchvision_loader("cifar10", "CIFAR10", 10),
-    "cifar100": _torchvision_loader("cifar100", "CIFAR100", 100),
+    "mnist": _torchvision_loader("mnist", "MNIST"),
+    "cifar10": _torchvision_loader("cifar10", "CIFAR10"),
+    "cifar100": _torchvision_loader("cifar100", "CIFAR100"),
     "synthetic-cifar10": _load_synthetic_cifar10,
 }
 

@@ -1,10 +1,12 @@
 """Promotion with real Ray Tune: two tiny architectures of a smoke search trained fully for one epoch, their outputs,
-a resumed promotion that trains nothing again, the data it trains and tests on, and one-line CLI errors."""
+a resumed promotion that trains nothing again, the data it trains and tests on, the choice of what to promote (the
+knee among them), and one-line CLI errors."""
 
 from __future__ import annotations
 
 import csv
 import json
+import random
 import shutil
 import signal
 import subprocess
@@ -20,7 +22,8 @@ from evohybrid.builder import build_model
 from evohybrid.cli import main
 from evohybrid.data import augment
 from evohybrid.executors import LocalExecutor
-from evohybrid.promote import LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau, promote
+from evohybrid.promote import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, PromotionError, format_promoted, kendall_tau,
+                               promote, select_records)
 from evohybrid.report import PROMOTED_FIGURE, write_report
 from evohybrid.store import RunStore
 
@@ -87,6 +90,18 @@ def test_report_shows_the_promoted_models(promoted, tmp_path):
     assert written[0].read_text().count('<img src="data:image/png;base64,') == 3
 
 
+def test_the_knee_promoted_is_above_chance(tmp_path):
+    genome = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+    # The smallest network is below chance (1/10): left out, it no longer makes id 1 (barely above chance) the knee.
+    points = [(0, 0.0975, 100), (1, 0.161, 200), (2, 0.2, 10_000), (3, 0.22, 1_000_000)]
+    records = [{"id": i, "genome": genome, "status": "ok", "val_acc": acc, "params": size} for i, acc, size in points]
+    assert [record["id"] for record in select_records(records, tmp_path, knee=True, chance=0.1)] == [2]
+    with pytest.raises(PromotionError, match="exactly one of --top K, --ids A,B, --front or --knee"):
+        select_records(records, tmp_path, top=1, knee=True, chance=0.1)
+    with pytest.raises(PromotionError, match="has no knee.*--top 1"):
+        select_records(records[:3], tmp_path, knee=True, chance=0.1)  # two members above chance: no knee
+
+
 def test_augment_crops_shifted_windows_of_the_padded_batch():
     images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
@@ -115,6 +130,7 @@ def test_kendall_tau_needs_two_models():
     (["--top", "0"], "--top"),
     (["--resume", "--epochs", "3"], "--epochs"),
     (["--top", "1", "--front"], "not allowed with"),
+    (["--knee", "--front"], "not allowed with"),
 ])
 def test_promote_errors_are_one_line(promoted, tmp_path, capsys, folder_listing, args, fragment):
     run = tmp_path / "missing" if fragment == "does not exist" else promoted[0]
