@@ -15,12 +15,12 @@ from typing import Callable, NoReturn
 from . import evaluate, load_config, load_space, search, stop_signals
 from .config import Config
 from .data import DATASETS, UCR_SETS, dataset_holds
-from .evolution.algorithms import ALGORITHMS
 from .distributed.executors import Executor
 from .distributed.job_pool import PoolOptions
 from .errors import EvohybridError, ExecutorLost, GenomeError
+from .evolution.algorithms import ALGORITHMS
 from .evolution.store import RunStore
-from .inspection.pareto import format_front
+from .inspection.pareto import format_front, run_chance
 from .spaces.genome import Genome
 from .studies.truth import TruthSettings
 
@@ -133,7 +133,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     counts = {status: sum(r["status"] == status for r in result.records) for status in ("ok", "failed", "diverged")}
     print(f"\nPareto front ({len(result.front)} of {len(result.records)} evaluations; "
           f"{counts['ok']} ok, {counts['failed']} failed, {counts['diverged']} diverged; {result.wall_s:.0f} s):")
-    print(format_front(result.front) if result.front else "  (no successful evaluation yet)")
+    print(format_front(result.front, run_chance(RunStore.open(result.run_dir))) if result.front
+          else "  (no successful evaluation yet)")
     stats = result.executor_stats
     if stats:
         replaced = f" ({stats['replaced_workers']} replaced after dying)" if stats.get("replaced_workers") else ""
@@ -196,11 +197,12 @@ def comma_positive_floats(text: str) -> tuple[float, ...]:
 def cmd_pareto(args: argparse.Namespace) -> int:
     from .inspection.pareto import format_rows, front_rows, pareto_fronts
 
-    fronts = pareto_fronts(RunStore.open(args.run).records(), args.fronts)
+    store = RunStore.open(args.run)
+    fronts = pareto_fronts(store.records(), args.fronts)
     if not fronts and args.format == "table":
         print(f"no successful evaluation in '{args.run}' yet")
         return 0
-    print(format_rows(front_rows(fronts), args.format))
+    print(format_rows(front_rows(fronts, run_chance(store)), args.format))
     return 0
 
 
@@ -227,7 +229,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if args.resume and given:
         raise EvohybridError(f"{PROMOTE_RECIPE_FLAGS[next(iter(given))]} cannot change a promotion being resumed: "
                              "drop it (only --address can)")
-    result = promote(args.run, ids=args.ids, top=args.top, front=args.front, resume=args.resume,
+    result = promote(args.run, ids=args.ids, top=args.top, front=args.front, knee=args.knee, resume=args.resume,
                      options=PromoteOptions(address=args.address, **given))
     if result.skipped:
         print(f"already promoted, not trained again: {', '.join(map(str, result.skipped))} "
@@ -390,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=cmd_space_sample)
 
-    pareto = commands.add_parser("pareto", help="the Pareto front of a run (accuracy up, parameters down), knee marked")
+    pareto = commands.add_parser("pareto", help="the Pareto front of a run (accuracy up, parameters down), knee and "
+                                                "members at or below chance marked")
     pareto.add_argument("run", help="a run directory written by 'evohybrid search'")
     pareto.add_argument("--fronts", type=positive_int, default=1, help="how many non-dominated fronts (default 1)")
     pareto.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
@@ -406,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--top", type=positive_int, help="the K evaluations of highest proxy accuracy")
     choice.add_argument("--ids", type=comma_ids, help="evaluation ids, e.g. 3,17")
     choice.add_argument("--front", action="store_true", help="every evaluation on the Pareto front")
+    choice.add_argument("--knee", action="store_true",
+                        help="the knee of the Pareto front, as 'evohybrid pareto' marks it (never a network at or "
+                             "below chance)")
     choice.add_argument("--resume", action="store_true", help="finish the run's latest promotion")
     promote.add_argument("--epochs", type=positive_int, help="training epochs (default 10)")
     promote.add_argument("--resolution", type=resolution,

@@ -20,6 +20,14 @@ from .errors import DatasetError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_CACHE = Path.home() / ".cache" / "evohybrid" / "data"
+# The UCR/UEA sets that ship inside aeon (so they need no download), with their classes: univariate, multivariate
+# (BasicMotions) and of unequal length (JapaneseVowels, zero-padded).
+UCR_CLASSES = {"ACSF1": 10, "ArrowHead": 3, "BasicMotions": 4, "GunPoint": 2, "ItalyPowerDemand": 2,
+               "JapaneseVowels": 9, "OSULeaf": 6}
+UCR_SETS = tuple(UCR_CLASSES)
+# The classes of each registered data set: its loader's and its chance level's one source, read without loading it.
+NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "synthetic-cifar10": 10,
+               **{f"ucr:{name}": classes for name, classes in UCR_CLASSES.items()}}
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,8 @@ def _load_fashion_mnist(data_dir: Path | None, download: bool) -> LabelledData:
               for split in ("train", "t10k")}
     labels = {split: torch.from_numpy(_read_idx(_idx_file(folder, f"{split}-labels-idx1-ubyte")).astype(np.int64))
               for split in ("train", "t10k")}
-    return LabelledData("fashion-mnist", images["train"], labels["train"], images["t10k"], labels["t10k"], 10)
+    return LabelledData("fashion-mnist", images["train"], labels["train"], images["t10k"], labels["t10k"],
+                        NUM_CLASSES["fashion-mnist"])
 
 
 def _torchvision_download(class_name: str, root: Path, download: bool, advice: str) -> None:
@@ -189,7 +198,7 @@ def _torchvision_download(class_name: str, root: Path, download: bool, advice: s
                            f"{advice}") from None
 
 
-def _torchvision_loader(name: str, class_name: str, num_classes: int) -> Callable[[Path | None, bool], LabelledData]:
+def _torchvision_loader(name: str, class_name: str) -> Callable[[Path | None, bool], LabelledData]:
     def load(data_dir: Path | None, download: bool) -> LabelledData:
         import torchvision.datasets as datasets
 
@@ -206,7 +215,7 @@ def _torchvision_loader(name: str, class_name: str, num_classes: int) -> Callabl
             images = torch.as_tensor(np.asarray(split.data))
             images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
             tensors += [images.contiguous(), torch.as_tensor(np.asarray(split.targets), dtype=torch.int64)]
-        return LabelledData(name, *tensors, num_classes)
+        return LabelledData(name, *tensors, NUM_CLASSES[name])
 
     return load
 
@@ -214,16 +223,14 @@ def _torchvision_loader(name: str, class_name: str, num_classes: int) -> Callabl
 def _load_synthetic_cifar10(data_dir: Path | None, download: bool) -> LabelledData:
     """Random images and labels in CIFAR-10's shape and size: times a machine with no download (accuracy is chance)."""
     generator = torch.Generator().manual_seed(0)
+    classes = NUM_CLASSES["synthetic-cifar10"]
     splits = []
     for count in (50000, 10000):
         splits += [torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator),
-                   torch.randint(0, 10, (count,), generator=generator)]
-    return LabelledData("synthetic-cifar10", *splits, 10)
+                   torch.randint(0, classes, (count,), generator=generator)]
+    return LabelledData("synthetic-cifar10", *splits, classes)
 
 
-# The UCR/UEA sets that ship inside aeon (so they need no download): univariate, multivariate (BasicMotions) and
-# of unequal length (JapaneseVowels, zero-padded).
-UCR_SETS = ("ACSF1", "ArrowHead", "BasicMotions", "GunPoint", "ItalyPowerDemand", "JapaneseVowels", "OSULeaf")
 AEON_MISSING = "install the time-series extra: pip install -e '.[timeseries]' (it brings aeon, which bundles these sets)"
 
 
@@ -245,6 +252,9 @@ def _ucr_loader(set_name: str) -> Callable[[Path | None, bool], LabelledData]:
         splits = [aeon.datasets.load_from_ts_file(str(folder / f"{set_name}_{split}.ts")) for split in ("TRAIN", "TEST")]
         length = max(case.shape[-1] for cases, _ in splits for case in cases)
         classes = sorted({str(label) for _, labels in splits for label in labels})
+        if len(classes) != UCR_CLASSES[set_name]:
+            raise DatasetError(f"aeon's {set_name} has {len(classes)} classes, not {UCR_CLASSES[set_name]}: "
+                               "reinstall the time-series extra")
         tensors = []
         for cases, labels in splits:
             tensors += [_series_tensor(cases, length),
@@ -267,9 +277,9 @@ AUGMENTATION = {"fashion-mnist": Augmentation(2, False), "mnist": Augmentation(2
 
 DATASETS: dict[str, Callable[[Path | None, bool], LabelledData]] = {
     "fashion-mnist": _load_fashion_mnist,
-    "mnist": _torchvision_loader("mnist", "MNIST", 10),
-    "cifar10": _torchvision_loader("cifar10", "CIFAR10", 10),
-    "cifar100": _torchvision_loader("cifar100", "CIFAR100", 100),
+    "mnist": _torchvision_loader("mnist", "MNIST"),
+    "cifar10": _torchvision_loader("cifar10", "CIFAR10"),
+    "cifar100": _torchvision_loader("cifar100", "CIFAR100"),
     "synthetic-cifar10": _load_synthetic_cifar10,
     **{f"ucr:{name}": _ucr_loader(name) for name in UCR_SETS},
 }

@@ -1,11 +1,13 @@
 """Promotion with real Ray Tune: two tiny architectures of a smoke search trained fully for one epoch, their outputs,
-a resumed promotion that trains nothing again, the data it trains and tests on, and one-line CLI errors."""
+a resumed promotion that trains nothing again, the data it trains and tests on, the choice of what to promote (the
+knee among them), and one-line CLI errors."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -25,7 +27,8 @@ from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.report import PROMOTED_FIGURE, write_report
 from evohybrid.spaces.builder import build_model
 from evohybrid.training.promote import promote
-from evohybrid.training.promoted import LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau
+from evohybrid.training.promoted import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, PromotionError, format_promoted,
+                                         kendall_tau, select_records)
 
 
 def _outputs(run: Path, ids: list[int]) -> dict[str, bytes]:
@@ -91,6 +94,18 @@ def test_report_shows_the_promoted_models(promoted, tmp_path):
     assert written[0].read_text().count('<img src="data:image/png;base64,') == 3
 
 
+def test_the_knee_promoted_is_above_chance(tmp_path):
+    genome = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+    # The smallest network is below chance (1/10): left out, it no longer makes id 1 (barely above chance) the knee.
+    points = [(0, 0.0975, 100), (1, 0.161, 200), (2, 0.2, 10_000), (3, 0.22, 1_000_000)]
+    records = [{"id": i, "genome": genome, "status": "ok", "val_acc": acc, "params": size} for i, acc, size in points]
+    assert [record["id"] for record in select_records(records, tmp_path, knee=True, chance=0.1)] == [2]
+    with pytest.raises(PromotionError, match="exactly one of --top K, --ids A,B, --front or --knee"):
+        select_records(records, tmp_path, top=1, knee=True, chance=0.1)
+    with pytest.raises(PromotionError, match="has no knee.*--top 1"):
+        select_records(records[:3], tmp_path, knee=True, chance=0.1)  # two members above chance: no knee
+
+
 def test_augment_crops_shifted_windows_of_the_padded_batch():
     images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
@@ -121,6 +136,7 @@ def test_kendall_tau_needs_two_models():
     (["--top", "1", "--front"], "not allowed with"),
     (["--top", "1", "--resolution", "0"], "--resolution"),
     (["--top", "1", "--label-smoothing", "-0.1"], "--label-smoothing"),
+    (["--knee", "--front"], "not allowed with"),
 ])
 def test_promote_errors_are_one_line(promoted, tmp_path, capsys, folder_listing, args, fragment):
     run = tmp_path / "missing" if fragment == "does not exist" else promoted[0]

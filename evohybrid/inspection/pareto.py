@@ -1,5 +1,5 @@
-"""Pareto fronts over (validation accuracy up, parameters down): DEAP's non-dominated sorting, the knee point,
-and the hypervolume of a run in the plane (-accuracy, log10 parameters)."""
+"""Pareto fronts over (validation accuracy up, parameters down): DEAP's non-dominated sorting, the chance level,
+the knee point, and the hypervolume of a run in the plane (-accuracy, log10 parameters)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ import moocore
 import numpy as np
 from deap import tools
 
+from ..config import config_from_dict
+from ..data import NUM_CLASSES
 from ..evolution.algorithms.base import objectives
 from ..evolution.algorithms.deap_types import Individual
 from ..evolution.algorithms.rungs import selection_view
+from ..evolution.store import RunStore
 from ..spaces.genome import Genome
 
 TABLE_FORMATS = ("table", "json", "csv")
-ROW_FIELDS = ("rank", "id", "val_acc", "params", "flops", "knee", "architecture")
+ROW_FIELDS = ("rank", "id", "val_acc", "params", "flops", "knee", "chance", "architecture")
 REFERENCE_MARGIN = 0.1  # decades of parameters beyond the largest network, so that it still adds volume
 
 
@@ -99,12 +102,30 @@ class ParetoArchive:
         return list(self.members)
 
 
-def knee_point(front: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The point of the front that bulges farthest toward the ideal corner (few parameters, high accuracy) beyond the
-    line joining the front's two extremes, with log10 parameters and accuracy each scaled to 0..1 over the front.
+def chance_level(dataset: str) -> float:
+    """The accuracy of guessing on a registered data set: 1 / its classes."""
+    return 1 / NUM_CLASSES[dataset]
 
-    None for fewer than three points, or when no point lies beyond that line (a straight or concave front).
+
+def run_chance(store: RunStore) -> float:
+    """The chance level of a run's data set, from its config.json (read through the current schema)."""
+    return chance_level(config_from_dict(store.read_config()["config"]).data.dataset)
+
+
+def no_better_than_chance(record: dict[str, Any], chance: float) -> bool:
+    """Whether an `ok` record's accuracy is at or below `chance` (see `chance_level`)."""
+    # Such a network learned nothing the proxy can see: it is on the front for its size alone, never one to promote.
+    return record["val_acc"] <= chance
+
+
+def knee_point(front: list[dict[str, Any]], chance: float) -> dict[str, Any] | None:
+    """The member of the front above `chance` that bulges farthest toward the ideal corner (few parameters, high
+    accuracy) beyond the line joining those members' two extremes, with log10 parameters and accuracy each scaled
+    to 0..1 over them.
+
+    None for fewer than three members above chance, or when none lies beyond that line (a straight or concave front).
     """
+    front = [record for record in front if not no_better_than_chance(record, chance)]
     if len(front) < 3:
         return None
     points = np.array([(math.log10(record["params"]), record["val_acc"]) for record in front])
@@ -150,11 +171,12 @@ def hypervolume_curve(records: list[dict[str, Any]], reference: tuple[float, flo
     return [_volume(points[:count], reference) for count in ok_counts]
 
 
-def front_rows(fronts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per record of `fronts` (rank 1 first), with the knee of the first front marked."""
-    knee = knee_point(fronts[0]) if fronts else None
+def front_rows(fronts: list[list[dict[str, Any]]], chance: float) -> list[dict[str, Any]]:
+    """One row per record of `fronts` (rank 1 first); `knee` marks the knee of the first front, `chance` every record
+    at or below `chance`."""
+    knee = knee_point(fronts[0], chance) if fronts else None
     return [{"rank": rank, "id": record["id"], "val_acc": record["val_acc"], "params": record["params"],
-             "flops": record.get("flops"), "knee": record is knee,
+             "flops": record.get("flops"), "knee": record is knee, "chance": no_better_than_chance(record, chance),
              "architecture": Genome.from_dict(record["genome"]).describe(), "genome": record["genome"]}
             for rank, front in enumerate(fronts, start=1) for record in front]
 
@@ -165,7 +187,8 @@ def thousands(value: int | None) -> str:
 
 
 def format_rows(rows: list[dict[str, Any]], fmt: str = "table") -> str:
-    """Rows of `front_rows` as an aligned text table (knee marked with *), a JSON list, or CSV."""
+    """Rows of `front_rows` as an aligned text table (knee marked with *, at or below chance with <=), a JSON list,
+    or CSV."""
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
@@ -174,14 +197,15 @@ def format_rows(rows: list[dict[str, Any]], fmt: str = "table") -> str:
         writer.writeheader()
         writer.writerows(rows)
         return buffer.getvalue().rstrip("\n")
-    lines = [f"{'rank':>4}  {'id':>5}  {'val_acc':>8}  {'params':>10}  {'flops':>12}  knee  architecture"]
+    lines = [f"{'rank':>4}  {'id':>5}  {'val_acc':>8}  {'params':>10}  {'flops':>12}  knee  chance  architecture"]
     for row in rows:
         lines.append(f"{row['rank']:>4}  {row['id']:>5}  {row['val_acc']:>8.4f}  {row['params']:>10,}  "
                      f"{thousands(row['flops']):>12}  "
-                     f"{'*' if row['knee'] else '':>4}  {row['architecture']}")
+                     f"{'*' if row['knee'] else '':>4}  {'<=' if row['chance'] else '':>6}  {row['architecture']}")
     return "\n".join(lines)
 
 
-def format_front(front: list[dict[str, Any]]) -> str:
-    """A plain-text table of one front: accuracy, parameters, FLOPs, id, the knee and a short architecture string."""
-    return format_rows(front_rows([front]))
+def format_front(front: list[dict[str, Any]], chance: float) -> str:
+    """A plain-text table of one front: accuracy, parameters, FLOPs, id, the knee, the members at or below `chance`
+    and a short architecture string."""
+    return format_rows(front_rows([front], chance))

@@ -17,7 +17,7 @@ from ..evolution.store import RunStore
 from ..training.lottery import lottery_figure, read_lottery
 from ..training.promoted import kendall_tau, model_dir, read_promoted
 from .pareto import (front_rows, hypervolume, hypervolume_curve, knee_point, ok_records, pareto_front,
-                     reference_point, thousands)
+                     reference_point, run_chance, thousands)
 
 REPORT_FILE = "report.html"
 FRONT_FIGURE, HYPERVOLUME_FIGURE, PROMOTED_FIGURE = "front.png", "hypervolume.png", "promoted.png"
@@ -28,12 +28,13 @@ STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1
 
 @dataclass(frozen=True)
 class RunData:
-    """One run as the report sees it: where it is, what to call it, its config and evaluations."""
+    """One run as the report sees it: where it is, what to call it, its config, evaluations and chance level."""
 
     path: Path
     label: str
     config: dict[str, Any]
     records: list[dict[str, Any]]
+    chance: float  # 1 / the classes of its data set
 
 
 def load_run(path: str | Path) -> RunData:
@@ -41,7 +42,7 @@ def load_run(path: str | Path) -> RunData:
     store = RunStore.open(path)
     config = store.read_config().get("config", {})
     algorithm = config.get("search", {}).get("algorithm", "?")
-    return RunData(store.path, f"{store.path.name} ({algorithm})", config, store.records())
+    return RunData(store.path, f"{store.path.name} ({algorithm})", config, store.records(), run_chance(store))
 
 
 def _render(figure: Figure, path: Path) -> bytes:
@@ -67,7 +68,8 @@ def _finish(figure: Figure, xlabel: str, ylabel: str, title: str, *, legend: boo
 
 
 def front_figure(run: RunData) -> Figure:
-    """Every `ok` evaluation as accuracy against parameters (log scale), the Pareto front, the knee labelled."""
+    """Every `ok` evaluation as accuracy against parameters (log scale), the Pareto front, the knee labelled and
+    the chance level as a dashed line."""
     figure = Figure(figsize=(7, 4.5))
     axes = figure.add_subplot()
     ok = ok_records(run.records)
@@ -77,7 +79,8 @@ def front_figure(run: RunData) -> Figure:
         axes.step([r["params"] for r in front], [r["val_acc"] for r in front], where="post", color="C0")
         axes.scatter([r["params"] for r in front], [r["val_acc"] for r in front], s=24, color="C0",
                      label=f"Pareto front ({len(front)})", zorder=3)
-    knee = knee_point(front)
+    axes.axhline(run.chance, linestyle="--", linewidth=1, color="0.3", label="chance")
+    knee = knee_point(front, run.chance)
     if knee is not None:
         axes.scatter([knee["params"]], [knee["val_acc"]], s=120, facecolors="none", edgecolors="C3", zorder=4)
         axes.annotate(f"knee: id {knee['id']}", (knee["params"], knee["val_acc"]), textcoords="offset points",
@@ -135,9 +138,11 @@ def _summary_section(run: RunData) -> list[str]:
 
 def _front_section(run: RunData, png: bytes) -> list[str]:
     rows = [[row["id"], f"{row['val_acc']:.4f}", thousands(row["params"]), thousands(row["flops"]),
-             "knee" if row["knee"] else "", row["architecture"]] for row in front_rows([pareto_front(run.records)])]
+             "knee" if row["knee"] else "", "at or below" if row["chance"] else "", row["architecture"]]
+            for row in front_rows([pareto_front(run.records)], run.chance)]
     return ["<h2>Accuracy and size</h2>", _image(png, "accuracy against parameters"), "<h2>Pareto front</h2>",
-            _table(["id", "val acc", "params", "FLOPs", "knee", "architecture"], rows, left=4)]
+            f"<p>Chance level {run.chance:.4f} (1 / classes): a member at or below it is never the knee.</p>",
+            _table(["id", "val acc", "params", "FLOPs", "knee", "chance", "architecture"], rows, left=4)]
 
 
 def _hypervolume_section(runs: list[RunData], reference: tuple[float, float], png: bytes) -> list[str]:

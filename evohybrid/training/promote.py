@@ -19,6 +19,7 @@ import torch
 from ..config import config_from_dict
 from ..distributed.ray_runtime import connect_ray, import_ray
 from ..evolution.store import RunStore
+from ..inspection.pareto import run_chance
 from ..spaces.genome import Genome
 from .promoted import (LEDGER_FILE, METRICS_FILE, PromotionError, kendall_tau, model_dir, promoted_dir, read_ledger,
                        read_promoted, select_records, write_ledger, write_model, write_summary)
@@ -178,7 +179,7 @@ def _write_model(folder: Path, record: dict[str, Any], trials: list[tuple[float,
 
 
 def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | None = None, front: bool = False,
-            resume: bool = False, options: PromoteOptions = PromoteOptions()) -> PromotionResult:
+            knee: bool = False, resume: bool = False, options: PromoteOptions = PromoteOptions()) -> PromotionResult:
     """Train the chosen evaluations of a search run fully with Ray Tune and write `RUN/promoted/`.
 
     Ids promoted before are skipped. `resume=True` restores the run's latest promotion instead (finished trials are
@@ -196,7 +197,8 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
                                  f"'evohybrid promote {run_dir} --top K'")
         request = ledger[-1]
     else:
-        chosen = [record["id"] for record in select_records(records, Path(run_dir), ids=ids, top=top, front=front)]
+        chosen = [record["id"] for record in select_records(records, Path(run_dir), ids=ids, top=top, front=front,
+                                                            knee=knee, chance=run_chance(store))]
         result.skipped = [eval_id for eval_id in chosen if (model_dir(run_path, eval_id) / METRICS_FILE).exists()]
         request = _new_request(ledger, [eval_id for eval_id in chosen if eval_id not in result.skipped], options,
                                run_dir)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import EvohybridError
 from ..evolution.store import RunStore, write_json_atomic
-from ..inspection.pareto import ok_records, pareto_front
+from ..inspection.pareto import knee_point, ok_records, pareto_front
 from ..spaces.genome import Genome
 from .trainer import TrainingData
 
@@ -81,10 +81,12 @@ def write_model(folder: Path, record: dict[str, Any], weights: Path, curve: list
 
 
 def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[int] | None = None,
-                   top: int | None = None, front: bool = False) -> list[dict[str, Any]]:
-    """The `ok` evaluations chosen by exactly one of: their `ids`, the `top` by validation accuracy, the `front`."""
-    if sum((ids is not None, top is not None, front)) != 1:
-        raise PromotionError("choose what to promote with exactly one of --top K, --ids A,B or --front")
+                   top: int | None = None, front: bool = False, knee: bool = False,
+                   chance: float | None = None) -> list[dict[str, Any]]:
+    """The `ok` evaluations chosen by exactly one of: their `ids`, the `top` by validation accuracy, the `front`, the
+    `knee` of the front (computed over its members above `chance`, the run's chance level, which `knee` needs)."""
+    if sum((ids is not None, top is not None, front, knee)) != 1:
+        raise PromotionError("choose what to promote with exactly one of --top K, --ids A,B, --front or --knee")
     ok = ok_records(records)
     if not ok:
         raise PromotionError(f"'{run_dir}' has no successful evaluation to promote: run or resume its search first")
@@ -94,6 +96,8 @@ def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[in
         return sorted(ok, key=lambda record: (-record["val_acc"], record["params"], record["id"]))[:top]
     if front:
         return pareto_front(records)
+    if knee:
+        return [_knee(records, run_dir, chance)]
     by_id = {record.get("id"): record for record in records}
     for eval_id in ids:
         if eval_id not in by_id:
@@ -102,6 +106,16 @@ def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[in
             raise PromotionError(f"evaluation {eval_id} of '{run_dir}' has status '{by_id[eval_id].get('status')}': "
                                  "promote evaluations whose status is ok")
     return [by_id[eval_id] for eval_id in dict.fromkeys(ids)]
+
+
+def _knee(records: list[dict[str, Any]], run_dir: Path, chance: float) -> dict[str, Any]:
+    """The knee of the run's front, or a PromotionError that says what to choose instead."""
+    point = knee_point(pareto_front(records), chance)
+    if point is None:
+        raise PromotionError(f"'{run_dir}' has no knee: its front needs three members above chance ({chance:.4f}) "
+                             f"that bend toward small and accurate; choose with --top 1 or --ids instead (see "
+                             f"'evohybrid pareto {run_dir}')")
+    return point
 
 
 def read_promoted(run_dir: str | Path) -> list[dict[str, Any]]:
