@@ -10,7 +10,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,timeseries]'
 	touch $(STAMP)
 
 # The offline default data set: Debian's package, installed when apt-get and root are at hand.
@@ -31,7 +31,7 @@ test: $(STAMP) data
 
 # The mutation score of the core modules (hours on two cores; resumes where it stopped): see the README.
 mutation: $(STAMP) data
-	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	$(PY) -m pip install --quiet -e '.[test,timeseries,mutation]'
 	$(VENV)/bin/mutmut run
 	$(PY) benchmarks/mutation_score.py
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import evohybrid
-from evohybrid.algorithms import ALGORITHMS, Proposal
+from evohybrid.evolution.algorithms import ALGORITHMS, Proposal
 
 
 class InstantExecutor:

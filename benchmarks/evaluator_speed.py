@@ -27,9 +27,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
 import evohybrid
-from evohybrid.builder import build_model
 from evohybrid.data import search_split
-from evohybrid.evaluator import evaluate, genome_seed, resolve_device
+from evohybrid.fitness.evaluator import evaluate, genome_seed, resolve_device
+from evohybrid.spaces.builder import build_model
 
 
 class ArrayImages(Dataset):
@@ -48,14 +48,14 @@ class ArrayImages(Dataset):
         return self.transform(Image.fromarray(np.ascontiguousarray(self.images[index]))), self.labels[index]
 
 
-def naive_transforms(config, native_size: int, colour: bool, mean, std, train: bool):
+def naive_transforms(config, native_size: int, augmentation, mean, std, train: bool):
     steps = []
     if config.data.resolution and config.data.resolution != native_size:
         steps.append(transforms.Resize(config.data.resolution, antialias=True))
     size = config.data.resolution or native_size
     if train and config.fitness.augment:
-        steps.append(transforms.RandomCrop(size, padding=max(1, size // 8)))
-        if colour:
+        steps.append(transforms.RandomCrop(size, padding=augmentation.padding))
+        if augmentation.flip:
             steps.append(transforms.RandomHorizontalFlip())
     return transforms.Compose(steps + [transforms.ToTensor(), transforms.Normalize(mean, std)])
 
@@ -144,12 +144,12 @@ def main() -> None:
     order = torch.randperm(len(data.train_labels), generator=torch.Generator().manual_seed(config.seed))
     val_index = order[:config.data.val_size].tolist()
     train_index = order[config.data.val_size:][:config.data.train_size].tolist()
-    native, colour = data.image_shape[-1], data.image_shape[0] == 3
+    native = data.input_shape[-1]
     mean, std = split.mean.tolist(), split.std.tolist()
-    train_set = Subset(ArrayImages(data.train_images, data.train_labels,
-                                   naive_transforms(config, native, colour, mean, std, train=True)), train_index)
-    val_set = Subset(ArrayImages(data.train_images, data.train_labels,
-                                 naive_transforms(config, native, colour, mean, std, train=False)), val_index)
+    train_set = Subset(ArrayImages(data.train_inputs, data.train_labels,
+                                   naive_transforms(config, native, split.augmentation, mean, std, train=True)), train_index)
+    val_set = Subset(ArrayImages(data.train_inputs, data.train_labels,
+                                 naive_transforms(config, native, split.augmentation, mean, std, train=False)), val_index)
     space = evohybrid.load_space(config.space)
     rng = random.Random(0)
     genomes = [space.sample(rng) for _ in range(args.genomes)]
@@ -165,10 +165,10 @@ def main() -> None:
     ours(genomes[0], split, fitness, config.seed)  # warm-up: first-call allocations, cuDNN algorithm choice
     ratios, slowdowns = [], {name: [] for name in ablations}
     for genome in genomes:
-        naive = naive_evaluate(genome, config, train_set, val_set, data.image_shape[0], device, loader_workers)
+        naive = naive_evaluate(genome, config, train_set, val_set, data.input_shape[0], device, loader_workers)
         fast = ours(genome, split, fitness, config.seed)
         ratios.append(naive / fast)
-        line = f"{evohybrid.count_parameters(build_model(genome, in_channels=data.image_shape[0])):>9,} " \
+        line = f"{evohybrid.count_parameters(build_model(genome, in_channels=data.input_shape[0])):>9,} " \
                f"{genome.depth:>5} {naive:>8.2f} {fast:>7.2f} {naive / fast:>6.2f}"
         for name, value in ablations.items():
             slower = ours(genome, split, replace(fitness, **{name: value}), config.seed)
@@ -180,7 +180,7 @@ def main() -> None:
     for name, values in slowdowns.items():
         print(f"{name} is worth {statistics.median(values):.2f}x (median time without it over time with it)")
     if args.profile:
-        largest = max(genomes, key=lambda g: evohybrid.count_parameters(build_model(g, in_channels=data.image_shape[0])))
+        largest = max(genomes, key=lambda g: evohybrid.count_parameters(build_model(g, in_channels=data.input_shape[0])))
         share = convolution_share(largest, split, fitness, config.seed, device)
         print(f"convolutions (forward and backward) are {share:.0%} of our evaluation of {largest.describe()}")
 

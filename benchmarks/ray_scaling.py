@@ -16,7 +16,7 @@ import tempfile
 import time
 
 import evohybrid
-from evohybrid.ray_executor import RayExecutor, RayOptions
+from evohybrid.distributed.ray_executor import RayExecutor, RayOptions
 
 
 def timed_search(config: evohybrid.Config, workers: int, out: str) -> tuple[float, dict]:

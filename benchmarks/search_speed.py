@@ -19,7 +19,7 @@ import tempfile
 import time
 
 import evohybrid
-from evohybrid.ray_executor import RayExecutor, RayOptions
+from evohybrid.distributed.ray_executor import RayExecutor, RayOptions
 
 MILESTONES = (50, 100, 200)
 

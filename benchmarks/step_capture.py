@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 import evohybrid
-from evohybrid.builder import build_model
-from evohybrid.evaluator import genome_seed, resolve_device
+from evohybrid.fitness.evaluator import genome_seed, resolve_device
+from evohybrid.spaces.builder import build_model
 
 
 def _timed(fn, repeats: int) -> float:
@@ -117,8 +117,8 @@ def main() -> None:
         raise SystemExit("step_capture.py measures CUDA graphs and needs a GPU")
     config = evohybrid.load_config(args.config).override("data", dataset=args.dataset)
     data = evohybrid.load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download)
-    size = config.data.resolution or data.image_shape[-1]
-    images = torch.randn(config.fitness.batch_size, data.image_shape[0], size, size, device=device)
+    size = config.data.resolution or data.input_shape[-1]
+    images = torch.randn(config.fitness.batch_size, data.input_shape[0], size, size, device=device)
     if config.fitness.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, data.num_classes, (config.fitness.batch_size,), device=device)
@@ -132,7 +132,7 @@ def main() -> None:
           f"{'compiled_ms':>11} {'compile_s':>9} {'pays_at':>8}  architecture")
     for index, genome in enumerate(genomes):
         r = measure(genome, config, images, labels, device, args.repeats, compile_too=index < args.compile)
-        params = evohybrid.count_parameters(build_model(genome, in_channels=data.image_shape[0]))
+        params = evohybrid.count_parameters(build_model(genome, in_channels=data.input_shape[0]))
         line = (f"{params:>9,} {r['eager_s'] * 1e3:>8.2f} {r['graph_s'] * 1e3:>8.2f} {r['capture_s']:>9.2f} "
                 f"{_break_even(r['capture_s'], r['eager_s'], r['graph_s'])}")
         if "compiled_s" in r:

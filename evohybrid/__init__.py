@@ -15,23 +15,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .builder import build_model, count_flops, count_parameters
 from .config import Config, load_config
 from .data import SearchSplit, load_dataset
+from .distributed.executors import load_search_split
 from .errors import EvohybridError
-from .evaluator import evaluate as evaluate_on_split
-from .executors import load_search_split
-from .export import load_exported
-from .genome import Genome, StageGene
-from .pareto import pareto_front
-from .search import SearchResult, search
-from .space import SearchSpace, load_space
+from .evolution.loop import SearchResult, search
+from .fitness.evaluator import evaluate as evaluate_on_split
+from .inspection.export import load_exported
+from .inspection.pareto import pareto_front
+from .spaces.builder import build_model, count_flops, count_parameters
+from .spaces.genome import Genome, StageGene
+from .spaces.kinds import check_input
+from .spaces.space import SearchSpace, load_space
 
 
 def evaluate(genome: Genome, config: Config | None = None, *, split: SearchSplit | None = None) -> dict[str, Any]:
     """The fitness record of one genome under `config` (data loaded from the config unless `split` is given)."""
     config = config or Config()
     split = split if split is not None else load_search_split(config)
+    check_input(genome, split.input_shape)
     return evaluate_on_split(genome, split, config.fitness, seed=config.seed)
 
 

@@ -14,13 +14,15 @@ from typing import Callable, NoReturn
 
 from . import evaluate, load_config, load_space, search, stop_signals
 from .config import Config
-from .executors import Executor
+from .data import DATASETS, UCR_SETS, dataset_holds
+from .distributed.executors import Executor
+from .distributed.job_pool import PoolOptions
 from .errors import EvohybridError, ExecutorLost, GenomeError
-from .genome import Genome
-from .job_pool import PoolOptions
-from .store import RunStore
-from .pareto import format_front
-from .truth import TruthSettings
+from .evolution.algorithms import ALGORITHMS
+from .evolution.store import RunStore
+from .inspection.pareto import format_front, run_chance
+from .spaces.genome import Genome
+from .studies.truth import TruthSettings
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -46,6 +48,13 @@ def _int_at_least(text: str, bound: int, kind: str) -> int:
     if value < bound:
         raise argparse.ArgumentTypeError(f"must be a {kind} integer, got '{text}'")
     return value
+
+
+def resolution(text: str) -> int | str:
+    """'native' or a positive number of pixels."""
+    if text == "native" or (text.isdigit() and int(text) > 0):
+        return text if text == "native" else int(text)
+    raise argparse.ArgumentTypeError(f"must be 'native' or a positive number of pixels, got '{text}'")
 
 
 def positive_float(text: str) -> float:
@@ -80,7 +89,10 @@ def _config_from_args(args: argparse.Namespace) -> Config:
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="default", help="config name in configs/ or a YAML path (default: default)")
     parser.add_argument("--space", help="search space name in search_spaces/ or a YAML path")
-    parser.add_argument("--dataset", help="fashion-mnist (offline default), mnist, cifar10, cifar100, synthetic-cifar10 (random, for timing)")
+    images = [name for name in DATASETS if dataset_holds(name) == "images"]
+    parser.add_argument("--dataset", help=f"images: {', '.join(images)} (fashion-mnist is the offline default; "
+                                          "synthetic-cifar10 is random, for timing); series, with --space conv1d: "
+                                          f"ucr:<name>, a UCR set bundled with aeon ({', '.join(UCR_SETS)})")
     parser.add_argument("--data-dir", help="where data sets are found or downloaded (also EVOHYBRID_DATA)")
     parser.add_argument("--no-download", action="store_true", help="never download a missing data set")
     parser.add_argument("--seed", type=int, help="seed for the split, the weights and the algorithm")
@@ -121,7 +133,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     counts = {status: sum(r["status"] == status for r in result.records) for status in ("ok", "failed", "diverged")}
     print(f"\nPareto front ({len(result.front)} of {len(result.records)} evaluations; "
           f"{counts['ok']} ok, {counts['failed']} failed, {counts['diverged']} diverged; {result.wall_s:.0f} s):")
-    print(format_front(result.front) if result.front else "  (no successful evaluation yet)")
+    print(format_front(result.front, run_chance(RunStore.open(result.run_dir))) if result.front
+          else "  (no successful evaluation yet)")
     stats = result.executor_stats
     if stats:
         replaced = f" ({stats['replaced_workers']} replaced after dying)" if stats.get("replaced_workers") else ""
@@ -139,10 +152,10 @@ def _executor_factory(args: argparse.Namespace) -> Callable[[Config], Executor] 
         if args.address or args.workers or args.gpus_per_eval:
             raise EvohybridError("--address, --workers and --gpus-per-eval need --executor ray")
         return None
-    from .ray_executor import RayExecutor, RayOptions
+    from .distributed.ray_executor import RayExecutor, RayOptions
 
-    options = RayOptions(workers=args.workers, cpus_per_eval=args.cpus_per_eval, gpus_per_eval=args.gpus_per_eval,
-                         address=args.address)
+    options = RayOptions(workers=args.workers, cpus_per_eval=getattr(args, "cpus_per_eval", None),
+                         gpus_per_eval=getattr(args, "gpus_per_eval", None), address=args.address)
     return lambda config: RayExecutor(config, options)
 
 
@@ -182,18 +195,19 @@ def comma_positive_floats(text: str) -> tuple[float, ...]:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from .pareto import format_rows, front_rows, pareto_fronts
+    from .inspection.pareto import format_rows, front_rows, pareto_fronts
 
-    fronts = pareto_fronts(RunStore.open(args.run).records(), args.fronts)
+    store = RunStore.open(args.run)
+    fronts = pareto_fronts(store.records(), args.fronts)
     if not fronts and args.format == "table":
         print(f"no successful evaluation in '{args.run}' yet")
         return 0
-    print(format_rows(front_rows(fronts), args.format))
+    print(format_rows(front_rows(fronts, run_chance(store)), args.format))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .inspection.report import write_report
 
     for path in write_report(args.runs):
         print(path)
@@ -201,19 +215,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # PromoteOptions fields set by `evohybrid promote` flags (argparse dest = field), and the flag that sets each.
-PROMOTE_RECIPE_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lrs": "--lr",
+PROMOTE_RECIPE_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lrs": "--lr", "resolution": "--resolution",
+                        "train_size": "--train-size", "label_smoothing": "--label-smoothing",
                         "cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial",
                         "max_failures": "--max-failures"}
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from .promote import PromoteOptions, format_promoted, promote
+    from .training.promote import PromoteOptions, promote
+    from .training.promoted import format_promoted
 
     given = {name: getattr(args, name) for name in PROMOTE_RECIPE_FLAGS if getattr(args, name) is not None}
     if args.resume and given:
         raise EvohybridError(f"{PROMOTE_RECIPE_FLAGS[next(iter(given))]} cannot change a promotion being resumed: "
                              "drop it (only --address can)")
-    result = promote(args.run, ids=args.ids, top=args.top, front=args.front, resume=args.resume,
+    result = promote(args.run, ids=args.ids, top=args.top, front=args.front, knee=args.knee, resume=args.resume,
                      options=PromoteOptions(address=args.address, **given))
     if result.skipped:
         print(f"already promoted, not trained again: {', '.join(map(str, result.skipped))} "
@@ -230,9 +246,24 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_model
+    from .inspection.export import export_model
 
-    print(export_model(args.run, args.id, args.out))
+    print(export_model(args.run, args.id, args.out, level=args.level))
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from .training.lottery import LotterySettings, lottery_dir, prune
+    from .training.promoted import model_dir
+
+    results = prune(args.run, args.id, LotterySettings(levels=args.levels, rate=args.rate, rewind=args.rewind,
+                                                       layerwise=args.layerwise), log=_log_line)
+    print(f"{'level':>5}  {'pruned':>7}  {'weights':>9}  {'val_acc':>7}  {'test_acc':>8}  {'train_s':>7}")
+    for row in results:
+        name = "ctrl" if row["control"] else row["level"]
+        print(f"{name:>5}  {row['sparsity']:>7.1%}  {row['weights_left']:>9,}  {row['val_acc']:>7.4f}  "
+              f"{row['test_acc']:>8.4f}  {row['train_s']:>7.0f}")
+    print(f"(ctrl: the last level's mask on fresh random weights)\noutputs: {lottery_dir(model_dir(args.run, args.id))}")
     return 0
 
 
@@ -253,8 +284,8 @@ def _log_line(line: str) -> None:
 
 
 def cmd_study_proxy(args: argparse.Namespace) -> int:
-    from .study import run_study
-    from .study_analysis import format_summary
+    from .studies.proxy_study import run_study
+    from .studies.analysis import format_summary
 
     config = _config_from_args(args)
     summary = run_study(args.out, config, n=args.n, truth=_truth_settings(args), proxy_seeds=args.proxy_seeds,
@@ -270,8 +301,8 @@ def cmd_study_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_study_summary(args: argparse.Namespace) -> int:
-    from .study import STUDY_FILE, write_study_summary
-    from .study_analysis import format_summary
+    from .studies.proxy_study import STUDY_FILE, write_study_summary
+    from .studies.analysis import format_summary
 
     settings = Path(args.study) / STUDY_FILE
     if not settings.is_file():
@@ -284,8 +315,8 @@ def cmd_study_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_study_recipe(args: argparse.Namespace) -> int:
-    from .study import run_recipe_study
-    from .study_analysis import format_summary
+    from .studies.proxy_study import run_recipe_study
+    from .studies.analysis import format_summary
     from .yaml_files import read_yaml, resolve_yaml
 
     variants = read_yaml(resolve_yaml(args.recipes, Path(args.study), "recipes"), "recipes")
@@ -299,11 +330,24 @@ def cmd_study_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_study_algorithms(args: argparse.Namespace) -> int:
-    from .algorithm_study import format_algorithms, study_algorithms
+    from .studies.algorithm_study import format_algorithms, study_algorithms
 
     summary = study_algorithms(args.runs, args.out, top=args.promote_top, front=args.promote_front,
-                               truth=_truth_settings(args), pool=_pool_options(args), log=_log_line)
+                               truth=_truth_settings(args), pool=_pool_options(args), log=_log_line,
+                               measure=not args.measured_only)
     print(format_algorithms(summary))
+    print(f"\nstudy directory: {args.out}")
+    return 0
+
+
+def cmd_study_timeseries(args: argparse.Namespace) -> int:
+    from .studies.timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
+
+    settings = TimeseriesSettings(**{name: value for name, value in (
+        ("sets", tuple(args.sets.split(",")) if args.sets else None), ("budget", args.budget),
+        ("epochs", args.epochs), ("batch_size", args.batch_size)) if value is not None})
+    summary = run_timeseries_study(args.out, settings, executor_factory=_executor_factory(args), log=_log_line)
+    print(format_timeseries(summary))
     print(f"\nstudy directory: {args.out}")
     return 0
 
@@ -320,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                      help="propose nothing new after this much wall time (Ray's start included); in-flight "
                           "evaluations finish (default: none)")
-    run.add_argument("--algorithm", help="nsga2 (default), nsga2-steady, aging, random")
+    run.add_argument("--algorithm", help=f"one of {', '.join(ALGORITHMS)} (default: the config's, nsga2)")
     run.add_argument("--out", help="run directory to create (default: results/<time>-<algorithm>-<dataset>)")
     run.add_argument("--resume", help="continue the run in this directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -348,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=cmd_space_sample)
 
-    pareto = commands.add_parser("pareto", help="the Pareto front of a run (accuracy up, parameters down), knee marked")
+    pareto = commands.add_parser("pareto", help="the Pareto front of a run (accuracy up, parameters down), knee and "
+                                                "members at or below chance marked")
     pareto.add_argument("run", help="a run directory written by 'evohybrid search'")
     pareto.add_argument("--fronts", type=positive_int, default=1, help="how many non-dominated fronts (default 1)")
     pareto.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
@@ -364,8 +409,17 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--top", type=positive_int, help="the K evaluations of highest proxy accuracy")
     choice.add_argument("--ids", type=comma_ids, help="evaluation ids, e.g. 3,17")
     choice.add_argument("--front", action="store_true", help="every evaluation on the Pareto front")
+    choice.add_argument("--knee", action="store_true",
+                        help="the knee of the Pareto front, as 'evohybrid pareto' marks it (never a network at or "
+                             "below chance)")
     choice.add_argument("--resume", action="store_true", help="finish the run's latest promotion")
     promote.add_argument("--epochs", type=positive_int, help="training epochs (default 10)")
+    promote.add_argument("--resolution", type=resolution,
+                         help="image size to train at: 'native' (the data set's own, default) or pixels, e.g. 16")
+    promote.add_argument("--label-smoothing", type=non_negative_float,
+                         help="weight of the uniform target in the loss, e.g. 0.1 (default 0)")
+    promote.add_argument("--train-size", type=positive_int,
+                         help="training images, for a quick look (default: all but the search's validation slice)")
     promote.add_argument("--batch-size", type=positive_int, help="images per step (default 128)")
     promote.add_argument("--lr", dest="lrs", type=comma_positive_floats,
                          help="learning rates, one trial each, the best validation accuracy kept (default 0.1)")
@@ -380,7 +434,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", help="a run directory written by 'evohybrid search'")
     export.add_argument("id", type=int, help="the evaluation id of a promoted model")
     export.add_argument("--out", required=True, help="the file to write, e.g. model.pt")
+    export.add_argument("--level", type=non_negative_int,
+                        help="a pruning level written by 'evohybrid prune' (default: the dense promoted model)")
     export.set_defaults(func=cmd_export)
+
+    prune = commands.add_parser("prune", help="lottery tickets of a promoted model: iterative magnitude pruning with "
+                                              "weight rewinding, and a random-reinitialisation control")
+    prune.add_argument("run", help="a run directory written by 'evohybrid search'")
+    prune.add_argument("id", type=int, help="the evaluation id of a promoted model")
+    prune.add_argument("--levels", type=int, default=8,
+                       help="pruning rounds after the dense level 0 (default 8: 17%% of the weights left at --rate 0.2)")
+    prune.add_argument("--rate", type=float, default=0.2, help="fraction of the remaining weights removed per level "
+                                                               "(default 0.2)")
+    prune.add_argument("--rewind", default="1ep",
+                       help="where survivors rewind to: <N>ep (epochs), <N>it (steps) or 0 (initial weights; "
+                            "default 1ep)")
+    prune.add_argument("--layerwise", action="store_true",
+                       help="remove the same fraction in every layer (default: the smallest weights over all layers)")
+    prune.set_defaults(func=cmd_prune, stop_hint="finished levels are kept; run the same command again to continue")
     study = commands.add_parser("study", help="measure the fitness signal")
     study_commands = study.add_subparsers(dest="study_command", required=True, parser_class=OneLineParser)
     proxy = study_commands.add_parser("proxy", help="rank correlation of every proxy with full training")
@@ -409,9 +480,20 @@ def build_parser() -> argparse.ArgumentParser:
     algorithms.add_argument("--promote-front", type=non_negative_int, default=0,
                             help="measure the truth of up to K members of each run's front, spread along it; adds the "
                                  "true hypervolume and the best true accuracy at 100k parameters or fewer")
+    algorithms.add_argument("--measured-only", action="store_true",
+                            help="train nothing: analyse the truth measured so far (a study stopped part-way)")
     _add_truth_flags(algorithms)
     _add_pool_flags(algorithms)
     algorithms.set_defaults(func=cmd_study_algorithms, stop_hint=STUDY_STOP_HINT)
+    series = study_commands.add_parser("timeseries", help="conv1d search winners against MiniRocket and an ELM on the "
+                                                          "UCR sets bundled with aeon")
+    series.add_argument("--out", required=True, help="study directory (created, or resumed)")
+    series.add_argument("--sets", help=f"comma-separated UCR sets (default: all of {', '.join(UCR_SETS)})")
+    series.add_argument("--budget", type=positive_int, help="architectures per search (default 100)")
+    series.add_argument("--epochs", type=positive_int, help="promotion epochs (default 200)")
+    series.add_argument("--batch-size", type=positive_int, help="promotion batch (default 16)")
+    _add_pool_flags(series)
+    series.set_defaults(func=cmd_study_timeseries, stop_hint=STUDY_STOP_HINT)
     return parser
 
 

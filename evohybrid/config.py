@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .builder import BN_INITS, TRAINABLE_SETS
-from .data import DATASETS
+from .data import DATASETS, unknown_dataset
 from .errors import ConfigError
+from .spaces.builder import BN_INITS, TRAINABLE_SETS
 from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 
 CONFIGS_DIR = shipped_folder("evohybrid.configs")
@@ -22,7 +22,7 @@ class DataConfig:
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
     download: bool = True  # torchvision data sets only; Fashion-MNIST is found on disk first
-    val_size: int = 5000  # held out of the training split, fixed by the seed
+    val_size: int | float = 5000  # held out of the training split, fixed by the seed; below 1: a fraction of it
     train_size: int | None = 10000  # training images the fitness may draw from; null for all
     resolution: int | None = None  # resize once at load time; null keeps the native size
 
@@ -48,7 +48,7 @@ class FitnessConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    algorithm: str = "nsga2"  # nsga2 | nsga2-steady | aging | random
+    algorithm: str = "nsga2"  # a name registered in evolution.algorithms.ALGORITHMS
     budget: int = 200  # distinct architectures evaluated
     time_budget: float | None = None  # seconds: no new proposal after this much wall time of one search command
     population: int = 20
@@ -83,13 +83,11 @@ class Config:
 
 
 CHOICES = {
-    ("data", "dataset"): tuple(sorted(DATASETS)),
     ("fitness", "trainable"): TRAINABLE_SETS,
     ("fitness", "bn_init"): BN_INITS,
     ("fitness", "optimizer"): ("adam", "sgd"),
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
     ("fitness", "precision"): ("fp32", "bf16"),
-    ("search", "algorithm"): ("nsga2", "nsga2-steady", "aging", "random"),
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("fitness", "steps"),
             ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"),
@@ -133,6 +131,13 @@ def _section(cls: type, raw: Any, section: str | None) -> Any:
             continue
         where = f"{prefix}{name}"
         values[name] = _check_type(value, hints[name], where)
+        if (section, name) == ("data", "dataset") and value not in DATASETS:
+            raise ConfigError(f"{where}: {unknown_dataset(value)}")
+        if (section, name) == ("search", "algorithm"):
+            from .evolution.algorithms import ALGORITHMS  # here, not above: the algorithms read their config
+
+            if value not in ALGORITHMS:
+                raise ConfigError(f"{where} must be one of {list(ALGORITHMS)}, got {value!r}")
         if (section, name) in CHOICES and values[name] not in CHOICES[(section, name)]:
             raise ConfigError(f"{where} must be one of {list(CHOICES[(section, name)])}, got {value!r}")
         if (section, name) in POSITIVE and values[name] is not None and values[name] <= 0:

@@ -1,4 +1,8 @@
-"""Data sets, loaded once into resident uint8 tensors, with a validation slice held out of the training set."""
+"""Data sets, loaded once into resident tensors, with a validation slice held out of the training set.
+
+Images are uint8 (N, C, H, W); series (the UCR/UEA sets bundled with aeon, `ucr:<name>`) are float32 (N, C, L),
+shorter series zero-padded at the end to the longest.
+"""
 
 from __future__ import annotations
 
@@ -16,64 +20,102 @@ from .errors import DatasetError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_CACHE = Path.home() / ".cache" / "evohybrid" / "data"
+# The UCR/UEA sets that ship inside aeon (so they need no download), with their classes: univariate, multivariate
+# (BasicMotions) and of unequal length (JapaneseVowels, zero-padded).
+UCR_CLASSES = {"ACSF1": 10, "ArrowHead": 3, "BasicMotions": 4, "GunPoint": 2, "ItalyPowerDemand": 2,
+               "JapaneseVowels": 9, "OSULeaf": 6}
+UCR_SETS = tuple(UCR_CLASSES)
+# The classes of each registered data set: its loader's and its chance level's one source, read without loading it.
+NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "synthetic-cifar10": 10,
+               **{f"ucr:{name}": classes for name, classes in UCR_CLASSES.items()}}
 
 
 @dataclass(frozen=True)
-class ImageData:
-    """Images as uint8 (N, C, H, W) and labels as int64 (N,), for the training and the test split."""
+class LabelledData:
+    """Inputs (uint8 images (N, C, H, W) or float32 series (N, C, L)) and int64 labels (N,), for the training and
+    the test split."""
 
     name: str
-    train_images: torch.Tensor
+    train_inputs: torch.Tensor
     train_labels: torch.Tensor
-    test_images: torch.Tensor
+    test_inputs: torch.Tensor
     test_labels: torch.Tensor
     num_classes: int
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_images.shape[1:])  # type: ignore[return-value]
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_inputs.shape[1:])
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """A data set's training-time variation: random crops of the image zero-padded by `padding` pixels, and random
+    horizontal flips where a mirrored image keeps its class."""
+
+    padding: int  # pixels, at the size the images are used at
+    flip: bool
+
+    def resized(self, native: int, resolution: int) -> "Augmentation":
+        """The same policy for images resized from `native` to `resolution` pixels (at least one pixel of shift)."""
+        return Augmentation(max(1, round(self.padding * resolution / native)) if self.padding else 0, self.flip)
 
 
 @dataclass(frozen=True)
 class SearchSplit:
     """What search sees: a fixed training slice and a validation slice, both from the training split."""
 
-    train_images: torch.Tensor
+    train_inputs: torch.Tensor
     train_labels: torch.Tensor
-    val_images: torch.Tensor
+    val_inputs: torch.Tensor
     val_labels: torch.Tensor
-    mean: torch.Tensor  # per channel, from the training slice, on the 0..1 scale
+    mean: torch.Tensor  # per channel, from the training slice, on `as_float`'s scale (images: 0..1)
     std: torch.Tensor
     num_classes: int
+    augmentation: Augmentation  # the data set's policy at this split's resolution
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_images.shape[1:])  # type: ignore[return-value]
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_inputs.shape[1:])
 
     def to(self, device: torch.device | str) -> "SearchSplit":
         """The same split resident on `device` (images stay uint8 to save memory)."""
-        return SearchSplit(*(tensor.to(device) for tensor in (self.train_images, self.train_labels, self.val_images,
-                                                                self.val_labels, self.mean, self.std)), self.num_classes)
+        return SearchSplit(*(tensor.to(device) for tensor in (self.train_inputs, self.train_labels, self.val_inputs,
+                                                                self.val_labels, self.mean, self.std)),
+                           self.num_classes, self.augmentation)
 
 
-def search_split(data: ImageData, *, val_size: int, train_size: int | None, seed: int,
+def search_split(data: LabelledData, *, val_size: int | float, train_size: int | None, seed: int,
                  resolution: int | None = None) -> SearchSplit:
-    """Hold out `val_size` training images for validation (fixed by `seed`); keep `train_size` of the rest."""
+    """Hold out `val_size` training inputs (or that fraction of them, below 1) for validation, fixed by `seed`;
+    keep `train_size` of the rest."""
     total = len(data.train_labels)
+    if isinstance(val_size, float):
+        if not 0 < val_size < 1:
+            raise DatasetError(f"data.val_size is a count of inputs, or a fraction between 0 and 1: got {val_size}")
+        val_size = max(1, round(val_size * total))
     if val_size < 1 or val_size >= total:
         raise DatasetError(f"data.val_size must be between 1 and {total - 1} for {data.name}, got {val_size}")
+    if resolution is not None and resolution != data.input_shape[-1] and len(data.input_shape) != 3:
+        raise DatasetError(f"data.resolution resizes images, and {data.name} holds series: leave it unset (null)")
     order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
     val_index, train_index = order[:val_size], order[val_size:]
     if train_size is not None:
         train_index = train_index[:train_size]
-    train_images, val_images = data.train_images[train_index], data.train_images[val_index]
-    if resolution is not None and resolution != train_images.shape[-1]:
-        train_images, val_images = resize_images(train_images, resolution), resize_images(val_images, resolution)
-    scaled = train_images.float().div_(255)
-    mean = scaled.mean(dim=(0, 2, 3))
-    std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-3)
-    return SearchSplit(train_images, data.train_labels[train_index], val_images, data.train_labels[val_index],
-                       mean, std, data.num_classes)
+    train_inputs, val_inputs = data.train_inputs[train_index], data.train_inputs[val_index]
+    if resolution is not None and resolution != train_inputs.shape[-1]:
+        train_inputs, val_inputs = resize_images(train_inputs, resolution), resize_images(val_inputs, resolution)
+    scaled = as_float(train_inputs)
+    positions = tuple(range(2, scaled.ndim))
+    mean = scaled.mean(dim=(0, *positions))
+    std = scaled.std(dim=(0, *positions)).clamp_min(1e-3)
+    augmentation = AUGMENTATION.get(data.name, NO_AUGMENTATION).resized(data.input_shape[-1], train_inputs.shape[-1])
+    return SearchSplit(train_inputs, data.train_labels[train_index], val_inputs, data.train_labels[val_index],
+                       mean, std, data.num_classes, augmentation)
+
+
+def as_float(inputs: torch.Tensor) -> torch.Tensor:
+    """Inputs on a common scale: uint8 images to [0, 1], series as they are."""
+    return inputs.float().div_(255) if inputs.dtype == torch.uint8 else inputs.float()
 
 
 def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -82,8 +124,11 @@ def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
     return resized.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def augment(images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random crops of the zero-padded batch (one offset per image), and random horizontal flips when `flip`."""
+def augment(images: torch.Tensor, policy: Augmentation, generator: torch.Generator) -> torch.Tensor:
+    """Random crops of the zero-padded batch (one offset per image), and random horizontal flips if the policy flips."""
+    if policy == NO_AUGMENTATION:
+        return images
+    padding = policy.padding
     n, channels, height, width = images.shape
     device = images.device
     padded = F.pad(images, (padding,) * 4)
@@ -93,7 +138,7 @@ def augment(images: torch.Tensor, padding: int, flip: bool, generator: torch.Gen
     cols = (dx[:, None] + torch.arange(width, device=device))[:, None, None, :]
     images = padded[torch.arange(n, device=device)[:, None, None, None],
                     torch.arange(channels, device=device)[None, :, None, None], rows, cols]
-    if flip:
+    if policy.flip:
         mirrored = torch.rand(n, generator=generator, device=device) < 0.5
         images = torch.where(mirrored[:, None, None, None], images.flip(3), images)
     return images
@@ -123,7 +168,7 @@ def _idx_file(folder: Path, name: str) -> Path:
     return plain if plain.is_file() else folder / f"{name}.gz"
 
 
-def _load_fashion_mnist(data_dir: Path | None, download: bool) -> ImageData:
+def _load_fashion_mnist(data_dir: Path | None, download: bool) -> LabelledData:
     candidates = [path for path in (data_dir, _env_data_dir(), DEBIAN_FASHION_MNIST) if path is not None]
     folder = _find_idx_dir(candidates)
     if folder is None:
@@ -135,7 +180,8 @@ def _load_fashion_mnist(data_dir: Path | None, download: bool) -> ImageData:
               for split in ("train", "t10k")}
     labels = {split: torch.from_numpy(_read_idx(_idx_file(folder, f"{split}-labels-idx1-ubyte")).astype(np.int64))
               for split in ("train", "t10k")}
-    return ImageData("fashion-mnist", images["train"], labels["train"], images["t10k"], labels["t10k"], 10)
+    return LabelledData("fashion-mnist", images["train"], labels["train"], images["t10k"], labels["t10k"],
+                        NUM_CLASSES["fashion-mnist"])
 
 
 def _torchvision_download(class_name: str, root: Path, download: bool, advice: str) -> None:
@@ -152,8 +198,8 @@ def _torchvision_download(class_name: str, root: Path, download: bool, advice: s
                            f"{advice}") from None
 
 
-def _torchvision_loader(name: str, class_name: str, num_classes: int) -> Callable[[Path | None, bool], ImageData]:
-    def load(data_dir: Path | None, download: bool) -> ImageData:
+def _torchvision_loader(name: str, class_name: str) -> Callable[[Path | None, bool], LabelledData]:
+    def load(data_dir: Path | None, download: bool) -> LabelledData:
         import torchvision.datasets as datasets
 
         root = data_dir or _env_data_dir() or DEFAULT_CACHE
@@ -169,19 +215,53 @@ def _torchvision_loader(name: str, class_name: str, num_classes: int) -> Callabl
             images = torch.as_tensor(np.asarray(split.data))
             images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
             tensors += [images.contiguous(), torch.as_tensor(np.asarray(split.targets), dtype=torch.int64)]
-        return ImageData(name, *tensors, num_classes)
+        return LabelledData(name, *tensors, NUM_CLASSES[name])
 
     return load
 
 
-def _load_synthetic_cifar10(data_dir: Path | None, download: bool) -> ImageData:
+def _load_synthetic_cifar10(data_dir: Path | None, download: bool) -> LabelledData:
     """Random images and labels in CIFAR-10's shape and size: times a machine with no download (accuracy is chance)."""
     generator = torch.Generator().manual_seed(0)
+    classes = NUM_CLASSES["synthetic-cifar10"]
     splits = []
     for count in (50000, 10000):
         splits += [torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator),
-                   torch.randint(0, 10, (count,), generator=generator)]
-    return ImageData("synthetic-cifar10", *splits, 10)
+                   torch.randint(0, classes, (count,), generator=generator)]
+    return LabelledData("synthetic-cifar10", *splits, classes)
+
+
+AEON_MISSING = "install the time-series extra: pip install -e '.[timeseries]' (it brings aeon, which bundles these sets)"
+
+
+def _series_tensor(cases: np.ndarray | list[np.ndarray], length: int) -> torch.Tensor:
+    """(N, C, L) float32 from aeon's cases, each (C, L_i): shorter ones zero-padded at the end."""
+    out = np.zeros((len(cases), cases[0].shape[0], length), dtype=np.float32)
+    for index, case in enumerate(cases):
+        out[index, :, :case.shape[1]] = np.nan_to_num(case)  # a missing value reads as 0, as the padding does
+    return torch.from_numpy(out)
+
+
+def _ucr_loader(set_name: str) -> Callable[[Path | None, bool], LabelledData]:
+    def load(_data_dir: Path | None, _download: bool) -> LabelledData:
+        try:
+            import aeon.datasets
+        except ImportError:
+            raise DatasetError(f"ucr:{set_name} needs aeon: {AEON_MISSING}") from None
+        folder = Path(aeon.datasets.__file__).parent / "data" / set_name
+        splits = [aeon.datasets.load_from_ts_file(str(folder / f"{set_name}_{split}.ts")) for split in ("TRAIN", "TEST")]
+        length = max(case.shape[-1] for cases, _ in splits for case in cases)
+        classes = sorted({str(label) for _, labels in splits for label in labels})
+        if len(classes) != UCR_CLASSES[set_name]:
+            raise DatasetError(f"aeon's {set_name} has {len(classes)} classes, not {UCR_CLASSES[set_name]}: "
+                               "reinstall the time-series extra")
+        tensors = []
+        for cases, labels in splits:
+            tensors += [_series_tensor(cases, length),
+                        torch.tensor([classes.index(str(label)) for label in labels], dtype=torch.int64)]
+        return LabelledData(f"ucr:{set_name}", *tensors, len(classes))
+
+    return load
 
 
 def _env_data_dir() -> Path | None:
@@ -189,17 +269,37 @@ def _env_data_dir() -> Path | None:
     return Path(value) if value else None
 
 
-DATASETS: dict[str, Callable[[Path | None, bool], ImageData]] = {
+NO_AUGMENTATION = Augmentation(0, False)  # series: a shifted or mirrored series may change its class
+# At the native size: shifts of 2 of 28 pixels and 4 of 32; flips for natural images only, never digits or clothes.
+AUGMENTATION = {"fashion-mnist": Augmentation(2, False), "mnist": Augmentation(2, False),
+                "cifar10": Augmentation(4, True), "cifar100": Augmentation(4, True),
+                "synthetic-cifar10": Augmentation(4, True)}
+
+DATASETS: dict[str, Callable[[Path | None, bool], LabelledData]] = {
     "fashion-mnist": _load_fashion_mnist,
-    "mnist": _torchvision_loader("mnist", "MNIST", 10),
-    "cifar10": _torchvision_loader("cifar10", "CIFAR10", 10),
-    "cifar100": _torchvision_loader("cifar100", "CIFAR100", 100),
+    "mnist": _torchvision_loader("mnist", "MNIST"),
+    "cifar10": _torchvision_loader("cifar10", "CIFAR10"),
+    "cifar100": _torchvision_loader("cifar100", "CIFAR100"),
     "synthetic-cifar10": _load_synthetic_cifar10,
+    **{f"ucr:{name}": _ucr_loader(name) for name in UCR_SETS},
 }
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = True) -> ImageData:
+def dataset_holds(name: str) -> str:
+    """What a registered data set holds, known without loading it: "series" (the UCR sets) or "images"."""
+    return "series" if name.startswith("ucr:") else "images"
+
+
+def unknown_dataset(name: str) -> str:
+    """The one-line error for a data set name that is not registered: the UCR sets listed apart."""
+    if name.startswith("ucr:"):
+        return f"unknown UCR set '{name[4:]}': the bundled ones are {', '.join(UCR_SETS)} (as ucr:<name>)"
+    images = sorted(set(DATASETS) - {f"ucr:{ucr}" for ucr in UCR_SETS})
+    return f"unknown data set '{name}': use one of {images}, or ucr:<name> for a bundled UCR set"
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = True) -> LabelledData:
     """Load a registered data set into memory; look in `data_dir`, then EVOHYBRID_DATA, then system packages."""
     if name not in DATASETS:
-        raise DatasetError(f"unknown data set '{name}': use one of {sorted(DATASETS)}")
+        raise DatasetError(unknown_dataset(name))
     return DATASETS[name](Path(data_dir) if data_dir is not None else None, download)

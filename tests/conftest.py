@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.algorithms import ALGORITHMS
-from evohybrid.pareto import ok_records
-from evohybrid.promote import PromoteOptions, promote
-from evohybrid.space import SPACES_DIR
+from evohybrid.evolution.algorithms import ALGORITHMS
+from evohybrid.inspection.pareto import ok_records
+from evohybrid.spaces.space import SPACES_DIR
+from evohybrid.training.promote import PromoteOptions, promote
 
 SPACE_NAMES = sorted(path.stem for path in SPACES_DIR.glob("*.yaml"))
 ALGORITHM_NAMES = sorted(ALGORITHMS)
@@ -49,12 +49,12 @@ def space(request: pytest.FixtureRequest) -> evohybrid.SearchSpace:
 
 @pytest.fixture(scope="session")
 def promoted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]]:
-    """A 6-evaluation smoke search whose two smallest networks are promoted for one epoch with real Ray Tune:
-    (run directory, promoted ids). Built once per session: test_promote.py and test_export.py share it, read only
+    """A 6-evaluation smoke search whose two smallest networks are promoted for one epoch over 2,048 images at the
+    native 28 pixels, with real Ray Tune: (run directory, promoted ids). Built once per session: test_promote.py and test_export.py share it, read only
     (a test that writes works on a copy)."""
     base = tmp_path_factory.mktemp("promoted-run")
     result = evohybrid.search(evohybrid.load_config("smoke"), out=base / "run", budget=6, progress=False)
     smallest = sorted(ok_records(result.records), key=lambda record: record["flops"])[:2]
     ids = [record["id"] for record in smallest]
-    promote(result.run_dir, ids=ids, options=PromoteOptions(epochs=1, batch_size=512))
+    promote(result.run_dir, ids=ids, options=PromoteOptions(epochs=1, batch_size=512, train_size=2048))
     return result.run_dir, ids

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, front_sample,
-                                       study_algorithms)
+from evohybrid.distributed.job_pool import PoolOptions
 from evohybrid.errors import RunDirError
-from evohybrid.job_pool import PoolOptions
-from evohybrid.store import read_records
-from evohybrid.truth import TruthSettings
+from evohybrid.evolution.store import read_records
+from evohybrid.studies.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, front_sample,
+                                       study_algorithms)
+from evohybrid.studies.truth import TruthSettings
 
 BUDGET = 6
 TRUTH = TruthSettings(epochs=1, seeds=2, val_size=512, train_size=512)
@@ -162,3 +162,23 @@ def test_runs_given_different_time_budgets_are_refused(timed_runs, tmp_path, smo
     with pytest.raises(RunDirError, match="different --time-budget"):
         study_algorithms([timed_runs[1], other], tmp_path / "study", log=lambda line: None)
     assert folder_listing(timed_runs[1]) == before and not (tmp_path / "study").exists()
+
+
+def test_a_study_stopped_part_way_holds_an_equal_share_of_every_run(timed_runs, tmp_path):
+    out = tmp_path / "study"
+    lines = []
+
+    def stop_after_three_architectures(line):
+        lines.append(line)
+        if len(lines) == 3 * TRUTH.seeds:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        study_algorithms(timed_runs, out, front=3, truth=TRUTH, pool=PoolOptions(executor="local"),
+                         log=stop_after_three_architectures)
+    measured = (out / PROMOTED_FILE).read_bytes()
+    summary = study_algorithms(timed_runs, out, front=3, truth=TRUTH, pool=PoolOptions(executor="local"),
+                               log=lambda line: None, measure=False)
+    assert (out / PROMOTED_FILE).read_bytes() == measured  # nothing trained
+    assert [(e["truth_measured"], e["truth_chosen"] >= 1) for e in summary["runs"]] == [(1, True)] * 3
+    assert all(e["true_hypervolume"] > 0 for e in summary["runs"])

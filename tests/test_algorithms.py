@@ -9,11 +9,11 @@ import json
 import pytest
 
 import evohybrid
-from evohybrid.algorithms import Algorithm, SpaceExhausted
-from evohybrid.algorithms.aging import AgingEvolution
-from evohybrid.algorithms.nsga2 import SteadyStateNSGA2
-from evohybrid.algorithms.random_search import RandomSearch
-from evohybrid.space import parse_space
+from evohybrid.evolution.algorithms import Algorithm, SpaceExhausted
+from evohybrid.evolution.algorithms.aging import AgingEvolution
+from evohybrid.evolution.algorithms.nsga2 import SteadyStateNSGA2
+from evohybrid.evolution.algorithms.random_search import RandomSearch
+from evohybrid.spaces.space import parse_space
 
 TINY = evohybrid.load_space("tiny")
 # One stem width, one stage of depth 1 with two widths and either residual bit: exactly four genomes.

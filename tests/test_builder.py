@@ -1,4 +1,5 @@
-"""Genome -> network: sizes counted by hand, seeded initialisation, trainable sets, shapes and FLOPs."""
+"""Genome -> network: sizes counted by hand, seeded initialisation, trainable sets, shapes and FLOPs, for every
+shipped space (images for conv2d spaces, series for conv1d ones)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,22 @@ import random
 import pytest
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 import evohybrid
-from evohybrid.builder import TRAINABLE_SETS, set_trainable
 from evohybrid.errors import ConfigError
-from evohybrid.genome import Genome, StageGene
+from evohybrid.spaces.builder import TRAINABLE_SETS, set_trainable
+from evohybrid.spaces.genome import Genome, StageGene
+from evohybrid.spaces.kinds import KINDS
+
+
+def _dims(genome: Genome) -> int:
+    return KINDS[genome.kind].dims
+
+
+def _input(genome: Genome, channels: int, size: int) -> tuple[int, ...]:
+    """The shape of one input: (C, size, size) for images, (C, size) for series."""
+    return (channels,) + (size,) * _dims(genome)
 
 
 def _blocks(genome: Genome):
@@ -29,24 +41,25 @@ def _last_width(genome: Genome) -> int:
 
 
 def expected_parameters(genome: Genome, in_channels: int, num_classes: int) -> int:
-    stem = genome.stem_width
-    total = 3 * 3 * in_channels * stem + 2 * stem
+    stem, dims = genome.stem_width, _dims(genome)
+    total = 3 ** dims * in_channels * stem + 2 * stem
     for w_in, w, k, stride, residual in _blocks(genome):
-        total += k * k * w_in * w + 2 * w + k * k * w * w + 2 * w
+        total += k ** dims * w_in * w + 2 * w + k ** dims * w * w + 2 * w
         if residual and (stride == 2 or w_in != w):
             total += w_in * w + 2 * w
     return total + _last_width(genome) * num_classes + num_classes
 
 
 def expected_flops(genome: Genome, in_channels: int, size: int, num_classes: int) -> int:
-    """Multiply-accumulates; an odd kernel with padding k//2 and stride s gives ceil(n / s) outputs."""
-    stem = genome.stem_width
-    total = size * size * stem * in_channels * 9
+    """Multiply-accumulates; an odd kernel with padding dilation * (k // 2) and stride s gives ceil(n / s) outputs
+    along each dimension."""
+    stem, dims = genome.stem_width, _dims(genome)
+    total = size ** dims * stem * in_channels * 3 ** dims
     for w_in, w, k, stride, residual in _blocks(genome):
         size = -(-size // stride)
-        total += size * size * w * (w_in * k * k + w * k * k)
+        total += size ** dims * w * (w_in + w) * k ** dims
         if residual and (stride == 2 or w_in != w):
-            total += size * size * w * w_in
+            total += size ** dims * w * w_in
     return total + _last_width(genome) * num_classes
 
 
@@ -79,22 +92,23 @@ def test_parameter_count_of_hand_picked_genomes():
 def test_flops_match_hand_count(space, size):
     for genome in _genomes(space, 15):
         model = evohybrid.build_model(genome, in_channels=3, num_classes=10)
-        assert evohybrid.count_flops(model, (3, size, size)) == expected_flops(genome, 3, size, 10), genome.describe()
+        assert evohybrid.count_flops(model, _input(genome, 3, size)) == expected_flops(genome, 3, size, 10), \
+            genome.describe()
 
 
 def _widened(genome: Genome) -> Genome:
-    return Genome(genome.stem_width * 2, tuple(dataclasses.replace(stage, width=stage.width * 2) if stage.depth
-                                               else stage for stage in genome.stages))
+    return dataclasses.replace(genome, stem_width=genome.stem_width * 2, stages=tuple(
+        dataclasses.replace(stage, width=stage.width * 2) if stage.depth else stage for stage in genome.stages))
 
 
 def test_flops_positive_and_larger_for_a_wider_genome(space):
     for genome in _genomes(space, 10):
         narrow, wide = evohybrid.build_model(genome), evohybrid.build_model(_widened(genome))
-        narrow_flops = evohybrid.count_flops(narrow, (1, 16, 16))
+        narrow_flops = evohybrid.count_flops(narrow, _input(genome, 1, 16))
         assert narrow_flops > 0
-        assert evohybrid.count_flops(wide, (1, 16, 16)) > narrow_flops
+        assert evohybrid.count_flops(wide, _input(genome, 1, 16)) > narrow_flops
         assert evohybrid.count_parameters(wide) > evohybrid.count_parameters(narrow)
-        assert evohybrid.count_flops(narrow, (1, 32, 32)) > narrow_flops
+        assert evohybrid.count_flops(narrow, _input(genome, 1, 32)) > narrow_flops
 
 
 def test_count_flops_leaves_the_model_as_it_was():
@@ -145,7 +159,7 @@ def test_initialisation_does_not_depend_on_the_global_torch_seed():
 def test_batchnorm_initialisation(space):
     for genome in _genomes(space, 10):
         model = evohybrid.build_model(genome, seed=7)
-        norms = [module for module in model.modules() if isinstance(module, nn.BatchNorm2d)]
+        norms = [module for module in model.modules() if isinstance(module, _BatchNorm)]
         assert len(norms) == 1 + 2 * genome.depth + sum(
             residual and (stride == 2 or w_in != w) for w_in, w, _k, stride, residual in _blocks(genome))
         gammas = torch.cat([bn.weight.detach() for bn in norms])
@@ -173,7 +187,7 @@ def _kind(model, name: str) -> str:
     module = model.get_submodule(module_name)
     if module is model.head:
         return "head"
-    return "bn" if isinstance(module, nn.BatchNorm2d) else "other"
+    return "bn" if isinstance(module, _BatchNorm) else "other"
 
 
 @pytest.mark.parametrize("trainable, kinds", [
@@ -208,7 +222,7 @@ def test_trainable_sets_are_all_known():
 def test_forward_shapes(space, in_channels, size):
     for num_classes, genome in zip((10, 100, 7), _genomes(space, 3)):
         model = evohybrid.build_model(genome, in_channels=in_channels, num_classes=num_classes)
-        images = torch.randn(2, in_channels, size, size, generator=torch.Generator().manual_seed(size))
+        images = torch.randn(2, *_input(genome, in_channels, size), generator=torch.Generator().manual_seed(size))
         model.train()
         assert model(images).shape == (2, num_classes)
         model.eval()

@@ -15,10 +15,16 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.executors import LocalExecutor
-from evohybrid.genome import Genome
+from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.spaces.genome import Genome
 
 TIMEOUT = 240
+TINY_GENOME = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+# A run whose front has one network below chance (1/10) and only two above it: no knee to promote.
+KNEELESS_RUN = {"run/config.json": json.dumps({"config": evohybrid.Config().to_dict()}),
+                "run/evaluations.jsonl": "".join(
+                    json.dumps({"id": i, "genome": TINY_GENOME, "status": "ok", "val_acc": acc, "params": size}) + "\n"
+                    for i, acc, size in [(0, 0.0975, 100), (1, 0.161, 200), (2, 0.2, 10_000)])}
 
 
 def _env() -> dict[str, str]:
@@ -86,6 +92,8 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
     "genome-file-unreadable": (["evaluate", "missing.json", "--config", "smoke"], None, {},
                                ["missing.json", "cannot read"]),
     "promote-bad-ids": (["promote", "run", "--ids", "3,x"], None, {}, ["--ids", "'3,x'"]),
+    "promote-knee-without-a-knee": (["promote", "run", "--knee"], None, KNEELESS_RUN,
+                                    ["'run' has no knee", "above chance (0.1000)", "--top 1"]),
     "recipes-invalid-yaml": (["study", "recipe", "study", "--recipes", "r.yaml"], None,
                              {"r.yaml": "steps: [80\n", "study/study.json": "{}\n"}, ["r.yaml", "not valid YAML"]),
     "address-not-host-port": (["search", "--config", "smoke", "--address", "nonsense", "--out", "run"], None, {},

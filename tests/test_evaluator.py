@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 import evohybrid
-from evohybrid.builder import build_model
-from evohybrid.evaluator import genome_seed, train
-from evohybrid.genome import Genome, StageGene
+from evohybrid.fitness.evaluator import genome_seed, train
+from evohybrid.spaces.builder import build_model
+from evohybrid.spaces.genome import Genome, StageGene
 
 RECORD_FIELDS = {"hash", "genome", "status", "val_acc", "params", "flops", "train_s", "eval_s", "train_samples",
                  "device", "error"}
@@ -30,8 +30,8 @@ def test_smoke_split_is_real_fashion_mnist(smoke_config, smoke_split):
     data = smoke_config.data
     assert len(smoke_split.train_labels) == data.train_size
     assert len(smoke_split.val_labels) == data.val_size
-    assert smoke_split.image_shape == (1, data.resolution, data.resolution)
-    assert smoke_split.train_images.dtype == torch.uint8
+    assert smoke_split.input_shape == (1, data.resolution, data.resolution)
+    assert smoke_split.train_inputs.dtype == torch.uint8
     assert smoke_split.num_classes == 10
     assert set(smoke_split.train_labels.tolist()) <= set(range(10))
     assert len(set(smoke_split.val_labels.tolist())) > 5
@@ -47,7 +47,7 @@ def test_evaluate_returns_an_ok_record(smoke_config, smoke_split, genomes):
         assert 0.0 <= record["val_acc"] <= 1.0
         model = evohybrid.build_model(genome, in_channels=1, num_classes=10)
         assert record["params"] == evohybrid.count_parameters(model) > 0
-        assert record["flops"] == evohybrid.count_flops(model, smoke_split.image_shape) > 0
+        assert record["flops"] == evohybrid.count_flops(model, smoke_split.input_shape) > 0
         assert record["train_samples"] == fitness.steps * fitness.batch_size
         assert record["hash"] == genome.hash
         assert Genome.from_dict(record["genome"]) == genome
@@ -71,7 +71,7 @@ def test_evaluate_is_deterministic(smoke_config, smoke_split, genomes):
 
 
 def test_evaluate_batch_larger_than_training_set(smoke_config, smoke_split, genomes):
-    small = dataclasses.replace(smoke_split, train_images=smoke_split.train_images[:40],
+    small = dataclasses.replace(smoke_split, train_inputs=smoke_split.train_inputs[:40],
                                 train_labels=smoke_split.train_labels[:40])
     record = evohybrid.evaluate(genomes[0], smoke_config, split=small)
     assert record["status"] == "ok", record.get("error")
@@ -145,8 +145,8 @@ def test_diverging_training_is_reported_not_raised(smoke_config, smoke_split, ge
 
 def test_failing_network_is_reported_not_raised(smoke_config, smoke_split, genomes):
     # 1x1 images and one image a batch: BatchNorm sees one value per channel and raises in training mode.
-    one_pixel = dataclasses.replace(smoke_split, train_images=smoke_split.train_images[:, :, :1, :1].contiguous(),
-                                    val_images=smoke_split.val_images[:, :, :1, :1].contiguous())
+    one_pixel = dataclasses.replace(smoke_split, train_inputs=smoke_split.train_inputs[:, :, :1, :1].contiguous(),
+                                    val_inputs=smoke_split.val_inputs[:, :, :1, :1].contiguous())
     config = smoke_config.override("fitness", batch_size=1)
     record = evohybrid.evaluate(genomes[0], config, split=one_pixel)
     assert record["status"] == "failed"

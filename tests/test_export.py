@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import evohybrid
-from evohybrid.builder import build_model
 from evohybrid.cli import main
-from evohybrid.export import ExportError, export_model
-from evohybrid.promote import PROMOTED_DIR
-from evohybrid.store import RunStore
+from evohybrid.evolution.store import RunStore
+from evohybrid.inspection.export import ExportError, export_model
+from evohybrid.spaces.builder import build_model
+from evohybrid.training.promoted import PROMOTED_DIR
 
 def _promoted_network(run, eval_id):
     """The promoted network rebuilt from its run folder, with the normalisation it was trained with."""

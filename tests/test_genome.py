@@ -10,7 +10,7 @@ import pytest
 
 import evohybrid
 from evohybrid.errors import GenomeError
-from evohybrid.genome import Genome, StageGene
+from evohybrid.spaces.genome import Genome, StageGene
 
 from conftest import SPACE_NAMES
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import evohybrid
-from evohybrid.ray_executor import RayExecutor, RayOptions
+from evohybrid.distributed.ray_executor import RayExecutor, RayOptions
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

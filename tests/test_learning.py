@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import evohybrid
-from evohybrid.evaluator import evaluate
-from evohybrid.training import Training, training_data
+from evohybrid.fitness.evaluator import evaluate
+from evohybrid.training.trainer import Training, training_data
 
 BN_ONLY_FLOOR = 0.25
 FULL_TRAINING_FLOOR = 0.30

@@ -1,5 +1,5 @@
-"""Pareto fronts checked against a brute-force peeling, the knee on known shapes, hypervolume on a worked example,
-the three output formats, and `evohybrid pareto` on a run directory written by the real store."""
+"""Pareto fronts checked against a brute-force peeling, the knee on known shapes and above chance, hypervolume on a
+worked example, the three output formats, and `evohybrid pareto` on a run directory written by the real store."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
-from evohybrid.pareto import (ParetoArchive, format_front, format_rows, front_rows, hypervolume, hypervolume_curve,
-                              knee_point, pareto_front, pareto_fronts, reference_point, thousands)
-from evohybrid.store import RunStore
+from evohybrid.data import DATASETS, NUM_CLASSES
+from evohybrid.evolution.store import RunStore
+from evohybrid.inspection.pareto import (ParetoArchive, chance_level, format_front, format_rows, front_rows,
+                                         hypervolume, hypervolume_curve, knee_point, pareto_front, pareto_fronts,
+                                         reference_point, thousands)
 
 GENOME = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
 ARCHITECTURE = evohybrid.Genome.from_dict(GENOME).describe()
 # Accuracy jumps from 100 to 1,000 parameters, then barely moves for 100x more: the knee is at 1,000.
 L_SHAPED = [(0, 0.50, 100), (1, 0.89, 1_000), (2, 0.90, 10_000), (3, 0.91, 100_000)]
+CHANCE = 0.1  # 10 classes, as Fashion-MNIST
+# The issue's shape: a below-chance network anchors the chord and makes one barely above chance (id 1) the knee.
+BELOW_CHANCE_ANCHOR = [(0, 0.0975, 100), (1, 0.161, 200), (2, 0.2, 10_000), (3, 0.22, 1_000_000)]
 
 
 def record(eval_id: int, val_acc: float | None, params: int, status: str = "ok") -> dict:
@@ -68,7 +73,7 @@ def test_fronts_equal_brute_force_on_random_points(seed):
 def test_first_k_fronts_carry_their_ranks(count):
     records = random_records(random.Random(7), 60)
     expected = brute_force_fronts(records)
-    rows = front_rows(pareto_fronts(records, count))
+    rows = front_rows(pareto_fronts(records, count), CHANCE)
     ranks = {row["id"]: row["rank"] for row in rows}
     assert ranks == {eval_id: rank for rank, front in enumerate(expected[:count], start=1) for eval_id in front}
 
@@ -82,33 +87,56 @@ def test_duplicates_share_a_front_and_single_or_no_point_runs():
 
 def test_knee_on_an_l_shaped_front():
     front = [record(*point) for point in L_SHAPED]
-    assert knee_point(front)["id"] == 1
-    assert [row["id"] for row in front_rows([front]) if row["knee"]] == [1]
+    assert knee_point(front, CHANCE)["id"] == 1
+    assert [row["id"] for row in front_rows([front], CHANCE) if row["knee"]] == [1]
 
 
 def test_no_knee_without_a_bend_toward_the_ideal():
     straight = [record(0, 0.5, 100), record(1, 0.6, 1_000), record(2, 0.7, 10_000)]
     concave = [record(0, 0.5, 100), record(1, 0.52, 1_000), record(2, 0.9, 10_000)]
-    assert knee_point(straight) is None and knee_point(concave) is None
-    assert knee_point(straight[:2]) is None and knee_point([]) is None
+    assert knee_point(straight, CHANCE) is None and knee_point(concave, CHANCE) is None
+    assert knee_point(straight[:2], CHANCE) is None and knee_point([], CHANCE) is None
 
 
 def test_knee_of_a_three_point_front():
     # Scaled to 0..1 the points are (0, 0), (0.5, 0.975), (1, 1): the middle one lies 0.475 beyond the chord.
     front = [record(0, 0.5, 100), record(1, 0.89, 1_000), record(2, 0.9, 10_000)]
-    assert knee_point(front)["id"] == 1
+    assert knee_point(front, CHANCE)["id"] == 1
 
 
 def test_knee_does_not_depend_on_the_order_of_the_records():
     front = [record(*point) for point in L_SHAPED]
-    assert knee_point(front[::-1])["id"] == 1
-    assert knee_point([front[2], front[0], front[3], front[1]])["id"] == 1
+    assert knee_point(front[::-1], CHANCE)["id"] == 1
+    assert knee_point([front[2], front[0], front[3], front[1]], CHANCE)["id"] == 1
+
+
+def test_the_knee_leaves_out_the_members_at_or_below_chance():
+    front = [record(*point) for point in BELOW_CHANCE_ANCHOR]
+    assert knee_point(front, 0.0)["id"] == 1  # were chance ignored, the below-chance network would anchor the chord
+    assert knee_point(front, CHANCE)["id"] == 2
+    at_chance = [record(0, 500 / 5000, 100)] + front[1:]  # exactly 1 / 10: no better than chance either
+    assert knee_point(at_chance, CHANCE)["id"] == 2
+    rows = front_rows([at_chance], CHANCE)
+    assert [(row["id"], row["chance"], row["knee"]) for row in rows] == [
+        (0, True, False), (1, False, False), (2, False, True), (3, False, False)]
+
+
+def test_no_knee_with_fewer_than_three_members_above_chance():
+    front = [record(*point) for point in BELOW_CHANCE_ANCHOR]
+    assert knee_point(front, 0.161) is None  # id 1 sits exactly at this chance level: two members above it remain
+    assert not any(row["knee"] for row in front_rows([front], 0.161))
+
+
+def test_every_registered_data_set_has_its_chance_level():
+    assert set(NUM_CLASSES) == set(DATASETS)
+    assert chance_level("fashion-mnist") == CHANCE and chance_level("cifar100") == 0.01
+    assert all(chance_level(name) == 1 / NUM_CLASSES[name] for name in DATASETS)
 
 
 @pytest.mark.filterwarnings("error")
 def test_a_front_of_identical_records_has_no_knee_and_divides_nothing_by_zero():
     # Equal objectives share a front; with no spread on either axis there is no bend (and no 0/0 to warn about).
-    assert knee_point([record(eval_id, 0.5, 100) for eval_id in range(3)]) is None
+    assert knee_point([record(eval_id, 0.5, 100) for eval_id in range(3)], CHANCE) is None
 
 
 def test_hypervolume_of_a_worked_example():
@@ -147,7 +175,7 @@ def test_reference_point_without_any_ok_record():
 
 def test_formats_carry_the_same_rows():
     front = [record(0, 0.50, 100), record(1, 0.89, 1_000), record(2, 0.90, 10_000), record(3, 0.91, 100_000)]
-    rows = front_rows([front])
+    rows = front_rows([front], CHANCE)
     table = format_rows(rows, "table").splitlines()
     assert len(table) == 1 + len(front) and "*" in table[2] and "*" not in "".join(table[1:2] + table[3:])
     parsed_csv = list(csv.DictReader(io.StringIO(format_rows(rows, "csv"))))
@@ -158,10 +186,10 @@ def test_formats_carry_the_same_rows():
 
 
 def test_front_rows_carry_the_flops_and_no_fronts_give_no_rows():
-    rows = front_rows([[record(0, 0.5, 100), record(1, 0.9, 1_000)]])
+    rows = front_rows([[record(0, 0.5, 100), record(1, 0.9, 1_000)]], CHANCE)
     assert [row["flops"] for row in rows] == [1_000, 10_000]
     assert [row["architecture"] for row in rows] == [ARCHITECTURE] * 2
-    assert front_rows([]) == []
+    assert front_rows([], CHANCE) == []
 
 
 def test_thousands():
@@ -170,38 +198,43 @@ def test_thousands():
     assert thousands(None) == "-"
 
 
-def test_table_columns_are_aligned_with_the_knee_starred_and_counts_separated():
-    front = [record(*point) for point in L_SHAPED] + [{**record(4, 0.95, 1_000_000), "flops": None}]
-    header, *lines = format_rows(front_rows([front])).split("\n")
-    assert header.split() == ["rank", "id", "val_acc", "params", "flops", "knee", "architecture"]
+def test_table_columns_are_aligned_with_the_knee_starred_chance_marked_and_counts_separated():
+    front = ([record(5, 0.08, 10)] + [record(*point) for point in L_SHAPED]
+             + [{**record(4, 0.95, 1_000_000), "flops": None}])
+    header, *lines = format_rows(front_rows([front], CHANCE)).split("\n")
+    assert header.split() == ["rank", "id", "val_acc", "params", "flops", "knee", "chance", "architecture"]
     assert [line.split() for line in lines] == [
+        ["1", "5", "0.0800", "10", "100", "<=", ARCHITECTURE],  # below chance: marked, and not the knee
         ["1", "0", "0.5000", "100", "1,000", ARCHITECTURE],
         ["1", "1", "0.8900", "1,000", "10,000", "*", ARCHITECTURE],
         ["1", "2", "0.9000", "10,000", "100,000", ARCHITECTURE],
         ["1", "3", "0.9100", "100,000", "1,000,000", ARCHITECTURE],
         ["1", "4", "0.9500", "1,000,000", "-", ARCHITECTURE],  # FLOPs unknown
     ]
-    # Right-aligned columns of 4, 5, 8, 10, 12 and 4 characters, two spaces apart, then the architecture.
+    # Right-aligned columns of 4, 5, 8, 10, 12, 4 and 6 characters, two spaces apart, then the architecture.
     assert header == "".join(["rank", "  ", "   id", "  ", " val_acc", "  ", "    params", "  ", "       flops", "  ",
-                              "knee", "  ", "architecture"])
-    assert lines[1] == "".join(["   1", "  ", "    1", "  ", "  0.8900", "  ", "     1,000", "  ", "      10,000", "  ",
-                                "   *", "  ", ARCHITECTURE])
+                              "knee", "  ", "chance", "  ", "architecture"])
+    assert lines[0] == "".join(["   1", "  ", "    5", "  ", "  0.0800", "  ", "        10", "  ", "         100", "  ",
+                                "    ", "  ", "    <=", "  ", ARCHITECTURE])
+    assert lines[2] == "".join(["   1", "  ", "    1", "  ", "  0.8900", "  ", "     1,000", "  ", "      10,000", "  ",
+                                "   *", "  ", "      ", "  ", ARCHITECTURE])
     assert {line.index(ARCHITECTURE) for line in lines} == {header.index("architecture")}
 
 
 def test_json_is_indented_and_csv_has_plain_newlines():
-    rows = front_rows([[record(*point) for point in L_SHAPED]])
+    rows = front_rows([[record(*point) for point in L_SHAPED]], CHANCE)
     assert format_rows(rows, "json").split("\n")[:3] == ["[", "  {", '    "rank": 1,']
     text = format_rows(rows, "csv")
-    assert text.split("\n") == ["rank,id,val_acc,params,flops,knee,architecture",
-                                 f"1,0,0.5,100,1000,False,{ARCHITECTURE}", f"1,1,0.89,1000,10000,True,{ARCHITECTURE}",
-                                 f"1,2,0.9,10000,100000,False,{ARCHITECTURE}",
-                                 f"1,3,0.91,100000,1000000,False,{ARCHITECTURE}"]  # no \r, no trailing newline
+    assert text.split("\n") == ["rank,id,val_acc,params,flops,knee,chance,architecture",
+                                 f"1,0,0.5,100,1000,False,False,{ARCHITECTURE}",
+                                 f"1,1,0.89,1000,10000,True,False,{ARCHITECTURE}",
+                                 f"1,2,0.9,10000,100000,False,False,{ARCHITECTURE}",
+                                 f"1,3,0.91,100000,1000000,False,False,{ARCHITECTURE}"]  # no \r, no trailing newline
 
 
 def test_format_front_is_the_table_of_one_front():
-    lines = format_front([record(*point) for point in L_SHAPED]).split("\n")
-    assert lines[0].split() == ["rank", "id", "val_acc", "params", "flops", "knee", "architecture"]
+    lines = format_front([record(*point) for point in L_SHAPED], CHANCE).split("\n")
+    assert lines[0].split() == ["rank", "id", "val_acc", "params", "flops", "knee", "chance", "architecture"]
     assert [line.split()[1] for line in lines[1:]] == ["0", "1", "2", "3"]
     assert [line.split()[5] == "*" for line in lines[1:]] == [False, True, False, False]
 
@@ -217,6 +250,20 @@ def test_pareto_command_on_a_run_directory(tmp_path, capsys):
     assert {row["id"] for row in rows if row["rank"] == 2} == expected[1]
     assert main(["pareto", str(store.path)]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 1 + len(expected[0])
+
+
+def test_pareto_command_takes_the_chance_level_from_the_run_config(tmp_path, capsys):
+    records = [record(*point) for point in BELOW_CHANCE_ANCHOR]
+    marked = {}
+    for dataset in ("fashion-mnist", "cifar100"):
+        store = RunStore.create(tmp_path / dataset, {"config": evohybrid.Config().override("data", dataset=dataset)
+                                                     .to_dict()})
+        store.append(*records)
+        assert main(["pareto", str(store.path), "--format", "json"]) == 0
+        marked[dataset] = [(row["id"], row["chance"], row["knee"]) for row in json.loads(capsys.readouterr().out)]
+    # 0.0975 is below 1/10 but far above 1/100: only on 100 classes does id 0 anchor the chord.
+    assert marked["fashion-mnist"] == [(0, True, False), (1, False, False), (2, False, True), (3, False, False)]
+    assert marked["cifar100"] == [(0, False, False), (1, False, True), (2, False, False), (3, False, False)]
 
 
 def test_pareto_command_errors_are_one_line(tmp_path, capsys):

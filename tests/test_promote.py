@@ -1,10 +1,14 @@
 """Promotion with real Ray Tune: two tiny architectures of a smoke search trained fully for one epoch, their outputs,
-a resumed promotion that trains nothing again, the data it trains and tests on, and one-line CLI errors."""
+a resumed promotion that trains nothing again, the data it trains and tests on, the choice of what to promote (the
+knee among them), and one-line CLI errors."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import random
+import re
 import shutil
 import signal
 import subprocess
@@ -16,13 +20,15 @@ import pytest
 import torch
 
 import evohybrid
-from evohybrid.builder import build_model
 from evohybrid.cli import main
-from evohybrid.data import augment
-from evohybrid.executors import LocalExecutor
-from evohybrid.promote import LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, format_promoted, kendall_tau, promote
-from evohybrid.report import PROMOTED_FIGURE, write_report
-from evohybrid.store import RunStore
+from evohybrid.data import Augmentation, augment
+from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.store import RunStore
+from evohybrid.inspection.report import PROMOTED_FIGURE, write_report
+from evohybrid.spaces.builder import build_model
+from evohybrid.training.promote import promote
+from evohybrid.training.promoted import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, PromotionError, format_promoted,
+                                         kendall_tau, select_records)
 
 
 def _outputs(run: Path, ids: list[int]) -> dict[str, bytes]:
@@ -42,7 +48,8 @@ def test_promoted_models_have_every_output(promoted):
         model = build_model(genome, in_channels=metrics["input"]["in_channels"],
                             num_classes=metrics["input"]["num_classes"], trainable="all")
         model.load_state_dict(state_dict)  # strict: every weight of the architecture, nothing else
-        assert metrics["input"]["resolution"] == 12  # the smoke config's search resolution
+        assert metrics["resolution"] == metrics["input"]["resolution"] == 28  # native, not the search's 12
+        assert metrics["train_size"] == 2048
         assert 0.0 <= metrics["val_acc"] <= 1.0 and 0.0 <= metrics["test_acc"] <= 1.0
         assert metrics["proxy_val_acc"] == records[eval_id]["val_acc"]
         assert (metrics["params"], metrics["epochs"], metrics["lr"]) == (records[eval_id]["params"], 1, 0.1)
@@ -87,15 +94,27 @@ def test_report_shows_the_promoted_models(promoted, tmp_path):
     assert written[0].read_text().count('<img src="data:image/png;base64,') == 3
 
 
+def test_the_knee_promoted_is_above_chance(tmp_path):
+    genome = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+    # The smallest network is below chance (1/10): left out, it no longer makes id 1 (barely above chance) the knee.
+    points = [(0, 0.0975, 100), (1, 0.161, 200), (2, 0.2, 10_000), (3, 0.22, 1_000_000)]
+    records = [{"id": i, "genome": genome, "status": "ok", "val_acc": acc, "params": size} for i, acc, size in points]
+    assert [record["id"] for record in select_records(records, tmp_path, knee=True, chance=0.1)] == [2]
+    with pytest.raises(PromotionError, match="exactly one of --top K, --ids A,B, --front or --knee"):
+        select_records(records, tmp_path, top=1, knee=True, chance=0.1)
+    with pytest.raises(PromotionError, match="has no knee.*--top 1"):
+        select_records(records[:3], tmp_path, knee=True, chance=0.1)  # two members above chance: no knee
+
+
 def test_augment_crops_shifted_windows_of_the_padded_batch():
     images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
-    cropped = augment(images, 2, False, torch.Generator().manual_seed(0))
+    cropped = augment(images, Augmentation(2, False), torch.Generator().manual_seed(0))
     assert cropped.shape == images.shape and cropped.dtype == torch.uint8
     windows = [padded[:, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
     for index in range(len(images)):
         assert any(torch.equal(cropped[index], window[index]) for window in windows)
-    flipped = augment(images, 2, True, torch.Generator().manual_seed(0))
+    flipped = augment(images, Augmentation(2, True), torch.Generator().manual_seed(0))
     candidates = windows + [window.flip(3) for window in windows]
     assert all(any(torch.equal(flipped[i], window[i]) for window in candidates) for i in range(len(images)))
     assert not torch.equal(flipped, cropped)  # some of the 64 images were mirrored
@@ -103,7 +122,7 @@ def test_augment_crops_shifted_windows_of_the_padded_batch():
 
 def test_kendall_tau_needs_two_models():
     rows = [{"id": i, "proxy_val_acc": proxy, "val_acc": full, "test_acc": full, "params": 10, "train_s": 1.0,
-             "lr": 0.1, "architecture": "s4"} for i, (proxy, full) in enumerate([(0.1, 0.5), (0.2, 0.7), (0.3, 0.6)])]
+             "lr": 0.1, "resolution": 28, "architecture": "s4"} for i, (proxy, full) in enumerate([(0.1, 0.5), (0.2, 0.7), (0.3, 0.6)])]
     assert kendall_tau(rows[:1]) is None and kendall_tau([]) is None
     assert kendall_tau(rows) == pytest.approx(1 / 3)
     assert format_promoted(rows[:1], None).endswith(": n/a")
@@ -115,6 +134,9 @@ def test_kendall_tau_needs_two_models():
     (["--top", "0"], "--top"),
     (["--resume", "--epochs", "3"], "--epochs"),
     (["--top", "1", "--front"], "not allowed with"),
+    (["--top", "1", "--resolution", "0"], "--resolution"),
+    (["--top", "1", "--label-smoothing", "-0.1"], "--label-smoothing"),
+    (["--knee", "--front"], "not allowed with"),
 ])
 def test_promote_errors_are_one_line(promoted, tmp_path, capsys, folder_listing, args, fragment):
     run = tmp_path / "missing" if fragment == "does not exist" else promoted[0]
@@ -135,25 +157,49 @@ def test_resume_without_a_promotion_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "no promotion to resume" in err
 
 
-def test_a_promotion_stopped_after_an_epoch_continues_from_its_checkpoint(tmp_path, smoke_config, smoke_split):
+def _wait_for(proc: subprocess.Popen, condition, what: str) -> None:
+    deadline = time.monotonic() + 300
+    while not condition():  # a file the command writes: a condition, polled
+        assert proc.poll() is None and time.monotonic() < deadline, f"{what}: {proc.stderr.read()}"
+        time.sleep(0.1)
+
+
+def _kill_9(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)  # the command and every Ray process it started: no handler runs
+    proc.wait()
+
+
+def test_promotion_and_every_pruning_level_continue_after_kill_9(tmp_path, smoke_config, smoke_split):
     run = evohybrid.search(smoke_config, out=tmp_path / "run", budget=2, progress=False,
                            executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split)).run_dir
-    command = [sys.executable, "-m", "evohybrid.cli", "promote", str(run)]
-    proc = subprocess.Popen(command + ["--ids", "0", "--epochs", "2", "--batch-size", "512"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cli = [sys.executable, "-m", "evohybrid.cli"]
+    promote_command = cli + ["promote", str(run)]
+    # Epochs of about a second at 24,576 images of 12 pixels: long enough for a kill to land inside one.
+    proc = subprocess.Popen(promote_command + ["--ids", "0", "--epochs", "2", "--batch-size", "512", "--resolution",
+                                               "12", "--train-size", "24576"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     tune = run / PROMOTED_DIR / "tune"
-    deadline = time.monotonic() + 300
-    while not any(tune.rglob("checkpoint_000000")):  # the first epoch is checkpointed: a condition, polled
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143
-    assert stderr.strip().splitlines()[-1] == f"evohybrid: stopped by SIGTERM: resume with 'evohybrid promote {run} --resume'"
-    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
+    _wait_for(proc, lambda: any(tune.rglob("checkpoint_000000")), "promotion")  # the first epoch is checkpointed
+    _kill_9(proc)
+    resumed = subprocess.run(promote_command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     # Tune numbers a trial's checkpoints by report: two epochs in all means two reports, so the resumed trial
     # went on from its checkpoint instead of training from the start again.
     assert [path.name for path in tune.rglob("checkpoint_*")] == ["checkpoint_000001"]
     curve = list(csv.DictReader((run / PROMOTED_DIR / "0" / "curve.csv").open()))
     assert [int(row["epoch"]) for row in curve] == [1, 2]
+
+    prune_command = cli + ["prune", str(run), "0", "--levels", "1", "--rewind", "1ep"]
+    proc = subprocess.Popen(prune_command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    lottery = run / PROMOTED_DIR / "0" / "lottery"
+    _wait_for(proc, lambda: any((lottery / "level_01").glob("checkpoint-*/progress.json")), "pruning")
+    _kill_9(proc)
+    dense = (lottery / "level_00" / "metrics.json").read_bytes()
+    again = subprocess.run(prune_command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    # Killed in its second (last) epoch, or just after it: level 1 goes on from its checkpoint either way.
+    assert re.search(r"^level 1: continuing from epoch [12]$", again.stdout, re.M) and "level 0:" not in again.stdout
+    assert (lottery / "level_00" / "metrics.json").read_bytes() == dense  # the dense level was not trained again
+    assert json.loads((lottery / "level_01" / "control" / "metrics.json").read_text())["level"] == 1
+    assert not any(lottery.rglob("checkpoint-*"))  # a finished level keeps its result, not its checkpoints

@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
-from evohybrid.builder import build_model
-from evohybrid.genome import Genome, StageGene
-from evohybrid.proxies import naswot_score, readout_accuracy, ridge_fit, ridge_predict, synflow_score
+from evohybrid.fitness.proxies import naswot_score, readout_accuracy, ridge_fit, ridge_predict, synflow_score
+from evohybrid.spaces.builder import build_model
+from evohybrid.spaces.genome import Genome, StageGene
 
 
 def test_naswot_counts_shared_activation_codes():
@@ -63,5 +63,5 @@ def test_ridge_fit_matches_a_direct_least_squares_solve():
 
 def test_readout_accuracy_is_a_fraction(smoke_split):
     genome = Genome(4, (StageGene(1, 8, 3, 1, (True,)), StageGene(0, 0, 0, 1, ())))
-    model = build_model(genome, in_channels=smoke_split.image_shape[0], num_classes=smoke_split.num_classes)
+    model = build_model(genome, in_channels=smoke_split.input_shape[0], num_classes=smoke_split.num_classes)
     assert 0.0 <= readout_accuracy(model, smoke_split) <= 1.0

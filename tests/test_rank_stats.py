@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evohybrid.rank_stats import (interval, kendall_tau, out_of_fold_fit, partial_tau, resample, spearman_rho,
+from evohybrid.studies.rank_stats import (interval, kendall_tau, out_of_fold_fit, partial_tau, resample, spearman_rho,
                                   tau_within_groups)
 
 
@@ -66,7 +66,7 @@ def test_spearman_rho_by_hand():
 
 
 def test_top_ten_percent_hit_rate_by_hand():
-    from evohybrid.study_analysis import analyse
+    from evohybrid.studies.analysis import analyse
 
     def lines(proxy: list[float]) -> list[dict]:
         common = [{"hash": f"h{i}", "genome": {}, "params": 100 + i, "flops": 1, "cost_s": 1.0} for i in range(10)]
@@ -149,7 +149,7 @@ def test_tau_within_halves_splits_an_odd_count_smaller_half_first():
     # Upper half (4): one swapped pair of 6, tau = (5 - 1) / 6 = 2/3.
     x[[7, 6, 8, 4]], y[[7, 6, 8, 4]] = [1, 2, 3, 4], [1, 3, 2, 4]
     assert tau_within_groups(x, y, size, 2) == pytest.approx([1 / math.sqrt(7), 2 / 3])
-    from evohybrid.study_analysis import analyse
+    from evohybrid.studies.analysis import analyse
 
     entry = analyse(_measurements(list(y), {"bn": list(x)}, list(size)))["proxies"]["bn"]
     halves = (entry["kendall_tau_lower_half"], entry["kendall_tau_upper_half"])
@@ -157,7 +157,7 @@ def test_tau_within_halves_splits_an_odd_count_smaller_half_first():
 
 
 def test_top_ten_percent_of_twenty_is_two_architectures():
-    from evohybrid.study_analysis import analyse
+    from evohybrid.studies.analysis import analyse
 
     truth = [i / 100 for i in range(20)]  # architectures 19 and 18 are truly best
     one_of_two = truth[:17] + [0.99, 0.0, 0.5]  # its best two are 17 and 19: one hit of two
@@ -167,7 +167,7 @@ def test_top_ten_percent_of_twenty_is_two_architectures():
 
 
 def test_top_ten_percent_of_twenty_five_rounds_half_up_to_three():
-    from evohybrid.study_analysis import analyse
+    from evohybrid.studies.analysis import analyse
 
     truth = [i / 100 for i in range(25)]  # architectures 24, 23 and 22 are truly best
     proxy = [0.22] + truth[1:22] + [0.0, 0.23, 0.24]  # its best three are 24, 23 and 0: two hits of three
@@ -176,7 +176,7 @@ def test_top_ten_percent_of_twenty_five_rounds_half_up_to_three():
 
 
 def test_bootstrap_intervals_match_an_independent_percentile_bootstrap():
-    from evohybrid.study_analysis import analyse
+    from evohybrid.studies.analysis import analyse
 
     truth = [0.60, 0.72, 0.65, 0.80, 0.70, 0.90, 0.75, 0.85]
     bn = [0.30, 0.35, 0.50, 0.45, 0.40, 0.70, 0.40, 0.60]  # a tie, and some pairs out of order

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.executors import LocalExecutor
-from evohybrid.ray_executor import RayExecutor, RayOptions
+from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.distributed.ray_executor import RayExecutor, RayOptions
 
 RAY_BIN = Path(sys.executable).parent / "ray"
 LOOPBACK = ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]")
@@ -359,7 +359,7 @@ def test_sixteen_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path):
     16 actors at once (each actor's start costs seconds of CPU, so more would only slow the suite)."""
     import ray
 
-    from evohybrid.ray_runtime import import_ray
+    from evohybrid.distributed.ray_runtime import import_ray
 
     import_ray()  # keeps this Ray on loopback
     ray.init(address="local", num_cpus=16, include_dashboard=False, logging_level="ERROR", log_to_driver=False)

@@ -1,9 +1,11 @@
 """`evohybrid report` on two real smoke searches (NSGA-II and random search): the PNG figures decode, the HTML
-embeds them and needs no other file. The figure of promoted models is checked in test_promote.py."""
+embeds them and needs no other file; the front figure's chance line and knee. The figure of promoted models is
+checked in test_promote.py."""
 
 from __future__ import annotations
 
 import base64
+import random
 import re
 import shutil
 
@@ -12,7 +14,8 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
-from evohybrid.report import FRONT_FIGURE, HYPERVOLUME_FIGURE, PROMOTED_FIGURE, REPORT_FILE, write_report
+from evohybrid.inspection.report import (FRONT_FIGURE, HYPERVOLUME_FIGURE, PROMOTED_FIGURE, REPORT_FILE, RunData,
+                                         front_figure, write_report)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -41,6 +44,7 @@ def test_report_writes_decodable_figures_and_a_self_contained_page(two_runs, tmp
     embedded = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert [base64.b64decode(data) for data in embedded] == [figure.read_bytes() for figure in written[1:]]
     assert "random" in page and "nsga2" in page
+    assert "Chance level 0.1000 (1 / classes)" in page  # the smoke config's Fashion-MNIST has 10 classes
     # Self-contained: no link, script or image that a browser would fetch from elsewhere.
     assert not re.search(r'(src|href)="(?!data:)', page)
     assert folder_listing(random_search) == compared  # the runs compared with are only read
@@ -59,3 +63,16 @@ def test_report_of_a_missing_run_is_one_line(two_runs, tmp_path, capsys, folder_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing" in err and "Traceback" not in err
     assert [folder_listing(run) for run in two_runs] == before  # no page or figure half written
+
+
+def test_front_figure_draws_the_chance_line_and_a_knee_above_chance(tmp_path):
+    genome = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+    # The smallest network is below chance: were it counted, id 1 (barely above chance) would be the knee.
+    points = [(0, 0.0975, 100), (1, 0.161, 200), (2, 0.2, 10_000), (3, 0.22, 1_000_000)]
+    records = [{"id": i, "genome": genome, "status": "ok", "val_acc": acc, "params": params, "flops": params * 10}
+               for i, acc, params in points]
+    axes = front_figure(RunData(tmp_path, "run", evohybrid.Config().to_dict(), records, 0.1)).axes[0]
+    chance = [line for line in axes.get_lines() if line.get_label() == "chance"]
+    assert len(chance) == 1 and chance[0].get_linestyle() == "--" and list(chance[0].get_ydata()) == [0.1, 0.1]
+    assert "chance" in [text.get_text() for text in axes.get_legend().get_texts()]
+    assert [text.get_text() for text in axes.texts] == ["knee: id 2"]

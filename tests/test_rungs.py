@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 import evohybrid
-from evohybrid.algorithms.rungs import selection_values
+from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.errors import ConfigError
-from evohybrid.executors import LocalExecutor
-from evohybrid.pareto import ok_records, pareto_front
-from evohybrid.store import read_records
+from evohybrid.evolution.algorithms.rungs import selection_values
+from evohybrid.evolution.store import read_records
+from evohybrid.inspection.pareto import ok_records, pareto_front
 
 from test_cli import TIMEOUT, _complete_records, _env, kill_search_once_logged
 

@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 import evohybrid
+from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.errors import ConfigError, RunDirError
-from evohybrid.executors import LocalExecutor
-from evohybrid.genome import Genome
-from evohybrid.space import SPACES_DIR
-from evohybrid.store import read_records
+from evohybrid.evolution.store import read_records
+from evohybrid.spaces.genome import Genome
+from evohybrid.spaces.space import SPACES_DIR
 
 from conftest import ALGORITHM_NAMES
 

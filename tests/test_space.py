@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from pathlib import Path
@@ -11,8 +12,8 @@ import yaml
 
 import evohybrid
 from evohybrid.errors import ConfigError, GenomeError
-from evohybrid.genome import Genome, StageGene
-from evohybrid.space import SPACES_DIR, SearchSpace
+from evohybrid.spaces.genome import Genome, StageGene
+from evohybrid.spaces.space import SPACES_DIR, SearchSpace
 
 SEEDS = range(300)
 
@@ -103,7 +104,7 @@ def test_operators_draw_only_from_the_given_rng(space):
 
 
 def test_mutate_and_crossover_reject_genomes_outside_the_space(space):
-    outside = Genome(max(space.stem_widths) + 1, space.sample(random.Random(0)).stages)
+    outside = dataclasses.replace(space.sample(random.Random(0)), stem_width=max(space.stem_widths) + 1)
     inside = space.sample(random.Random(1))
     with pytest.raises(GenomeError, match="stem_width"):
         space.mutate(outside, random.Random(0))
@@ -116,18 +117,20 @@ def test_validate_names_the_offending_gene(space):
     index = next(i for i, stage in enumerate(genome.stages) if stage.depth)
     stage, choices = genome.stages[index], space.stages[index]
     cases = {
-        "width": StageGene(stage.depth, max(choices.widths) + 1, stage.kernel, stage.stride, stage.residual),
-        "kernel": StageGene(stage.depth, stage.width, max(choices.kernels) + 2, stage.stride, stage.residual),
-        "stride": StageGene(stage.depth, stage.width, stage.kernel, 3 - stage.stride, stage.residual),
-        "depth": StageGene(choices.max_depth + 1, stage.width, stage.kernel, stage.stride,
-                           (True,) * (choices.max_depth + 1)),
+        "width": dataclasses.replace(stage, width=max(choices.widths) + 1),
+        "kernel": dataclasses.replace(stage, kernel=max(choices.kernels) + 2),
+        "dilation": dataclasses.replace(stage, dilation=max(choices.dilations) + 1),
+        "stride": dataclasses.replace(stage, stride=3 - stage.stride),
+        "depth": dataclasses.replace(stage, depth=choices.max_depth + 1, residual=(True,) * (choices.max_depth + 1)),
     }
     for fragment, bad_stage in cases.items():
-        bad = Genome(genome.stem_width, genome.stages[:index] + (bad_stage,) + genome.stages[index + 1:])
+        bad = dataclasses.replace(genome, stages=genome.stages[:index] + (bad_stage,) + genome.stages[index + 1:])
         with pytest.raises(GenomeError, match=fragment):
             space.validate(bad)
     with pytest.raises(GenomeError, match="stages"):
-        space.validate(Genome(genome.stem_width, genome.stages + (stage,)))
+        space.validate(dataclasses.replace(genome, stages=genome.stages + (stage,)))
+    with pytest.raises(GenomeError, match="kind"):
+        space.validate(dataclasses.replace(genome, kind="conv1d" if space.kind == "conv2d" else "conv2d"))
 
 
 def _enumerate(space: SearchSpace) -> set[str]:

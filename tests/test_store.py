@@ -8,7 +8,7 @@ import math
 import pytest
 
 from evohybrid.errors import RunDirError
-from evohybrid.store import CONFIG_FILE, EVALUATIONS_FILE, STATE_FILE, RunStore, read_records
+from evohybrid.evolution.store import CONFIG_FILE, EVALUATIONS_FILE, STATE_FILE, RunStore, read_records
 
 CONFIG = {"config": {"seed": 0}, "search_space": {"stem": {"widths": [4]}}, "versions": {"python": "3"}}
 

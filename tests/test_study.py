@@ -15,13 +15,13 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
+from evohybrid.distributed.job_pool import PoolOptions
 from evohybrid.errors import ConfigError, RunDirError
-from evohybrid.job_pool import PoolOptions
-from evohybrid.store import read_records
-from evohybrid.rank_stats import partial_tau, tau_within_groups
-from evohybrid.study import MEASUREMENTS_FILE, RECIPES_FILE, SIGNALS, run_recipe_study, run_study, spread_sample
-from evohybrid.study_analysis import TRUTH, analyse
-from evohybrid.truth import TruthSettings
+from evohybrid.evolution.store import read_records
+from evohybrid.studies.analysis import TRUTH, analyse
+from evohybrid.studies.proxy_study import MEASUREMENTS_FILE, RECIPES_FILE, SIGNALS, run_recipe_study, run_study, spread_sample
+from evohybrid.studies.rank_stats import partial_tau, tau_within_groups
+from evohybrid.studies.truth import TruthSettings
 
 N = 10
 TRUTH_SETTINGS = TruthSettings(epochs=1, seeds=2, val_size=256, train_size=1024)
@@ -41,7 +41,7 @@ def smoke_study(tmp_path_factory, smoke_config):
 
 def test_spread_sample_covers_the_parameter_range(smoke_split):
     space = evohybrid.load_space("tiny")
-    genomes = spread_sample(space, 5, 0, smoke_split.image_shape, smoke_split.num_classes)
+    genomes = spread_sample(space, 5, 0, smoke_split.input_shape, smoke_split.num_classes)
     params = [evohybrid.count_parameters(evohybrid.build_model(g)) for g in genomes]
     assert len({g.hash for g in genomes}) == 5
     assert params == sorted(params) and params[0] < params[-1]
@@ -267,7 +267,7 @@ def test_a_bad_recipe_is_named_before_anything_is_measured(smoke_study, folder_l
 
 
 def test_the_simulated_ceiling_rises_with_seeds_and_is_exact_without_noise():
-    from evohybrid.study_analysis import ceiling_by_seeds
+    from evohybrid.studies.analysis import ceiling_by_seeds
 
     rng = np.random.default_rng(1)
     true = np.linspace(0.80, 0.90, 30)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import evohybrid
-from evohybrid.training import Training, training_data
+from evohybrid.data import Augmentation
+from evohybrid.training.trainer import Training, training_data
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +33,17 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 
 def test_promotion_trains_on_everything_but_the_search_validation_slice(smoke_config, smoke_split):
     data = training_data(smoke_config)
-    assert torch.equal(data.split.val_images, smoke_split.val_images)
+    assert torch.equal(data.split.val_inputs, smoke_split.val_inputs)
     assert len(data.split.train_labels) == 60_000 - smoke_config.data.val_size
-    assert data.test_images.shape[1:] == data.split.image_shape == (1, 12, 12)
-    assert not data.flip and data.crop_padding == 1  # 2 pixels at 28, scaled to 12
+    assert data.test_inputs.shape[1:] == data.split.input_shape == (1, 12, 12)
+    assert data.split.augmentation == Augmentation(padding=1, flip=False)  # 2 pixels at 28, scaled to 12
 
 
 def test_a_larger_validation_slice_contains_the_search_slice_and_is_never_trained_on(smoke_config, smoke_split):
     data = training_data(smoke_config, val_size=1000, resolution=16)
-    assert len(data.split.val_labels) == 1000 and data.split.image_shape == (1, 16, 16)
-    search_val = training_data(smoke_config, resolution=16).split.val_images
-    assert torch.equal(data.split.val_images[:len(search_val)], search_val)
+    assert len(data.split.val_labels) == 1000 and data.split.input_shape == (1, 16, 16)
+    search_val = training_data(smoke_config, resolution=16).split.val_inputs
+    assert torch.equal(data.split.val_inputs[:len(search_val)], search_val)
     assert len(data.split.train_labels) == 60_000 - 1000
 
 
@@ -68,25 +69,35 @@ def test_a_training_continued_from_its_checkpoint_ends_where_an_uninterrupted_on
     interrupted.save(tmp_path)
     resumed = Training(genome, small_data, epochs=2, batch_size=128)
     resumed.load(tmp_path)
-    resumed.epoch = interrupted.epoch
     resumed.run()
     assert resumed.epoch == 2
     assert _same(_weights(straight), _weights(resumed))
     assert resumed.val_accuracy() == straight.val_accuracy()
 
 
+def test_a_training_restarted_mid_epoch_takes_only_the_steps_that_remain(small_data, genome, tmp_path):
+    steps = []
+    first = Training(genome, small_data, epochs=2, batch_size=128)  # 8 steps per epoch
+    first.run(on_step=lambda training: training.step == 5 and training.save(tmp_path))
+    restarted = Training(genome, small_data, epochs=2, batch_size=128)
+    restarted.load(tmp_path)
+    epochs = []
+    restarted.run(lambda training, loss: epochs.append(training.epoch), lambda training: steps.append(training.step))
+    assert steps == list(range(6, 17)) and epochs == [1, 2]
+
+
 def _check_device(small_data, genome, device: str) -> None:
     training = Training(genome, small_data, epochs=1, batch_size=256, device=device)
     assert next(training.model.parameters()).device.type == device
-    assert small_data.test_images.device.type == "cpu"  # the test split stays where it was loaded
+    assert small_data.test_inputs.device.type == "cpu"  # the test split stays where it was loaded
     training.run()
     assert 0.0 <= training.val_accuracy() <= 1.0 and 0.0 <= training.test_accuracy() <= 1.0
 
 
-def test_training_on_the_cpu_reads_validation_and_test_images_from_anywhere(small_data, genome):
+def test_training_on_the_cpu_reads_validation_and_test_inputs_from_anywhere(small_data, genome):
     _check_device(small_data, genome, "cpu")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_training_on_the_gpu_reads_validation_and_test_images_from_the_cpu(small_data, genome):
+def test_training_on_the_gpu_reads_validation_and_test_inputs_from_the_cpu(small_data, genome):
     _check_device(small_data, genome, "cuda")

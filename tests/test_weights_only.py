@@ -12,9 +12,9 @@ import torch
 
 import evohybrid
 from evohybrid.errors import EvohybridError
-from evohybrid.export import export_model, load_exported
-from evohybrid.promote import PROMOTED_DIR
-from evohybrid.training import Training, training_data
+from evohybrid.inspection.export import export_model, load_exported
+from evohybrid.training.promoted import PROMOTED_DIR
+from evohybrid.training.trainer import Training, training_data
 
 
 class SideEffect:

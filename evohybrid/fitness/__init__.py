@@ -1,0 +1,1 @@
+"""The fitness of an architecture: BatchNorm-only training and its alternative signals (zero-cost proxies, readouts)."""

@@ -1,0 +1,157 @@
+"""Fitness: train only the configured parameters of a randomly initialised network, measure validation accuracy."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import traceback
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..config import FitnessConfig
+from ..data import SearchSplit, as_float, augment
+from ..spaces.builder import bn_gamma_indicator, build_model, count_flops, count_parameters
+from ..spaces.genome import Genome
+
+FINITE_CHECK_STEPS = 16  # training stops this many steps at most after the loss stops being finite
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks the GPU when there is one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def genome_seed(run_seed: int, genome: Genome) -> int:
+    """The weight seed of a genome: the same network gets the same random weights whoever evaluates it."""
+    digest = hashlib.sha256(f"{run_seed}:{genome.hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2 ** 63 - 1)
+
+
+def normalise(inputs: torch.Tensor, split: SearchSplit) -> torch.Tensor:
+    """Inputs on a common scale, standardised per channel with the training slice's mean and deviation."""
+    shape = (1, -1) + (1,) * (inputs.ndim - 2)
+    return (as_float(inputs) - split.mean.view(shape)) / split.std.view(shape)
+
+
+def _optimizer(params: list[torch.nn.Parameter], cfg: FitnessConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, cfg: FitnessConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.steps)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def batch_indices(count: int, batch_size: int, steps: int, seed: int, device: torch.device):
+    """Index batches that walk through random permutations; the same seed gives every genome the same data."""
+    generator = torch.Generator().manual_seed(seed)
+    position = count  # a new permutation before the first batch
+    for _ in range(steps):
+        if position + batch_size > count:
+            # One copy to the device per pass over the data, not one per batch.
+            order, position = torch.randperm(count, generator=generator).to(device), 0
+        yield order[position:position + batch_size]
+        position += batch_size
+
+
+def _autocast(device: torch.device, precision: str):
+    # Autocast keeps BatchNorm and the loss in fp32 and runs convolutions and matmuls in bfloat16.
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    # Channels-last is a layout of 4D tensors: series (N, C, L) stay as they are.
+    return images.contiguous(memory_format=torch.channels_last) if channels_last and images.ndim == 4 else images
+
+
+def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: int) -> tuple[bool, int]:
+    """Train the model's trainable parameters; return (finite loss throughout, images seen)."""
+    device = next(model.parameters()).device
+    params = [param for param in model.parameters() if param.requires_grad]
+    optimizer = _optimizer(params, cfg)
+    scheduler = _scheduler(optimizer, cfg)
+    batch_size = min(cfg.batch_size, len(split.train_labels))
+    generator = torch.Generator(device=device).manual_seed(seed)
+    seen = 0
+    # Read every FINITE_CHECK_STEPS steps only: reading it each step would make the CPU wait for the GPU.
+    finite = torch.ones((), dtype=torch.bool, device=device)
+    model.train()
+    for step, index in enumerate(batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device)):
+        if step % FINITE_CHECK_STEPS == 0 and not finite:
+            return False, seen
+        images = split.train_inputs[index]
+        if cfg.augment:
+            images = augment(images, split.augmentation, generator)
+        with _autocast(device, cfg.precision):
+            logits = model(_layout(normalise(images, split), cfg.channels_last))
+            loss = F.cross_entropy(logits, split.train_labels[index])
+        finite &= torch.isfinite(loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        seen += len(index)
+    return bool(finite), seen
+
+
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, split: SearchSplit,
+             batch_size: int, *, precision: str = "fp32", channels_last: bool = False) -> float:
+    """Top-1 accuracy in eval mode (BN running statistics), without autograd."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device, read once
+    with torch.inference_mode(), _autocast(device, precision):
+        for start in range(0, len(labels), batch_size):
+            # Batches move to the model's device (a no-op when the data already lives there).
+            batch = images[start:start + batch_size].to(device, non_blocking=True)
+            logits = model(_layout(normalise(batch, split), channels_last))
+            correct += (logits.argmax(dim=1) == labels[start:start + batch_size].to(device, non_blocking=True)).sum()
+    return int(correct) / len(labels)
+
+
+def blank_record(genome: Genome, device: str | None) -> dict[str, Any]:
+    """A record with every field present, filled as a failure until the evaluation says otherwise."""
+    return {"hash": genome.hash, "genome": genome.to_dict(), "status": "failed", "val_acc": None, "params": None,
+            "flops": None, "train_s": 0.0, "eval_s": 0.0, "train_samples": 0, "device": device, "error": None}
+
+
+def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: int = 0) -> dict[str, Any]:
+    """Evaluate one genome; never raises for a failing network, it returns a record with status and error."""
+    device = resolve_device(cfg.device)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    record = blank_record(genome, str(device))
+    try:
+        model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes,
+                            seed=genome_seed(seed, genome), trainable=cfg.trainable, bn_init=cfg.bn_init)
+        record["params"] = count_parameters(model)
+        record["flops"] = count_flops(model, split.input_shape)
+        model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+        split = split.to(device)
+        start = time.perf_counter()
+        finite, record["train_samples"] = train(model, split, cfg, seed)
+        record["train_s"] = time.perf_counter() - start
+        if not finite:
+            record.update(status="diverged", val_acc=0.0, error="loss became NaN or infinite during training")
+            return record
+        if cfg.trainable != "head":  # gamma learned: BN-NAS's indicator comes free with the run
+            record["bn_gamma"] = bn_gamma_indicator(model)
+        start = time.perf_counter()
+        val_acc = accuracy(model, split.val_inputs, split.val_labels, split, cfg.val_batch_size,
+                           precision=cfg.precision, channels_last=cfg.channels_last)
+        record["eval_s"] = time.perf_counter() - start
+        record.update(status="ok" if math.isfinite(val_acc) else "diverged", val_acc=val_acc)
+    except Exception as error:  # a failing network is data for the search, not a reason to stop it
+        record["error"] = f"{type(error).__name__}: {error}"
+        record["traceback"] = traceback.format_exc(limit=5)
+    return record

@@ -1,0 +1,112 @@
+"""Export a promoted model as one standalone file, and load it back as a module that takes plain images.
+
+The file is a dict saved with `torch.save` (tensors, strings and numbers only, so `torch.load(..., weights_only=True)`
+reads it): the genome as JSON, the state_dict, and what the input needs (channels, classes, resolution, mean, std).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import EvohybridError
+from ..spaces.builder import build_model
+from ..spaces.genome import Genome
+from ..spaces.kinds import kind_of
+from ..training.lottery import level_dir, lottery_dir, read_lottery
+from ..training.promoted import promoted_model
+
+EXPORT_FORMAT = "evohybrid-model"
+EXPORT_VERSION = 1
+
+
+class ExportError(EvohybridError):
+    """A model cannot be exported (unknown or unpromoted id) or a file is not an exported model."""
+
+
+class ExportedModel(nn.Module):
+    """A trained network behind its input pipeline: float images in [0, 1] of shape (N, C, H, W), any H and W,
+    are resized to the training resolution when they differ, normalised, and mapped to logits; series (N, C, L),
+    any L, are normalised and mapped to logits."""
+
+    def __init__(self, network: nn.Module, mean: list[float], std: list[float], resolution: int, dims: int) -> None:
+        super().__init__()
+        self.network = network
+        shape = (1, -1) + (1,) * dims
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(shape))
+        self.resolution, self.dims = resolution, dims
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != self.dims + 2 or images.shape[1] != self.mean.shape[1]:
+            expected = "H, W" if self.dims == 2 else "L"
+            raise ValueError(f"expected inputs of shape (N, {self.mean.shape[1]}, {expected}), got "
+                             f"{tuple(images.shape)}")
+        if self.dims == 2 and images.shape[-2:] != (self.resolution, self.resolution):
+            # The same filter that resized the training images (bilinear with antialiasing).
+            images = F.interpolate(images, size=(self.resolution, self.resolution), mode="bilinear", antialias=True,
+                                   align_corners=False)
+        return self.network((images - self.mean) / self.std)
+
+
+def export_model(run_dir: str | Path, eval_id: int, out: str | Path, *, level: int | None = None) -> Path:
+    """Write the promoted model `eval_id` of a run (or its pruning `level`, masks folded into the weights) to `out`
+    as a standalone file; return its path."""
+    folder, metrics = promoted_model(run_dir, eval_id)
+    shape = metrics["input"]
+    weights = folder / "model.pt"
+    if level is not None:
+        levels = {row["level"]: row for row in read_lottery(folder) if not row["control"]}
+        if level not in levels:
+            done = f"it has levels 0 to {max(levels)}" if levels else "it was never pruned"
+            raise ExportError(f"model {eval_id} has no pruning level {level} ({done}): run 'evohybrid prune "
+                              f"{run_dir} {eval_id} --levels {max(level, 1)}' first")
+        metrics = levels[level]
+        weights = level_dir(lottery_dir(folder), level) / "model.pt"
+    payload: dict[str, Any] = {
+        "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
+        "genome": Genome.from_json((folder / "genome.json").read_text()).to_json(),
+        "state_dict": _load_weights(weights),
+        "in_channels": shape["in_channels"], "num_classes": shape["num_classes"], "resolution": shape["resolution"],
+        "mean": shape["mean"], "std": shape["std"], "dataset": shape["dataset"], "id": eval_id,
+        "val_acc": metrics["val_acc"], "test_acc": metrics["test_acc"],
+        "sparsity": metrics.get("sparsity", 0.0),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, out)
+    return out
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)  # tensors only: no code runs on loading
+    except (pickle.UnpicklingError, RuntimeError, EOFError):
+        raise ExportError(f"'{path}' is not a weights file that evohybrid wrote (it is damaged, or holds Python "
+                          "objects, which are never loaded): promote the model again") from None
+
+
+def load_exported(path: str | Path) -> nn.Module:
+    """The model of a file written by `evohybrid export`, in eval mode, on the CPU: it takes float images in [0, 1]
+    of shape (N, C, H, W) at any size and returns logits of shape (N, num_classes)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ExportError(f"'{path}' does not exist: write it with 'evohybrid export RUN ID --out {path}'") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError):
+        payload = None
+    if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
+        raise ExportError(f"'{path}' is not a model file written by 'evohybrid export'")
+    if payload.get("version") != EXPORT_VERSION:
+        raise ExportError(f"'{path}' is an export of version {payload.get('version')}: this evohybrid reads version "
+                          f"{EXPORT_VERSION}, upgrade it")
+    genome = Genome.from_json(payload["genome"])
+    network = build_model(genome, in_channels=payload["in_channels"], num_classes=payload["num_classes"],
+                          trainable="all")
+    network.load_state_dict(payload["state_dict"])
+    return ExportedModel(network, payload["mean"], payload["std"], payload["resolution"], kind_of(genome).dims).eval()

@@ -1,0 +1,309 @@
+"""Search efficiency: which algorithm finds a better accuracy-size front for the same number of evaluations?
+
+`evohybrid study algorithms RUN...` reads finished searches (one per algorithm and seed, otherwise the
+same settings), computes each run's hypervolume after every evaluation against one shared reference
+point, pairs runs by seed (same seed: same data split and weights, so the same genome scores the same),
+and measures the truth of each run's top architectures (full training at several seeds, on a pool of workers),
+one JSON line per training.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..config import config_from_dict
+from ..distributed.job_pool import PoolOptions, run_jobs
+from ..errors import RunDirError
+from ..evolution.store import RunStore, append_jsonl, read_records, write_json_atomic
+from ..inspection.pareto import hypervolume, hypervolume_curve, pareto_front, reference_point
+from ..spaces.genome import Genome
+from ..training.promoted import select_records
+from .truth import TruthSettings, truth_accuracy, truth_data
+
+SUMMARY_FILE = "algorithms.json"
+PROMOTED_FILE = "truth.jsonl"
+TRUTH_SETTINGS_FILE = "truth.json"
+FIGURE_FILE = "hypervolume.png"
+TRUE_FRONTS_FILE = "true_fronts.png"
+BASELINE = "random"
+SMALL_PARAMS = 100_000  # "the best network at this size or below", the deployable end of the front
+
+
+def load_runs(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
+    """Each run's algorithm, seed, config and records; the runs must differ in algorithm and seed only."""
+    runs = []
+    for path in run_dirs:
+        store = RunStore.open(path)
+        # Read through the current schema, so a run saved before a setting existed compares with its default.
+        config = config_from_dict(store.read_config()["config"]).to_dict()
+        runs.append({"path": store.path, "algorithm": search_label(config), "seed": config["seed"],
+                     "config": config, "records": sorted(store.records(), key=lambda r: r["id"])})
+    if not runs:
+        raise RunDirError("no run given: pass the run directories of the searches to compare")
+    for run in runs[1:]:
+        for section in ("data", "fitness"):
+            if run["config"][section] != runs[0]["config"][section]:
+                raise RunDirError(f"'{run['path']}' and '{runs[0]['path']}' have different {section} settings: "
+                                  "compare runs that differ in algorithm and seed only")
+    if len({run["config"]["search"]["time_budget"] for run in runs}) > 1:
+        raise RunDirError("the runs had different --time-budget: compare runs given the same time")
+    keys = [(run["algorithm"], run["seed"]) for run in runs]
+    if len(set(keys)) < len(keys):
+        raise RunDirError("two runs have the same algorithm and seed: pass each search once")
+    return runs
+
+
+def search_label(config: dict[str, Any]) -> str:
+    """What tells two searches apart in a comparison: the algorithm, marked when it used fitness rungs."""
+    return config["search"]["algorithm"] + ("+rungs" if config["search"]["rungs"] else "")
+
+
+def evaluations_to_reach(curve: list[float], target: float) -> int | None:
+    """The first evaluation count at which `curve` reaches `target`, or None if it never does."""
+    return next((index + 1 for index, value in enumerate(curve) if value >= target - 1e-12), None)
+
+
+def analyse_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Hypervolume curves per run and per algorithm: over a common number of evaluations, or, for runs given the
+    same wall time (`--time-budget`), over everything each run evaluated in that time."""
+    equal_time = runs[0]["config"]["search"]["time_budget"] is not None
+    budget = min(len(run["records"]) for run in runs)
+    for run in runs:
+        run["compared"] = run["records"] if equal_time else run["records"][:budget]
+    reference = reference_point(run["compared"] for run in runs)
+    per_run = []
+    for run in runs:
+        curve = hypervolume_curve(run["compared"], reference)
+        per_run.append({"run": run["path"].name, "algorithm": run["algorithm"], "seed": run["seed"],
+                        "final_hypervolume": curve[-1], "curve": curve})
+    baseline = {entry["seed"]: entry["final_hypervolume"] for entry in per_run if entry["algorithm"] == BASELINE}
+    algorithms: dict[str, Any] = {}
+    for name in sorted({entry["algorithm"] for entry in per_run}):
+        entries = [entry for entry in per_run if entry["algorithm"] == name]
+        finals = [entry["final_hypervolume"] for entry in entries]
+        # Paired by seed: evaluations this algorithm needs to match random search's final hypervolume.
+        reach = {entry["seed"]: evaluations_to_reach(entry["curve"], baseline[entry["seed"]])
+                 for entry in entries if entry["seed"] in baseline}
+        algorithms[name] = {"runs": len(entries), "mean_final_hypervolume": statistics.mean(finals),
+                            "sd_final_hypervolume": statistics.stdev(finals) if len(finals) > 1 else 0.0,
+                            "evaluations_to_reach_random": reach}
+    return {"budget": budget, "equal_time": equal_time, "reference": list(reference), "algorithms": algorithms,
+            "runs": per_run}
+
+
+def _truth_context(configs: dict[str, dict[str, Any]], truth: dict[str, Any]) -> dict[str, Any]:
+    """A pool worker's state: the runs' configs, and each run seed's truth data once it is first needed."""
+    return {"configs": configs, "truth": TruthSettings(**truth), "data": {}}
+
+
+def _measure_truth(ctx: dict[str, Any], job: tuple[str, int, dict[str, Any], int]) -> float | None:
+    run, _, genome, seed_index = job
+    config = config_from_dict(ctx["configs"][run])
+    if config.seed not in ctx["data"]:  # runs of one seed share one split
+        ctx["data"][config.seed] = truth_data(config, ctx["truth"])
+    return truth_accuracy(Genome.from_dict(genome), ctx["data"][config.seed], ctx["truth"], seed_index)
+
+
+def front_sample(records: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """Up to `count` members of the run's Pareto front, evenly spread along it from the smallest to the largest."""
+    front = pareto_front(records)
+    if len(front) <= count:
+        return front
+    return [front[index] for index in sorted(set(np.linspace(0, len(front) - 1, count).round().astype(int)))]
+
+
+def chosen_records(run: dict[str, Any], top: int, front: int) -> list[dict[str, Any]]:
+    """The run's `top` architectures by proxy accuracy and up to `front` of its front, without repeats."""
+    chosen = select_records(run["compared"], run["path"], top=top) if top else []
+    chosen += front_sample(run["compared"], front) if front else []
+    return list({record["id"]: record for record in chosen}.values())
+
+
+def promote(runs: list[dict[str, Any]], out: Path, top: int, front: int, *, truth: TruthSettings,
+            pool: PoolOptions, log: Callable[[str], None], measure: bool = True) -> list[dict[str, Any]]:
+    """The truth of each run's chosen architectures (`chosen_records`): full training at every truth seed, on the
+    pool, one JSON line per (run, id, seed), resumable; returns every line. Without `measure`, trains nothing and
+    returns the lines measured so far."""
+    settings_path = out / TRUTH_SETTINGS_FILE
+    if settings_path.exists() and json.loads(settings_path.read_text()) != truth.recipe():
+        raise RunDirError(f"'{out}' holds a truth with other settings: choose another --out")
+    if not measure:
+        return read_records(out / PROMOTED_FILE)
+    write_json_atomic(settings_path, truth.recipe())
+    done = {(m["run"], m["id"], m["truth_seed"]) for m in read_records(out / PROMOTED_FILE)}
+    per_run = [[(run, record) for record in chosen_records(run, top, front)] for run in runs]
+    # Round-robin over the runs, so a study stopped part-way holds the same share of every run's choice.
+    chosen = {(run["path"].name, record["id"]): (run, record)
+              for rank in range(max(map(len, per_run), default=0)) for picks in per_run if rank < len(picks)
+              for run, record in [picks[rank]]}
+    jobs = [(name, eval_id, record["genome"], seed) for (name, eval_id), (_, record) in chosen.items()
+            for seed in range(truth.seeds) if (name, eval_id, seed) not in done]
+    configs = {run["path"].name: run["config"] for run in runs}
+    for job, value, seconds in run_jobs(jobs, _truth_context, (configs, asdict(truth)), _measure_truth, pool):
+        name, eval_id, _, seed = job
+        run, record = chosen[(name, eval_id)]
+        entry = {"run": name, "algorithm": run["algorithm"], "seed": run["seed"], "id": record["id"],
+                 "truth_seed": seed, "params": record["params"], "proxy_val_acc": record["val_acc"], "val_acc": value,
+                 "train_s": seconds}
+        append_jsonl(out / PROMOTED_FILE, entry)
+        log(f"{name:<16} id {record['id']:>4} {record['params']:>9,} params  proxy {record['val_acc']:.3f}"
+            f"  truth seed {seed}: {'failed' if value is None else f'{value:.4f}'}  {seconds:.0f}s")
+    return read_records(out / PROMOTED_FILE)
+
+
+def study_algorithms(run_dirs: list[str | Path], out: str | Path, *, top: int = 0, front: int = 0,
+                     truth: TruthSettings = TruthSettings(), pool: PoolOptions = PoolOptions(),
+                     log: Callable[[str], None] = print, measure: bool = True) -> dict[str, Any]:
+    """Analyse the runs; measure the truth of each run's `top` architectures by proxy and of up to `front` members
+    of its front (without `measure`, use only the truth measured so far); write algorithms.json and hypervolume.png
+    (and true_fronts.png with `front`)."""
+    runs = load_runs(run_dirs)
+    for run in runs:
+        truth.check(config_from_dict(run["config"]))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = analyse_runs(runs)
+    promoted = promote(runs, out, top, front, truth=truth, pool=pool, log=log, measure=measure) if top or front \
+        else []
+    summary["promotion"] = {"top": top, "front": front, **truth.recipe(), "seeds": truth.seeds}
+    means = _true_means(promoted, truth.seeds)
+    _true_fronts(runs, means, summary, front)
+    for name, entry in summary["algorithms"].items():
+        values = [value for (run, _), value in means.items() if _algorithm_of(summary, run) == name]
+        entry["promoted_mean_val_acc"] = statistics.mean(values) if values else None
+        entry["promoted_best_val_acc"] = max(values) if values else None
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    plot_hypervolume(summary, out / FIGURE_FILE)
+    if front:
+        plot_true_fronts(summary, out / TRUE_FRONTS_FILE)
+    return summary
+
+
+def _true_means(promoted: list[dict[str, Any]], seeds: int) -> dict[tuple[str, int], float]:
+    """Each promoted architecture's truth, the mean over its seeds; one with a failed or missing seed is left out."""
+    values: dict[tuple[str, int], list[float | None]] = {}
+    for m in promoted:
+        if m["truth_seed"] < seeds:
+            values.setdefault((m["run"], m["id"]), []).append(m["val_acc"])
+    return {key: statistics.mean(v) for key, v in values.items() if len(v) == seeds and None not in v}
+
+
+def _algorithm_of(summary: dict[str, Any], run_name: str) -> str:
+    return next(entry["algorithm"] for entry in summary["runs"] if entry["run"] == run_name)
+
+
+def _true_fronts(runs: list[dict[str, Any]], means: dict[tuple[str, int], float], summary: dict[str, Any],
+                 front: int) -> None:
+    """Per run, the front of its promoted architectures by their truth, its true hypervolume (one reference point
+    for all runs) and its best true accuracy at SMALL_PARAMS parameters or fewer; per algorithm, their means and
+    the seeds on which it beats random search's true hypervolume."""
+    if not front:
+        return
+    chosen = {run["path"].name: chosen_records(run, 0, front) for run in runs}
+    points = {name: [{"id": record["id"], "genome": record["genome"], "status": "ok", "params": record["params"],
+                      "val_acc": means[(name, record["id"])]} for record in records if (name, record["id"]) in means]
+              for name, records in chosen.items()}
+    reference = reference_point(points.values())
+    for entry in summary["runs"]:
+        mine = points[entry["run"]]
+        small = [p["val_acc"] for p in mine if p["params"] <= SMALL_PARAMS]
+        entry["truth_measured"], entry["truth_chosen"] = len(mine), len(chosen[entry["run"]])
+        entry["true_front"] = sorted(({"id": p["id"], "params": p["params"], "val_acc": p["val_acc"]}
+                                      for p in pareto_front(mine)), key=lambda p: p["params"])
+        entry["true_hypervolume"] = hypervolume(mine, reference)
+        entry["best_true_val_acc_small"] = max(small) if small else None
+    random_hv = {e["seed"]: e["true_hypervolume"] for e in summary["runs"] if e["algorithm"] == BASELINE}
+    for name, entry in summary["algorithms"].items():
+        mine = [e for e in summary["runs"] if e["algorithm"] == name]
+        entry["mean_true_hypervolume"] = statistics.mean(e["true_hypervolume"] for e in mine)
+        entry["truth_measured"] = sum(e["truth_measured"] for e in mine)
+        entry["truth_chosen"] = sum(e["truth_chosen"] for e in mine)
+        small = [e["best_true_val_acc_small"] for e in mine if e["best_true_val_acc_small"] is not None]
+        entry["mean_best_true_val_acc_small"] = statistics.mean(small) if small else None
+        entry["seeds_beating_random_true_hypervolume"] = sorted(
+            e["seed"] for e in mine if e["seed"] in random_hv and e["true_hypervolume"] > random_hv[e["seed"]])
+    summary["true_reference"] = list(reference)
+    summary["small_params"] = SMALL_PARAMS
+
+
+def plot_hypervolume(summary: dict[str, Any], path: Path) -> None:
+    """Mean hypervolume against evaluations per algorithm, with the range over seeds shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name in summary["algorithms"]:
+        curves = [entry["curve"] for entry in summary["runs"] if entry["algorithm"] == name]
+        columns = list(zip(*curves))  # as far as every seed's run went
+        steps = range(1, len(columns) + 1)
+        axis.plot(steps, [statistics.mean(c) for c in columns], label=f"{name} ({len(curves)} seeds)")
+        axis.fill_between(steps, [min(c) for c in columns], [max(c) for c in columns], alpha=0.2)
+    axis.set_xlabel("evaluations")
+    axis.set_ylabel("hypervolume (accuracy x decades of parameters)")
+    axis.set_title("search front quality: mean over seeds, range shaded")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_true_fronts(summary: dict[str, Any], path: Path) -> None:
+    """One panel per seed: each search's promoted front by the truth (full-training accuracy against parameters)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = sorted({entry["seed"] for entry in summary["runs"]})
+    figure, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 4), squeeze=False)
+    for axis, seed in zip(axes[0], seeds):
+        for entry in (e for e in summary["runs"] if e["seed"] == seed and e["true_front"]):
+            front = entry["true_front"]
+            axis.step([p["params"] for p in front], [p["val_acc"] for p in front], where="post", marker="o",
+                      label=f"{entry['algorithm']} (HV {entry['true_hypervolume']:.3f})")
+        axis.axvline(summary["small_params"], color="grey", linestyle=":", linewidth=1)
+        axis.set_xscale("log")
+        axis.set_xlabel("parameters")
+        axis.set_ylabel("truth: full-training val acc")
+        axis.set_title(f"seed {seed}")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def format_algorithms(summary: dict[str, Any]) -> str:
+    """The algorithms as a text table: proxy hypervolume, pairing with random search, and the truth of what they found."""
+    lines = [f"{'algorithm':<16} {'runs':>4} {'hypervolume':>18} {'evals to reach random':>22} {'truth, mean':>11}"
+             + (f" {'true HV':>8} {'best <=100k':>11} {'beats random':>12} {'measured':>9}"
+                if "true_reference" in summary else "")]
+    for name, entry in summary["algorithms"].items():
+        reach = entry["evaluations_to_reach_random"]
+        reach_text = ", ".join("never" if value is None else str(value) for _, value in sorted(reach.items())) or "-"
+        line = (f"{name:<16} {entry['runs']:>4} {entry['mean_final_hypervolume']:>10.4f} ± "
+                f"{entry['sd_final_hypervolume']:<5.4f} {reach_text:>22} {_text(entry['promoted_mean_val_acc']):>11}")
+        if "true_reference" in summary:
+            beats = ",".join(map(str, entry["seeds_beating_random_true_hypervolume"])) or "-"
+            line += (f" {entry['mean_true_hypervolume']:>8.4f} {_text(entry['mean_best_true_val_acc_small']):>11} "
+                     f"{beats:>12} {entry['truth_measured']:>4}/{entry['truth_chosen']:<4}")
+        lines.append(line)
+    count = "everything each run evaluated in the same time" if summary["equal_time"] else \
+        f"{summary['budget']} evaluations"
+    lines.append(f"(hypervolume over {count}; 'evals to reach random': per seed, the evaluations needed to match "
+                 "random search's final hypervolume on the same seed; truth: full-training validation accuracy of "
+                 "the promoted architectures; measured: front members with their truth, of those chosen)")
+    return "\n".join(lines)
+
+
+def _text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -1,0 +1,168 @@
+"""The time-series study: on each UCR set bundled with aeon, the promoted winner of a conv1d search against
+MiniRocket (aeon's `MiniRocketClassifier`, the bar for time-series classification) and an extreme learning machine
+(the winner's architecture with its random weights and a ridge readout). All three learn from the same series (the
+set's training split minus the search's validation slice) and are tested once on the set's test split.
+
+Layout of the study folder: `<set>/search/` (the search run, with `promoted/` inside), `<set>/result.json` once the
+set is done, `timeseries.json` over every finished set. Resumable set by set, and within a set by the search's and
+the promotion's own resume.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..config import config_from_dict, load_config
+from ..data import AEON_MISSING, UCR_SETS
+from ..distributed.executors import Executor
+from ..errors import ConfigError, DatasetError
+from ..evolution.loop import search
+from ..evolution.store import RunStore, write_json_atomic
+from ..fitness.evaluator import genome_seed
+from ..fitness.proxies import readout_classifier
+from ..spaces.builder import build_model, count_parameters
+from ..spaces.genome import Genome
+from ..training.promote import PromoteOptions, promote
+from ..training.promoted import model_dir, promoted_model, read_ledger, select_records
+from ..training.trainer import training_data
+
+SUMMARY_FILE = "timeseries.json"
+# MiniRocket's published accuracies: UCR archive, mean over 30 resamples (Dempster, Schmidt and Webb 2021).
+PUBLISHED_MINIROCKET = {"ACSF1": 0.822, "ArrowHead": 0.881, "GunPoint": 0.992, "ItalyPowerDemand": 0.960,
+                        "OSULeaf": 0.958}
+METHODS = ("ours", "minirocket", "elm")
+
+
+@dataclass(frozen=True)
+class TimeseriesSettings:
+    """What each set gets: a search of `budget` architectures, its best by proxy promoted with this recipe."""
+
+    sets: tuple[str, ...] = UCR_SETS
+    budget: int = 100
+    epochs: int = 200  # the training splits are small (40 to 270 series): many short epochs
+    batch_size: int = 16
+    seed: int = 0
+
+    def check(self) -> None:
+        unknown = [name for name in self.sets if name not in UCR_SETS]
+        if unknown:
+            raise ConfigError(f"unknown UCR set '{unknown[0]}': the bundled ones are {', '.join(UCR_SETS)}")
+
+
+def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings,
+                        executor_factory: Callable | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The set's search (resumed if it was stopped) and its best architecture by proxy, promoted; (config, row)."""
+    run_dir = folder / "search"
+    if (run_dir / "config.json").exists():
+        result = search(resume=run_dir, budget=settings.budget, progress=False, executor_factory=executor_factory)
+    else:
+        config = load_config("timeseries").override("data", dataset=f"ucr:{name}").override(None, seed=settings.seed)
+        result = search(config, out=run_dir, budget=settings.budget, progress=False, executor_factory=executor_factory)
+    best = select_records(result.records, run_dir, top=1)[0]
+    if not (model_dir(run_dir, best["id"]) / "metrics.json").exists():
+        ledger = read_ledger(run_dir)
+        unfinished = bool(ledger) and not ledger[-1]["finished"]
+        promote(run_dir, ids=None if unfinished else [best["id"]], resume=unfinished,
+                options=PromoteOptions(epochs=settings.epochs, batch_size=settings.batch_size, lrs=(0.1,)))
+    _, metrics = promoted_model(run_dir, best["id"])
+    return RunStore.open(run_dir).read_config()["config"], metrics
+
+
+def _minirocket(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], seed: int) -> dict[str, Any]:
+    try:
+        from aeon.classification.convolution_based import MiniRocketClassifier
+    except ImportError:
+        raise DatasetError(f"the time-series study needs aeon: {AEON_MISSING}") from None
+    start = time.perf_counter()
+    classifier = MiniRocketClassifier(random_state=seed, n_jobs=1).fit(*train)
+    accuracy = float((classifier.predict(test[0]) == test[1]).mean())
+    return {"test_acc": accuracy, "seconds": time.perf_counter() - start}
+
+
+def measure_set(name: str, folder: Path, settings: TimeseriesSettings,
+                executor_factory: Callable | None = None) -> dict[str, Any]:
+    """One set's row: our promoted winner, MiniRocket and the ELM, each with its test accuracy and seconds."""
+    config_dict, metrics = _search_and_promote(name, folder, settings, executor_factory)
+    config = config_from_dict(config_dict)
+    data = training_data(config)  # the promotion's split: every training series but the validation slice
+    split = data.split
+    train = (split.train_inputs.numpy().astype(np.float64), split.train_labels.numpy())
+    test = (data.test_inputs.numpy().astype(np.float64), data.test_labels.numpy())
+    genome = Genome.from_json((model_dir(folder / "search", metrics["id"]) / "genome.json").read_text())
+    start = time.perf_counter()
+    network = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes,
+                          seed=genome_seed(config.seed, genome), trainable="all")
+    predictions = readout_classifier(network, split)(data.test_inputs)
+    elm = {"test_acc": float((predictions == data.test_labels).double().mean()),
+           "seconds": time.perf_counter() - start}
+    return {"set": name, "train_series": len(split.train_labels), "test_series": len(data.test_labels),
+            "length": split.input_shape[-1], "channels": split.input_shape[0], "classes": split.num_classes,
+            "ours": {"test_acc": metrics["test_acc"], "seconds": metrics["train_s"], "params": metrics["params"],
+                     "architecture": metrics["architecture"], "id": metrics["id"]},
+            "minirocket": _minirocket(train, test, config.seed),
+            "elm": {**elm, "params": count_parameters(network)},
+            "published_minirocket": PUBLISHED_MINIROCKET.get(name)}
+
+
+def mean_ranks(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Each method's rank per set (1 is the most accurate, ties share the mean rank), averaged over the sets."""
+    ranks: dict[str, list[float]] = {method: [] for method in METHODS}
+    for row in rows:
+        accuracies = {method: row[method]["test_acc"] for method in METHODS}
+        for method, value in accuracies.items():
+            better = sum(other > value for other in accuracies.values())
+            ties = sum(other == value for other in accuracies.values())
+            ranks[method].append(better + (ties + 1) / 2)
+    return {method: statistics.mean(values) for method, values in ranks.items()}
+
+
+def summarise(rows: list[dict[str, Any]], settings: TimeseriesSettings) -> dict[str, Any]:
+    means = {method: statistics.mean(row[method]["test_acc"] for row in rows) for method in METHODS}
+    return {"settings": asdict(settings), "sets": rows, "mean_test_acc": means, "mean_rank": mean_ranks(rows),
+            "ours_minus_minirocket": means["ours"] - means["minirocket"],
+            "sets_ours_above_elm": sum(row["ours"]["test_acc"] > row["elm"]["test_acc"] for row in rows)}
+
+
+def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = TimeseriesSettings(), *,
+                         executor_factory: Callable[[Any], Executor] | None = None,
+                         log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Measure every set not yet done, then write `timeseries.json` over all finished sets; return it."""
+    settings.check()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in settings.sets:
+        path = out / name / "result.json"
+        if not path.exists():
+            row = measure_set(name, out / name, settings, executor_factory)
+            write_json_atomic(path, row)
+            log(f"{name:<17} ours {row['ours']['test_acc']:.3f}  MiniRocket {row['minirocket']['test_acc']:.3f}  "
+                f"ELM {row['elm']['test_acc']:.3f}")
+        rows.append(json.loads(path.read_text()))
+    summary = summarise(rows, settings)
+    write_json_atomic(out / SUMMARY_FILE, summary)
+    return summary
+
+
+def format_timeseries(summary: dict[str, Any]) -> str:
+    """The study as a text table: test accuracy per set and method, parameters, seconds, then the means and ranks."""
+    lines = [f"{'set':<17} {'ours':>6} {'MiniRocket':>10} {'published':>9} {'ELM':>6} {'params':>8} "
+             f"{'ours s':>7} {'MR s':>6}  architecture"]
+    for row in summary["sets"]:
+        published = row["published_minirocket"]
+        lines.append(f"{row['set']:<17} {row['ours']['test_acc']:>6.3f} {row['minirocket']['test_acc']:>10.3f} "
+                     f"{'-' if published is None else f'{published:.3f}':>9} {row['elm']['test_acc']:>6.3f} "
+                     f"{row['ours']['params']:>8,} {row['ours']['seconds']:>7.0f} {row['minirocket']['seconds']:>6.0f}"
+                     f"  {row['ours']['architecture']}")
+    means, ranks = summary["mean_test_acc"], summary["mean_rank"]
+    lines.append(f"{'mean':<17} {means['ours']:>6.3f} {means['minirocket']:>10.3f} {'':>9} {means['elm']:>6.3f}")
+    lines.append(f"mean rank: ours {ranks['ours']:.2f}, MiniRocket {ranks['minirocket']:.2f}, ELM {ranks['elm']:.2f}; "
+                 f"ours above the ELM on {summary['sets_ours_above_elm']} of {len(summary['sets'])} sets")
+    return "\n".join(lines)

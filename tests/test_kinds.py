@@ -1,0 +1,133 @@
+"""Kinds of search space: conv2d genomes keep their form and hash, conv1d genomes build 1D networks over series,
+spaces and data sets of different kinds refuse each other with one line, and the UCR sets bundled with aeon load
+as (N, C, L) series that a conv1d search runs on."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+import evohybrid
+from evohybrid.cli import main
+from evohybrid.config import config_from_dict
+from evohybrid.data import UCR_SETS, load_dataset, search_split
+from evohybrid.errors import ConfigError, GenomeError
+from evohybrid.spaces.builder import build_model, count_flops
+from evohybrid.spaces.genome import Genome, StageGene
+from evohybrid.spaces.kinds import KINDS, check_input
+
+IMAGE_GENOME = {"stem_width": 8, "stages": [
+    {"depth": 2, "width": 16, "kernel": 3, "stride": 1, "residual": [True, False]}, {"depth": 0},
+    {"depth": 1, "width": 32, "kernel": 5, "stride": 2, "residual": [True]}]}
+
+
+def test_a_conv2d_genome_keeps_the_form_and_hash_it_had_before_kinds_existed():
+    genome = Genome.from_dict(IMAGE_GENOME)
+    assert genome.kind == "conv2d" and "kind" not in genome.to_dict() and "dilation" not in genome.to_json()
+    assert genome.hash == "35b242181b89e0e4"  # the hash written into every record of earlier runs
+
+
+def test_the_kind_and_the_dilation_are_part_of_a_genome_identity():
+    series = Genome.from_dict({**IMAGE_GENOME, "kind": "conv1d"})
+    assert series.hash != Genome.from_dict(IMAGE_GENOME).hash and series.describe().startswith("conv1d:")
+    assert Genome.from_json(series.to_json()) == series
+    dilated = Genome(8, (StageGene(1, 16, 3, 1, (True,), dilation=4),), "conv1d")
+    assert dilated.to_dict()["stages"][0]["dilation"] == 4 and "k3d4" in dilated.describe()
+    assert Genome.from_json(dilated.to_json()) == dilated
+    assert dilated.hash != Genome(8, (StageGene(1, 16, 3, 1, (True,)),), "conv1d").hash
+    with pytest.raises(GenomeError, match="dilation"):
+        StageGene(1, 16, 3, 1, (True,), dilation=0)
+
+
+def test_the_conv1d_space_makes_conv1d_genomes_and_refuses_others():
+    space = evohybrid.load_space("conv1d")
+    rng = random.Random(0)
+    genomes = [space.sample(rng) for _ in range(30)]
+    genomes += [space.mutate(genome, rng) for genome in genomes] + [space.crossover(*genomes[:2], rng)]
+    assert {genome.kind for genome in genomes} == {"conv1d"}
+    assert len({stage.dilation for genome in genomes for stage in genome.stages if stage.depth}) > 1
+    for genome in genomes:
+        space.validate(genome)
+    with pytest.raises(GenomeError, match="kind is conv1d"):
+        space.validate(evohybrid.load_space("default").sample(rng))
+
+
+def test_a_conv1d_network_reads_series_and_dilation_keeps_their_length():
+    genome = Genome(4, (StageGene(1, 8, 5, 1, (True,), dilation=4), StageGene(1, 16, 3, 2, (False,))), "conv1d")
+    model = build_model(genome, in_channels=3, num_classes=5)
+    assert model(torch.randn(2, 3, 40)).shape == (2, 5)
+    assert model.blocks[0](model.stem(torch.randn(2, 3, 40))).shape == (2, 8, 40)
+    # Per output position, in-channels x taps: stem 4x40x(3x3); block 1 (dilated, residual: a 1x1 projection
+    # from 4 to 8 channels) 8x40x(4x5) + 8x40x(8x5) + 8x40x4; block 2, stride 2 over 20 positions:
+    # 16x20x(8x3) + 16x20x(16x3); the head 16x5.
+    assert count_flops(model, (3, 40)) == 1440 + 6400 + 12800 + 1280 + 7680 + 15360 + 80
+    with pytest.raises(GenomeError, match="reads series, but the data set holds images"):
+        check_input(genome, (1, 28, 28))
+
+
+def test_a_space_and_a_data_set_of_different_kinds_are_refused_before_anything_runs(tmp_path, capsys):
+    for args in (["--space", "conv1d"], ["--space", "tiny", "--dataset", "ucr:GunPoint"]):
+        assert main(["search", "--config", "smoke", *args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "use a space of kind" in err and "Traceback" not in err
+        assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_ucr_set_lists_the_bundled_ones():
+    with pytest.raises(ConfigError, match="unknown UCR set 'Gunpoint': the bundled ones are ACSF1, ArrowHead"):
+        config_from_dict({"data": {"dataset": "ucr:Gunpoint"}})
+    assert set(KINDS) == {"conv2d", "conv1d"}
+
+
+@pytest.fixture(scope="module")
+def aeon():
+    return pytest.importorskip("aeon", reason="the time-series extra is not installed")
+
+
+@pytest.mark.parametrize("name", UCR_SETS)
+def test_every_bundled_ucr_set_loads_as_series(aeon, name):
+    data = load_dataset(f"ucr:{name}")
+    assert data.train_inputs.dtype == torch.float32 and data.train_inputs.ndim == 3
+    assert data.test_inputs.shape[1:] == data.input_shape and torch.isfinite(data.train_inputs).all()
+    assert set(data.train_labels.tolist()) == set(range(data.num_classes)) >= set(data.test_labels.tolist())
+    if name == "BasicMotions":
+        assert data.input_shape[0] == 6  # multivariate: six channels
+    if name == "JapaneseVowels":  # unequal lengths, zero-padded at the end to the longest
+        assert (data.train_inputs[:, :, -1] == 0).all(dim=1).any()
+
+
+def test_a_fraction_of_a_small_training_split_is_held_out_for_validation(aeon):
+    data = load_dataset("ucr:GunPoint")
+    split = search_split(data, val_size=0.2, train_size=None, seed=0)
+    assert (len(split.val_labels), len(split.train_labels)) == (10, 40)
+    assert split.mean.shape == split.std.shape == (1,)
+
+
+def test_a_conv1d_search_runs_on_a_ucr_set(aeon, tmp_path):
+    config = evohybrid.load_config("timeseries").override("data", dataset="ucr:ItalyPowerDemand").override(
+        "fitness", steps=5, threads=1).override("search", population=4)
+    result = evohybrid.search(config, out=tmp_path / "run", budget=4, progress=False)
+    assert [record["status"] for record in result.records] == ["ok"] * 4
+    assert all(Genome.from_dict(record["genome"]).kind == "conv1d" for record in result.records)
+    assert all(0.0 <= record["val_acc"] <= 1.0 and record["flops"] > 0 for record in result.records)
+
+
+def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeon, tmp_path, capsys):
+    from evohybrid.studies.timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
+
+    settings = TimeseriesSettings(sets=("ItalyPowerDemand",), budget=2, epochs=1, batch_size=32)
+    summary = run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)
+    (row,) = summary["sets"]
+    assert row["set"] == "ItalyPowerDemand" and row["published_minirocket"] == 0.960
+    for method in ("ours", "minirocket", "elm"):
+        assert 0.0 <= row[method]["test_acc"] <= 1.0 and row[method]["seconds"] >= 0
+    assert row["ours"]["params"] == row["elm"]["params"]  # the ELM is the winner's architecture, untrained
+    assert sum(summary["mean_rank"].values()) == 6  # on one set, three methods share the ranks 1 + 2 + 3
+    assert "ItalyPowerDemand" in format_timeseries(summary)
+    before = (tmp_path / "study" / "ItalyPowerDemand" / "result.json").read_bytes()
+    run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)  # a finished set is not measured again
+    assert (tmp_path / "study" / "ItalyPowerDemand" / "result.json").read_bytes() == before
+    assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--sets", "Gunpoint"]) == 2
+    assert "unknown UCR set 'Gunpoint'" in capsys.readouterr().err and not (tmp_path / "x").exists()
