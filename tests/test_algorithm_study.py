@@ -12,7 +12,7 @@ import pytest
 import evohybrid
 from evohybrid.distributed.job_pool import PoolOptions
 from evohybrid.errors import RunDirError
-from evohybrid.evolution.store import read_records
+from evohybrid.evolution.store import RunStore, read_records
 from evohybrid.studies.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, front_sample,
                                        study_algorithms)
 from evohybrid.studies.truth import TruthSettings
@@ -182,3 +182,23 @@ def test_a_study_stopped_part_way_holds_an_equal_share_of_every_run(timed_runs, 
     assert (out / PROMOTED_FILE).read_bytes() == measured  # nothing trained
     assert [(e["truth_measured"], e["truth_chosen"] >= 1) for e in summary["runs"]] == [(1, True)] * 3
     assert all(e["true_hypervolume"] > 0 for e in summary["runs"])
+
+
+def test_a_network_that_several_runs_of_one_seed_chose_is_trained_once_per_truth_seed(smoke_config, tmp_path):
+    # Both NSGA-IIs start from the same random population of the same seed: with a budget of one population,
+    # they evaluate the same networks.
+    config = smoke_config.override("search", population=4)
+    paths = [evohybrid.search(config.override("search", algorithm=algorithm), out=tmp_path / algorithm, budget=4,
+                              progress=False).run_dir for algorithm in ("nsga2", "nsga2-steady")]
+    out = tmp_path / "study"
+    study_algorithms(paths, out, front=3, truth=TRUTH, pool=PoolOptions(executor="local"), log=lambda line: None)
+    hashes = {(path.name, record["id"]): record["hash"] for path in paths for record in RunStore.open(path).records()}
+    lines: dict[tuple, list[dict]] = {}
+    for line in read_records(out / PROMOTED_FILE):
+        lines.setdefault((line["seed"], hashes[(line["run"], line["id"])], line["truth_seed"]), []).append(line)
+    assert any(len(same) > 1 for same in lines.values())
+    for same in lines.values():
+        trained = [line for line in same if "same_as" not in line]
+        assert len(trained) == 1 and {line["val_acc"] for line in same} == {trained[0]["val_acc"]}
+        assert all(line["same_as"] == {"run": trained[0]["run"], "id": trained[0]["id"]} and line["train_s"] == 0
+                   for line in same if line is not trained[0])

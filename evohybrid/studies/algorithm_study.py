@@ -136,25 +136,56 @@ def promote(runs: list[dict[str, Any]], out: Path, top: int, front: int, *, trut
     if not measure:
         return read_records(out / PROMOTED_FILE)
     write_json_atomic(settings_path, truth.recipe())
-    done = {(m["run"], m["id"], m["truth_seed"]) for m in read_records(out / PROMOTED_FILE)}
+    lines = read_records(out / PROMOTED_FILE)
+    done = {(m["run"], m["id"], m["truth_seed"]) for m in lines}
     per_run = [[(run, record) for record in chosen_records(run, top, front)] for run in runs]
     # Round-robin over the runs, so a study stopped part-way holds the same share of every run's choice.
     chosen = {(run["path"].name, record["id"]): (run, record)
               for rank in range(max(map(len, per_run), default=0)) for picks in per_run if rank < len(picks)
               for run, record in [picks[rank]]}
-    jobs = [(name, eval_id, record["genome"], seed) for (name, eval_id), (_, record) in chosen.items()
-            for seed in range(truth.seeds) if (name, eval_id, seed) not in done]
+    # Runs of one seed share the split and the weights: a network two of them chose has one truth per truth seed.
+    network = {(run["path"].name, record["id"]): (run["seed"], record["hash"]) for run in runs
+               for record in run["records"] if "hash" in record}
+    known = {(*network[(m["run"], m["id"])], m["truth_seed"]): m for m in lines if (m["run"], m["id"]) in network}
+    sharing: dict[tuple, list[tuple[str, int, int]]] = {}  # the runs waiting for the same training
+    jobs = []
+    for (name, eval_id), (_, record) in chosen.items():
+        for seed in range(truth.seeds):
+            key = (*network[(name, eval_id)], seed)
+            if (name, eval_id, seed) in done:
+                continue
+            if key in known:
+                trained = known[key].get("same_as", known[key])
+                _record_truth(out, chosen[(name, eval_id)], seed, known[key]["val_acc"], 0.0, trained, log)
+            elif key in sharing:
+                sharing[key].append((name, eval_id, seed))
+            else:
+                sharing[key] = []
+                jobs.append((name, eval_id, record["genome"], seed))
     configs = {run["path"].name: run["config"] for run in runs}
     for job, value, seconds in run_jobs(jobs, _truth_context, (configs, asdict(truth)), _measure_truth, pool):
         name, eval_id, _, seed = job
-        run, record = chosen[(name, eval_id)]
-        entry = {"run": name, "algorithm": run["algorithm"], "seed": run["seed"], "id": record["id"],
-                 "truth_seed": seed, "params": record["params"], "proxy_val_acc": record["val_acc"], "val_acc": value,
-                 "train_s": seconds}
-        append_jsonl(out / PROMOTED_FILE, entry)
-        log(f"{name:<16} id {record['id']:>4} {record['params']:>9,} params  proxy {record['val_acc']:.3f}"
-            f"  truth seed {seed}: {'failed' if value is None else f'{value:.4f}'}  {seconds:.0f}s")
+        measured = _record_truth(out, chosen[(name, eval_id)], seed, value, seconds, None, log)
+        for other, other_id, _ in sharing[(*network[(name, eval_id)], seed)]:
+            _record_truth(out, chosen[(other, other_id)], seed, value, 0.0, measured, log)
     return read_records(out / PROMOTED_FILE)
+
+
+def _record_truth(out: Path, chosen: tuple[dict[str, Any], dict[str, Any]], seed: int, value: float | None,
+                  seconds: float, same_as: dict[str, Any] | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Append one truth line (a run's chosen architecture at one truth seed) and log it; `same_as`: the line of
+    another run whose training of the same network it repeats."""
+    run, record = chosen
+    entry = {"run": run["path"].name, "algorithm": run["algorithm"], "seed": run["seed"], "id": record["id"],
+             "truth_seed": seed, "params": record["params"], "proxy_val_acc": record["val_acc"], "val_acc": value,
+             "train_s": seconds}
+    if same_as is not None:
+        entry["same_as"] = {"run": same_as["run"], "id": same_as["id"]}
+    append_jsonl(out / PROMOTED_FILE, entry)
+    shared = f" (the network of {same_as['run']} id {same_as['id']})" if same_as is not None else f"  {seconds:.0f}s"
+    log(f"{entry['run']:<16} id {record['id']:>4} {record['params']:>9,} params  proxy {record['val_acc']:.3f}"
+        f"  truth seed {seed}: {'failed' if value is None else f'{value:.4f}'}{shared}")
+    return entry
 
 
 def study_algorithms(run_dirs: list[str | Path], out: str | Path, *, top: int = 0, front: int = 0,
