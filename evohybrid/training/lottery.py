@@ -36,7 +36,7 @@ from ..evolution.store import RunStore, write_json_atomic
 from ..spaces.builder import build_model
 from ..spaces.genome import Genome
 from .promoted import promoted_model
-from .trainer import Training, TrainingData, training_data
+from .trainer import Training, TrainingData, steps_per_epoch, training_data
 
 LOTTERY_DIR = "lottery"
 SETTINGS_FILE = "settings.json"
@@ -245,11 +245,11 @@ def prune(run_dir: str | Path, eval_id: int, settings: LotterySettings = Lottery
     config = config_from_dict(RunStore.open(run_dir).read_config()["config"])
     genome = Genome.from_json((folder / "genome.json").read_text())
     data = training_data(config, resolution=recipe.resolution, train_size=recipe.train_size)
-    steps_per_epoch = len(data.split.train_labels) // min(recipe.batch_size, len(data.split.train_labels))
-    rewind_step = settings.rewind_step(steps_per_epoch)
-    if rewind_step >= recipe.epochs * steps_per_epoch:
+    per_epoch = steps_per_epoch(data, recipe.batch_size)
+    rewind_step = settings.rewind_step(per_epoch)
+    if rewind_step >= recipe.epochs * per_epoch:
         raise LotteryError(f"--rewind {settings.rewind} is step {rewind_step}, at or beyond the end of the promotion "
-                           f"recipe ({recipe.epochs} epochs of {steps_per_epoch} steps): rewind to an earlier point")
+                           f"recipe ({recipe.epochs} epochs of {per_epoch} steps): rewind to an earlier point")
     lottery.mkdir(exist_ok=True)
     write_json_atomic(lottery / SETTINGS_FILE, identity)
     rewind = lottery / "rewind"

@@ -53,6 +53,12 @@ def training_data(config: Config, *, train_size: int | None = None, val_size: in
                         config.data.dataset)
 
 
+def steps_per_epoch(data: TrainingData, batch_size: int) -> int:
+    """Full batches in one pass over the training images (a batch larger than the split is the whole split)."""
+    count = len(data.split.train_labels)
+    return count // min(batch_size, count)
+
+
 class Training:
     """One architecture trained fully, epoch by epoch: model, optimiser and schedule on one device.
 
@@ -70,7 +76,7 @@ class Training:
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=MOMENTUM, nesterov=True,
                                          weight_decay=WEIGHT_DECAY)
         self.batch_size = min(batch_size, len(self.split.train_labels))
-        self.steps_per_epoch = len(self.split.train_labels) // self.batch_size
+        self.steps_per_epoch = steps_per_epoch(data, batch_size)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer,
                                                                     T_max=epochs * self.steps_per_epoch)
         self.step = 0  # optimiser steps done; a checkpoint or a rewind point may stop mid-epoch
