@@ -7,6 +7,7 @@ the rate over its first tenth: a driver whose cost per evaluation does not grow 
 
     python benchmarks/driver_speed.py                       # 100,000 evaluations per algorithm, 64 slots
     python benchmarks/driver_speed.py --evaluations 10000 --algorithms nsga2
+    python benchmarks/driver_speed.py --algorithms random --space benchmarks/wide_space.yaml   # draws rarely repeat
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=100_000)
     parser.add_argument("--slots", type=int, default=64)
     parser.add_argument("--algorithms", default=",".join(sorted(ALGORITHMS)))
+    parser.add_argument("--space", default="default", help="a search space's name or YAML path")
     args = parser.parse_args()
-    config = evohybrid.load_config("default")
+    config = evohybrid.load_config("default").override(None, space=args.space)
     print(f"driver speed: instant executor, {args.slots} slots, {args.evaluations:,} evaluations, space "
           f"'{config.space}', population {config.search.population}")
     for name in args.algorithms.split(","):
