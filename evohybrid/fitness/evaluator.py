@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -64,13 +65,18 @@ def batch_indices(count: int, batch_size: int, steps: int, seed: int, device: to
         position += batch_size
 
 
+@functools.cache
+def _cpu_has_fast_bf16() -> bool:
+    # Elsewhere bfloat16 is emulated and slower than fp32; a torch too old to report its CPU's features says no.
+    capabilities = getattr(torch.cpu, "get_capabilities", dict)()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
 def has_fast_bf16(device: torch.device) -> bool:
     """Whether the device computes in bfloat16 natively: a GPU that supports it, a CPU with AVX512-BF16 or AMX."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    # Elsewhere bfloat16 is emulated and slower than fp32; a torch too old to report its CPU's features says no.
-    capabilities = getattr(torch.cpu, "get_capabilities", dict)()
-    return device.type == "cpu" and bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    return device.type == "cpu" and _cpu_has_fast_bf16()
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -101,6 +107,7 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
     seen = 0
     # Read every FINITE_CHECK_STEPS steps only: reading it each step would make the CPU wait for the GPU.
     finite = torch.ones((), dtype=torch.bool, device=device)
+    precision = resolve_precision(cfg.precision, device)  # once, not at every step
     model.train()
     for step, index in enumerate(batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device)):
         if step % FINITE_CHECK_STEPS == 0 and not finite:
@@ -108,7 +115,7 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
         images = split.train_inputs[index]
         if cfg.augment:
             images = augment(images, split.augmentation, generator)
-        with _autocast(device, cfg.precision):
+        with _autocast(device, precision):
             logits = model(_layout(normalise(images, split), cfg.channels_last))
             loss = F.cross_entropy(logits, split.train_labels[index])
         finite &= torch.isfinite(loss)
