@@ -39,7 +39,7 @@ class FitnessConfig:
     weight_decay: float = 0.0
     schedule: str = "onecycle"  # onecycle | cosine | constant
     val_batch_size: int = 1000
-    precision: str = "fp32"  # fp32 | bf16: autocast matrix work to bfloat16, BatchNorm stays fp32
+    precision: str = "auto"  # auto (bf16 where the hardware has it) | fp32 | bf16: matrix work in bfloat16, BatchNorm fp32
     channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor-core GPUs
     augment: bool = False  # random crops (and flips for natural images) of each batch, on the device
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -87,7 +87,7 @@ CHOICES = {
     ("fitness", "bn_init"): BN_INITS,
     ("fitness", "optimizer"): ("adam", "sgd"),
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
-    ("fitness", "precision"): ("fp32", "bf16"),
+    ("fitness", "precision"): ("auto", "fp32", "bf16"),
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("fitness", "steps"),
             ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"),

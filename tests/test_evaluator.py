@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 import evohybrid
-from evohybrid.fitness.evaluator import genome_seed, train
+from evohybrid.fitness.evaluator import genome_seed, has_fast_bf16, train
 from evohybrid.spaces.builder import build_model
 from evohybrid.spaces.genome import Genome, StageGene
 
@@ -210,8 +211,31 @@ def _first_convolution_sees(smoke_config, smoke_split, **options) -> dict:
 
 
 def test_bf16_really_runs_convolutions_in_bfloat16(smoke_config, smoke_split):
-    assert _first_convolution_sees(smoke_config, smoke_split)["output"].dtype == torch.float32
+    assert _first_convolution_sees(smoke_config, smoke_split, precision="fp32")["output"].dtype == torch.float32
     assert _first_convolution_sees(smoke_config, smoke_split, precision="bf16")["output"].dtype == torch.bfloat16
+
+
+def _cpu_flags() -> set[str]:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo to read the CPU's flags from")
+    return {flag for line in cpuinfo.read_text().splitlines() if line.startswith("flags")
+            for flag in line.split(":", 1)[1].split()}
+
+
+def test_the_cpu_has_fast_bf16_exactly_when_its_flags_say_so():
+    flags = _cpu_flags()
+    assert has_fast_bf16(torch.device("cpu")) == bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def test_auto_precision_is_bf16_where_the_cpu_has_it_and_the_record_says_so(smoke_config, smoke_split):
+    native = bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    seen = _first_convolution_sees(smoke_config, smoke_split, precision="auto")["output"].dtype
+    assert seen == (torch.bfloat16 if native else torch.float32)
+    genome = evohybrid.load_space("tiny").sample(random.Random(0))
+    for precision, recorded in (("auto", "bf16" if native else "fp32"), ("fp32", "fp32"), ("bf16", "bf16")):
+        config = smoke_config.override("fitness", device="cpu", precision=precision)
+        assert evohybrid.evaluate(genome, config, split=smoke_split)["precision"] == recorded
 
 
 def test_channels_last_really_changes_the_memory_format(smoke_config, smoke_split):

@@ -123,6 +123,7 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     assert row["set"] == "ItalyPowerDemand" and row["published_minirocket"] == 0.960
     for method in ("ours", "minirocket", "elm"):
         assert 0.0 <= row[method]["test_acc"] <= 1.0 and row[method]["seconds"] >= 0
+    assert row["ours"]["search_s"] > 0
     assert row["ours"]["params"] == row["elm"]["params"]  # the ELM is the winner's architecture, untrained
     assert sum(summary["mean_rank"].values()) == 6  # on one set, three methods share the ranks 1 + 2 + 3
     assert "ItalyPowerDemand" in format_timeseries(summary)

@@ -176,3 +176,15 @@ def test_config_round_trip_and_corruption(tmp_path):
     (store.path / CONFIG_FILE).write_text("{")
     with pytest.raises(RunDirError, match="config.json"):
         store.read_config()
+
+
+def test_a_run_s_wall_time_runs_from_its_creation_to_its_last_finished_evaluation(tmp_path):
+    import datetime
+
+    created = datetime.datetime(2026, 1, 2, 3, 4, 5)
+    store = RunStore.create(tmp_path / "run", {"created": created.isoformat(timespec="seconds")})
+    assert store.wall_s() is None  # nothing finished yet
+    start = created.timestamp()
+    store.append({"id": 0, "finished_at": start + 30.5}, {"id": 2, "finished_at": start + 90},
+                 {"id": 1, "finished_at": start + 61})
+    assert store.wall_s() == pytest.approx(90)

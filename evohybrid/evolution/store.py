@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import warnings
@@ -108,6 +109,15 @@ class RunStore:
 
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.path / EVALUATIONS_FILE)
+
+    def wall_s(self) -> float | None:
+        """Seconds from the run's creation to its last finished evaluation (None before the first): for a run
+        that was never stopped, the time its search took, its executor's start included."""
+        finished = [record["finished_at"] for record in self.records() if "finished_at" in record]
+        if not finished:
+            return None
+        created = datetime.datetime.fromisoformat(self.read_config()["created"])  # local time, as written
+        return max(finished) - created.timestamp()
 
     def append(self, *records: dict[str, Any]) -> None:
         """Append finished evaluations; they are on disk (fsynced) when this returns."""

@@ -105,7 +105,8 @@ def measure_set(name: str, folder: Path, settings: TimeseriesSettings,
     return {"set": name, "train_series": len(split.train_labels), "test_series": len(data.test_labels),
             "length": split.input_shape[-1], "channels": split.input_shape[0], "classes": split.num_classes,
             "ours": {"test_acc": metrics["test_acc"], "seconds": metrics["train_s"], "params": metrics["params"],
-                     "architecture": metrics["architecture"], "id": metrics["id"]},
+                     "architecture": metrics["architecture"], "id": metrics["id"],
+                     "search_s": RunStore.open(folder / "search").wall_s()},
             "minirocket": _minirocket(train, test, config.seed),
             "elm": {**elm, "params": count_parameters(network)},
             "published_minirocket": PUBLISHED_MINIROCKET.get(name)}
@@ -151,15 +152,20 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
     return summary
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def format_timeseries(summary: dict[str, Any]) -> str:
     """The study as a text table: test accuracy per set and method, parameters, seconds, then the means and ranks."""
     lines = [f"{'set':<17} {'ours':>6} {'MiniRocket':>10} {'published':>9} {'ELM':>6} {'params':>8} "
-             f"{'ours s':>7} {'MR s':>6}  architecture"]
+             f"{'search s':>8} {'ours s':>7} {'MR s':>6}  architecture"]
     for row in summary["sets"]:
         published = row["published_minirocket"]
         lines.append(f"{row['set']:<17} {row['ours']['test_acc']:>6.3f} {row['minirocket']['test_acc']:>10.3f} "
                      f"{'-' if published is None else f'{published:.3f}':>9} {row['elm']['test_acc']:>6.3f} "
-                     f"{row['ours']['params']:>8,} {row['ours']['seconds']:>7.0f} {row['minirocket']['seconds']:>6.0f}"
+                     f"{row['ours']['params']:>8,} {_seconds(row['ours'].get('search_s')):>8} "
+                     f"{row['ours']['seconds']:>7.0f} {row['minirocket']['seconds']:>6.0f}"
                      f"  {row['ours']['architecture']}")
     means, ranks = summary["mean_test_acc"], summary["mean_rank"]
     lines.append(f"{'mean':<17} {means['ours']:>6.3f} {means['minirocket']:>10.3f} {'':>9} {means['elm']:>6.3f}")
