@@ -413,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the knee of the Pareto front, as 'evohybrid pareto' marks it (never a network at or "
                              "below chance)")
     choice.add_argument("--resume", action="store_true", help="finish the run's latest promotion")
-    promote.add_argument("--epochs", type=positive_int, help="training epochs (default 10)")
+    promote.add_argument("--epochs", type=positive_int, help="training epochs (default 15)")
     promote.add_argument("--resolution", type=resolution,
                          help="image size to train at: 'native' (the data set's own, default) or pixels, e.g. 16")
     promote.add_argument("--label-smoothing", type=non_negative_float,

@@ -25,7 +25,7 @@ from evohybrid.data import Augmentation, augment
 from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.report import PROMOTED_FIGURE, write_report
-from evohybrid.spaces.builder import build_model
+from evohybrid.spaces.builder import build_model, count_flops
 from evohybrid.training.promote import promote
 from evohybrid.training.promoted import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, PromotionError, format_promoted,
                                          kendall_tau, select_records)
@@ -49,6 +49,7 @@ def test_promoted_models_have_every_output(promoted):
                             num_classes=metrics["input"]["num_classes"], trainable="all")
         model.load_state_dict(state_dict)  # strict: every weight of the architecture, nothing else
         assert metrics["resolution"] == metrics["input"]["resolution"] == 28  # native, not the search's 12
+        assert metrics["flops"] == count_flops(model, (1, 28, 28)) > records[eval_id]["flops"]  # at 28, not 12
         assert metrics["train_size"] == 2048
         assert 0.0 <= metrics["val_acc"] <= 1.0 and 0.0 <= metrics["test_acc"] <= 1.0
         assert metrics["proxy_val_acc"] == records[eval_id]["val_acc"]

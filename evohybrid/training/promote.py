@@ -34,7 +34,7 @@ TUNE_ENV = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"
 class PromoteOptions:
     """The training recipe and the resources of a promotion; a resumed one keeps its own and uses only `address`."""
 
-    epochs: int = 10
+    epochs: int = 15  # at 28 px, 15 epochs beat 10 by 0.35 points on a 54k-parameter winner (README)
     batch_size: int = 128
     resolution: int | str = NATIVE  # image size in pixels, or the data set's own: the size users deploy at
     train_size: int | None = None  # training images; None: all but the search's validation slice

@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import EvohybridError
 from ..evolution.store import RunStore, write_json_atomic
 from ..inspection.pareto import knee_point, ok_records, pareto_front
+from ..spaces.builder import build_model, count_flops
 from ..spaces.genome import Genome
 from .trainer import TrainingData
 
@@ -64,7 +65,7 @@ def input_description(data: TrainingData) -> dict[str, Any]:
 def write_model(folder: Path, record: dict[str, Any], weights: Path, curve: list[dict[str, Any]],
                 metrics: dict[str, Any], data: TrainingData) -> None:
     """The outputs of one promoted model: its genome, weights, learning curve and metrics (the search's record
-    joined with `metrics` and the input description)."""
+    joined with `metrics` and the input description; FLOPs at the resolution trained at, not the search's)."""
     folder.mkdir(parents=True, exist_ok=True)
     genome = Genome.from_dict(record["genome"])
     (folder / "genome.json").write_text(genome.to_json() + "\n")
@@ -74,7 +75,9 @@ def write_model(folder: Path, record: dict[str, Any], weights: Path, curve: list
         writer.writeheader()
         writer.writerows(curve)
     metrics = {"id": record["id"], "hash": genome.hash, "architecture": genome.describe(),
-               "proxy_val_acc": record["val_acc"], "params": record["params"], "flops": record.get("flops"),
+               "proxy_val_acc": record["val_acc"], "params": record["params"],
+               "flops": count_flops(build_model(genome, in_channels=data.split.input_shape[0],
+                                                num_classes=data.split.num_classes), data.split.input_shape),
                **metrics, "resolution": data.split.input_shape[-1], "input": input_description(data)}
     # metrics.json comes last and atomically: a folder with it holds a complete model.
     write_json_atomic(folder / METRICS_FILE, metrics)
