@@ -257,3 +257,11 @@ def test_a_spent_time_budget_proposes_nothing_new(smoke_config, smoke_split, tmp
     result = _run(smoke_config.override("search", time_budget=0.001), out=tmp_path / "run", split=smoke_split)
     assert result.records == [] and not result.interrupted
     assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["search"]["time_budget"] == 0.001
+
+
+def test_a_run_records_its_command_without_where_the_program_is_installed(tmp_path, monkeypatch, smoke_config,
+                                                                          smoke_split):
+    monkeypatch.setattr("sys.argv", ["/opt/tools/bin/evohybrid", "search", "--budget", "1"])
+    run = evohybrid.search(smoke_config, out=tmp_path / "run", budget=1, progress=False,
+                           executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split)).run_dir
+    assert json.loads((run / "config.json").read_text())["command"] == ["evohybrid", "search", "--budget", "1"]

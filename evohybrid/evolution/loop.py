@@ -51,7 +51,9 @@ def default_run_dir(config: Config) -> Path:
 
 def _run_document(config: Config, space_raw: Any) -> dict[str, Any]:
     return {"config": config.to_dict(), "search_space": space_raw, "versions": _versions(),
-            "created": datetime.datetime.now().isoformat(timespec="seconds"), "command": sys.argv}
+            "created": datetime.datetime.now().isoformat(timespec="seconds"),
+            # The program's name, not where it is installed: a run folder may be shared.
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]]}
 
 
 def _resolve_run(config: Config, resume: str | Path | None,
