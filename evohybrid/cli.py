@@ -149,13 +149,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _executor_factory(args: argparse.Namespace) -> Callable[[Config], Executor] | None:
     if args.executor == "local":
-        if args.address or args.workers or args.gpus_per_eval:
+        if args.address or args.workers or getattr(args, "gpus_per_eval", None):
             raise EvohybridError("--address, --workers and --gpus-per-eval need --executor ray")
         return None
     from .distributed.ray_executor import RayExecutor, RayOptions
 
-    options = RayOptions(workers=args.workers, cpus_per_eval=getattr(args, "cpus_per_eval", None),
-                         gpus_per_eval=getattr(args, "gpus_per_eval", None), address=args.address)
+    # Commands without --cpus-per-eval or --gpus-per-eval (the studies) keep RayOptions' defaults.
+    per_eval = {name: getattr(args, name) for name in ("cpus_per_eval", "gpus_per_eval")
+                if getattr(args, name, None) is not None}
+    options = RayOptions(workers=args.workers, address=args.address, **per_eval)
     return lambda config: RayExecutor(config, options)
 
 

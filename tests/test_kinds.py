@@ -4,6 +4,7 @@ as (N, C, L) series that a conv1d search runs on."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -118,7 +119,10 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     from evohybrid.studies.timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
 
     settings = TimeseriesSettings(sets=("ItalyPowerDemand",), budget=2, epochs=1, batch_size=32)
-    summary = run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)
+    # Through the command line and a Ray pool, as users run it.
+    assert main(["study", "timeseries", "--out", str(tmp_path / "study"), "--sets", "ItalyPowerDemand", "--budget",
+                 "2", "--epochs", "1", "--batch-size", "32", "--workers", "1"]) == 0
+    summary = json.loads((tmp_path / "study" / "timeseries.json").read_text())
     (row,) = summary["sets"]
     assert row["set"] == "ItalyPowerDemand" and row["published_minirocket"] == 0.960
     for method in ("ours", "minirocket", "elm"):
@@ -132,3 +136,5 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     assert (tmp_path / "study" / "ItalyPowerDemand" / "result.json").read_bytes() == before
     assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--sets", "Gunpoint"]) == 2
     assert "unknown UCR set 'Gunpoint'" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--executor", "local", "--workers", "2"]) == 2
+    assert "need --executor ray" in capsys.readouterr().err and not (tmp_path / "x").exists()
