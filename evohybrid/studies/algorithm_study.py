@@ -149,19 +149,19 @@ def promote(runs: list[dict[str, Any]], out: Path, top: int, front: int, *, trut
     known = {(*network[(m["run"], m["id"])], m["truth_seed"]): m for m in lines if (m["run"], m["id"]) in network}
     sharing: dict[tuple, list[tuple[str, int, int]]] = {}  # the runs waiting for the same training
     jobs = []
-    for (name, eval_id), (_, record) in chosen.items():
+    for (name, eval_id), picked in chosen.items():
         for seed in range(truth.seeds):
             key = (*network[(name, eval_id)], seed)
             if (name, eval_id, seed) in done:
                 continue
             if key in known:
                 trained = known[key].get("same_as", known[key])
-                _record_truth(out, chosen[(name, eval_id)], seed, known[key]["val_acc"], 0.0, trained, log)
+                _record_truth(out, picked, seed, known[key]["val_acc"], 0.0, trained, log)
             elif key in sharing:
                 sharing[key].append((name, eval_id, seed))
             else:
                 sharing[key] = []
-                jobs.append((name, eval_id, record["genome"], seed))
+                jobs.append((name, eval_id, picked[1]["genome"], seed))
     configs = {run["path"].name: run["config"] for run in runs}
     for job, value, seconds in run_jobs(jobs, _truth_context, (configs, asdict(truth)), _measure_truth, pool):
         name, eval_id, _, seed = job
