@@ -121,7 +121,7 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     settings = TimeseriesSettings(sets=("ItalyPowerDemand",), budget=2, epochs=1, batch_size=32)
     # Through the command line and a Ray pool, as users run it.
     assert main(["study", "timeseries", "--out", str(tmp_path / "study"), "--sets", "ItalyPowerDemand", "--budget",
-                 "2", "--epochs", "1", "--batch-size", "32", "--workers", "1"]) == 0
+                 "2", "--epochs", "1", "--batch-size", "32", "--refit-seeds", "2", "--workers", "1"]) == 0
     summary = json.loads((tmp_path / "study" / "timeseries.json").read_text())
     (row,) = summary["sets"]
     assert row["set"] == "ItalyPowerDemand" and row["published_minirocket"] == 0.960
@@ -130,10 +130,17 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     assert row["ours"]["search_s"] > 0
     assert row["ours"]["params"] == row["elm"]["params"]  # the ELM is the winner's architecture, untrained
     assert sum(summary["mean_rank"].values()) == 6  # on one set, three methods share the ranks 1 + 2 + 3
-    assert "ItalyPowerDemand" in format_timeseries(summary)
-    before = (tmp_path / "study" / "ItalyPowerDemand" / "result.json").read_bytes()
+    refit = row["refit"]  # the winner and MiniRocket again, on every training series, two seeds each
+    assert refit["seeds"] == [0, 1] and refit["train_series"] == 67 == row["train_series"] + 13
+    for method in ("ours", "minirocket"):
+        assert len(refit[method]["per_seed"]) == 2
+        assert refit[method]["test_acc"] == pytest.approx(sum(refit[method]["per_seed"]) / 2)
+    assert summary["refit"]["sets"] == 1
+    assert "ItalyPowerDemand" in format_timeseries(summary) and "refit on the whole training split" in format_timeseries(summary)
+    finished = [tmp_path / "study" / "ItalyPowerDemand" / name for name in ("result.json", "refit.json")]
+    before = [path.read_bytes() for path in finished]
     run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)  # a finished set is not measured again
-    assert (tmp_path / "study" / "ItalyPowerDemand" / "result.json").read_bytes() == before
+    assert [path.read_bytes() for path in finished] == before
     assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--sets", "Gunpoint"]) == 2
     assert "unknown UCR set 'Gunpoint'" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--executor", "local", "--workers", "2"]) == 2

@@ -9,7 +9,7 @@ import torch
 
 import evohybrid
 from evohybrid.data import Augmentation
-from evohybrid.training.trainer import Training, training_data
+from evohybrid.training.trainer import Training, refit_data, training_data
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,14 @@ def test_a_larger_validation_slice_contains_the_search_slice_and_is_never_traine
     search_val = training_data(smoke_config, resolution=16).split.val_inputs
     assert torch.equal(data.split.val_inputs[:len(search_val)], search_val)
     assert len(data.split.train_labels) == 60_000 - 1000
+
+
+def test_a_refit_trains_on_the_whole_training_split(small_data):
+    refit = refit_data(small_data)
+    split = small_data.split
+    assert torch.equal(refit.split.train_inputs, torch.cat([split.train_inputs, split.val_inputs]))
+    assert torch.equal(refit.split.train_labels, torch.cat([split.train_labels, split.val_labels]))
+    assert torch.equal(refit.test_inputs, small_data.test_inputs)  # the test split is still untouched
 
 
 def test_each_epoch_calls_back_and_the_seed_fixes_the_training(small_data, genome):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -51,6 +51,15 @@ def training_data(config: Config, *, train_size: int | None = None, val_size: in
     test_inputs = data.test_inputs if data.test_inputs.shape[-1] == size else resize_images(data.test_inputs, size)
     return TrainingData(split, test_inputs, data.test_labels, config.seed, config.fitness.val_batch_size,
                         config.data.dataset)
+
+
+def refit_data(data: TrainingData) -> TrainingData:
+    """The whole training split to train on: the validation slice joins the training slice once the search has used
+    it (nothing is chosen on it any more; it stays as the validation slice, which no longer measures anything)."""
+    split = data.split
+    whole = replace(split, train_inputs=torch.cat([split.train_inputs, split.val_inputs]),
+                                train_labels=torch.cat([split.train_labels, split.val_labels]))
+    return replace(data, split=whole)
 
 
 def steps_per_epoch(data: TrainingData, batch_size: int) -> int:
