@@ -119,9 +119,16 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     from evohybrid.studies.timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
 
     settings = TimeseriesSettings(sets=("ItalyPowerDemand",), budget=2, epochs=1, batch_size=32)
-    # Through the command line and a Ray pool, as users run it.
-    assert main(["study", "timeseries", "--out", str(tmp_path / "study"), "--sets", "ItalyPowerDemand", "--budget",
-                 "2", "--epochs", "1", "--batch-size", "32", "--refit-seeds", "2", "--workers", "1"]) == 0
+    # Through the command line and a Ray pool, as users run it; with torch on one thread, below the CPU count, so
+    # that a library resetting the count (numba's OpenMP layer, under MiniRocket) would show.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["study", "timeseries", "--out", str(tmp_path / "study"), "--sets", "ItalyPowerDemand", "--budget",
+                     "2", "--epochs", "1", "--batch-size", "32", "--refit-seeds", "2", "--workers", "1"]) == 0
+        assert torch.get_num_threads() == 1  # the refit's trainings after MiniRocket keep the caller's threads
+    finally:
+        torch.set_num_threads(threads)
     summary = json.loads((tmp_path / "study" / "timeseries.json").read_text())
     (row,) = summary["sets"]
     assert row["set"] == "ItalyPowerDemand" and row["published_minirocket"] == 0.960
