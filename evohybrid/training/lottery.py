@@ -26,6 +26,7 @@ from typing import Any, Callable
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import prune as torch_prune
@@ -302,7 +303,7 @@ def write_curve(lottery: Path, results: list[dict[str, Any]]) -> None:
 
 
 def lottery_figure(results: list[dict[str, Any]], name: str) -> Figure:
-    """Validation and test accuracy against the weights left (log scale, dense on the right), the control marked."""
+    """Validation and test accuracy against the weights left (log scale, dense on the left), the control marked."""
     levels = [row for row in results if not row["control"]]
     figure = Figure(figsize=(6.5, 4.2))
     axes = figure.add_subplot()
@@ -315,6 +316,8 @@ def lottery_figure(results: list[dict[str, Any]], name: str) -> Figure:
                          label="random reinitialisation, validation", zorder=3)
     axes.set_xscale("log")
     axes.invert_xaxis()
+    axes.set_xticks(left, [f"{value:.3g}" for value in left])  # the levels' own values, not powers of ten
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("weights left (%)")
     axes.set_ylabel("accuracy")
     axes.set_title(f"model {name}: iterative magnitude pruning with rewinding")
