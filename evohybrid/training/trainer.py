@@ -58,7 +58,7 @@ def refit_data(data: TrainingData) -> TrainingData:
     it (nothing is chosen on it any more; it stays as the validation slice, which no longer measures anything)."""
     split = data.split
     whole = replace(split, train_inputs=torch.cat([split.train_inputs, split.val_inputs]),
-                                train_labels=torch.cat([split.train_labels, split.val_labels]))
+                    train_labels=torch.cat([split.train_labels, split.val_labels]))
     return replace(data, split=whole)
 
 
