@@ -17,37 +17,30 @@ import json
 import statistics
 from pathlib import Path
 
-from evohybrid.config import config_from_dict
 from evohybrid.distributed.job_pool import PoolOptions, run_jobs
-from evohybrid.evolution.store import RunStore
-from evohybrid.spaces.genome import Genome
-from evohybrid.training.promoted import model_dir
+from evohybrid.studies.timeseries_study import promoted_winner
 from evohybrid.training.trainer import Training, training_data
 
 BATCH_SIZE = 16  # the study's
 SPLITS = "1,2,3"  # seed 0's validation slice chose the architecture: judge the recipe on others
 
 
-def _winner(study: Path, name: str) -> tuple[dict, dict]:
-    """The set's search config and the genome the study promoted."""
-    row = json.loads((study / name / "result.json").read_text())
-    run = study / name / "search"
-    genome = json.loads((model_dir(run, row["ours"]["id"]) / "genome.json").read_text())
-    return RunStore.open(run).read_config()["config"], genome
-
-
 def _setup(study: str) -> dict:
-    return {"study": Path(study), "data": {}}
+    return {"study": Path(study), "winners": {}, "data": {}}
 
 
 def _train(context: dict, job: tuple[str, int, float, int]) -> float:
     name, split_seed, lr, epochs = job
-    config, genome = _winner(context["study"], name)
+    if name not in context["winners"]:  # the set's search config and the genome the study promoted
+        folder = context["study"] / name
+        eval_id = json.loads((folder / "result.json").read_text())["ours"]["id"]
+        context["winners"][name] = promoted_winner(folder, eval_id)[:2]
+    config, genome = context["winners"][name]
     key = (name, split_seed)
     if key not in context["data"]:  # one set at a time: keep only its splits
         context["data"] = {k: v for k, v in context["data"].items() if k[0] == name}
-        context["data"][key] = training_data(config_from_dict({**config, "seed": split_seed}))
-    training = Training(Genome.from_dict(genome), context["data"][key], epochs=epochs, lr=lr, batch_size=BATCH_SIZE)
+        context["data"][key] = training_data(config.override(None, seed=split_seed))
+    training = Training(genome, context["data"][key], epochs=epochs, lr=lr, batch_size=BATCH_SIZE)
     training.run()
     return training.val_accuracy()
 

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..config import config_from_dict, load_config
+from ..config import Config, config_from_dict, load_config
 from ..data import AEON_MISSING, UCR_SETS
 from ..distributed.executors import Executor
 from ..errors import ConfigError, DatasetError
@@ -64,8 +64,8 @@ class TimeseriesSettings:
 
 
 def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings,
-                        executor_factory: Callable | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The set's search (resumed if it was stopped) and its best architecture by proxy, promoted; (config, row)."""
+                        executor_factory: Callable | None) -> int:
+    """The set's search (resumed if it was stopped) and its best architecture by proxy, promoted; its id."""
     run_dir = folder / "search"
     if (run_dir / "config.json").exists():
         result = search(resume=run_dir, budget=settings.budget, progress=False, executor_factory=executor_factory)
@@ -78,8 +78,15 @@ def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings,
         unfinished = bool(ledger) and not ledger[-1]["finished"]
         promote(run_dir, ids=None if unfinished else [best["id"]], resume=unfinished,
                 options=PromoteOptions(epochs=settings.epochs, batch_size=settings.batch_size, lrs=(0.1,)))
-    _, metrics = promoted_model(run_dir, best["id"])
-    return RunStore.open(run_dir).read_config()["config"], metrics
+    return best["id"]
+
+
+def promoted_winner(folder: Path, eval_id: int) -> tuple[Config, Genome, dict[str, Any]]:
+    """The set's search config, and the genome and metrics of its promoted winner `eval_id`."""
+    run_dir = folder / "search"
+    model_folder, metrics = promoted_model(run_dir, eval_id)
+    config = config_from_dict(RunStore.open(run_dir).read_config()["config"])
+    return config, Genome.from_json((model_folder / "genome.json").read_text()), metrics
 
 
 def _minirocket(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], seed: int) -> dict[str, Any]:
@@ -107,12 +114,10 @@ def _arrays(data: TrainingData) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np
 def measure_set(name: str, folder: Path, settings: TimeseriesSettings,
                 executor_factory: Callable | None = None) -> dict[str, Any]:
     """One set's row: our promoted winner, MiniRocket and the ELM, each with its test accuracy and seconds."""
-    config_dict, metrics = _search_and_promote(name, folder, settings, executor_factory)
-    config = config_from_dict(config_dict)
+    config, genome, metrics = promoted_winner(folder, _search_and_promote(name, folder, settings, executor_factory))
     data = training_data(config)  # the promotion's split: every training series but the validation slice
     split = data.split
     train, test = _arrays(data)
-    genome = Genome.from_json((model_dir(folder / "search", metrics["id"]) / "genome.json").read_text())
     start = time.perf_counter()
     network = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes,
                           seed=genome_seed(config.seed, genome), trainable="all")
@@ -129,15 +134,12 @@ def measure_set(name: str, folder: Path, settings: TimeseriesSettings,
             "published_minirocket": PUBLISHED_MINIROCKET.get(name)}
 
 
-def measure_refit(folder: Path, settings: TimeseriesSettings) -> dict[str, Any]:
-    """The set's promoted winner (its architecture and recipe) and MiniRocket, each trained `settings.refit_seeds`
-    times on the whole training split: test accuracy per seed and their mean, and the seconds of all trainings."""
-    run_dir = folder / "search"
-    eval_id = json.loads((folder / "result.json").read_text())["ours"]["id"]
-    _, metrics = promoted_model(run_dir, eval_id)
-    config = config_from_dict(RunStore.open(run_dir).read_config()["config"])
+def measure_refit(folder: Path, eval_id: int, settings: TimeseriesSettings) -> dict[str, Any]:
+    """The set's promoted winner `eval_id` (its architecture and recipe) and MiniRocket, each trained
+    `settings.refit_seeds` times on the whole training split: test accuracy per seed and their mean, and the seconds
+    of all trainings."""
+    config, genome, metrics = promoted_winner(folder, eval_id)
     data = refit_data(training_data(config))
-    genome = Genome.from_json((model_dir(run_dir, eval_id) / "genome.json").read_text())
     seeds = [config.seed + offset for offset in range(settings.refit_seeds)]
     ours: list[float] = []
     start = time.perf_counter()
@@ -200,7 +202,7 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
         row = json.loads(path.read_text())
         refit_path = out / name / REFIT_FILE
         if settings.refit_seeds and not refit_path.exists():
-            refit = measure_refit(out / name, settings)
+            refit = measure_refit(out / name, row["ours"]["id"], settings)
             write_json_atomic(refit_path, refit)
             log(f"{name:<17} refit on the whole training split: ours {refit['ours']['test_acc']:.3f}  "
                 f"MiniRocket {refit['minirocket']['test_acc']:.3f}")
