@@ -23,3 +23,8 @@ class RunDirError(EvohybridError):
 
 class ExecutorLost(EvohybridError):
     """The workers went away (a dead Ray node or head): finished work is on disk, the run can be resumed."""
+
+
+class DeviceLost(ExecutorLost):
+    """A GPU failed in a way that leaves its process unable to compute again (a device-side assert, an illegal
+    memory access): the worker must be replaced, the genome is not at fault."""

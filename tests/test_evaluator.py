@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import evohybrid
-from evohybrid.fitness.evaluator import genome_seed, has_fast_bf16, train
+from evohybrid.fitness.evaluator import genome_seed, has_fast_bf16, is_device_fault, train
 from evohybrid.spaces.builder import build_model
 from evohybrid.spaces.genome import Genome, StageGene
 
@@ -157,15 +157,25 @@ def test_failing_network_is_reported_not_raised(smoke_config, smoke_split, genom
     json.dumps(record, allow_nan=False)
 
 
-def test_labels_out_of_range_fail_cleanly(smoke_config, smoke_split, genomes):
-    # A head of 5 classes for labels 0..9: cross-entropy raises inside the evaluation.
-    five = dataclasses.replace(smoke_split, num_classes=5)
-    record = evohybrid.evaluate(genomes[0], smoke_config, split=five)
+@pytest.mark.parametrize("labels", ["train_labels", "val_labels"])
+def test_labels_out_of_range_fail_before_anything_runs(smoke_config, smoke_split, genomes, labels):
+    # Checked on the host: on a GPU the loss would trip a device-side assert that breaks the whole process.
+    bad = dataclasses.replace(smoke_split, **{labels: getattr(smoke_split, labels).clone()})
+    getattr(bad, labels)[3] = 10
+    record = evohybrid.evaluate(genomes[0], smoke_config, split=bad)
     assert record["status"] == "failed"
-    assert record["error"]
+    assert record["error"] == "ValueError: labels run from 0 to 10, outside the 10 classes of the head"
     assert record["val_acc"] is None
     assert record["train_samples"] == 0
     json.dumps(record, allow_nan=False)
+
+
+def test_only_accelerator_runtime_errors_count_as_a_lost_device():
+    assert is_device_fault(torch.AcceleratorError("CUDA error: an illegal memory access was encountered"))
+    assert is_device_fault(RuntimeError("CUDA error: device-side assert triggered"))  # torch before 2.8
+    assert not is_device_fault(torch.OutOfMemoryError("CUDA out of memory"))  # the device stays usable
+    assert not is_device_fault(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not is_device_fault(ValueError("CUDA error: not from the runtime"))
 
 
 def test_genome_seed_is_stable_and_depends_on_run_seed_and_network():

@@ -5,13 +5,18 @@ Skipped without a CUDA GPU; the same code runs on the CPU in test_evaluator.py.
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import evohybrid
 from evohybrid.distributed.ray_executor import RayExecutor, RayOptions
+from evohybrid.fitness.evaluator import genome_seed, train, uses_cuda_graph
+from evohybrid.spaces.builder import build_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -35,9 +40,49 @@ def test_evaluation_on_the_gpu_trains_every_step(gpu_config):
         assert 0.0 <= record["val_acc"] <= 1.0
 
 
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_a_training_replayed_from_a_cuda_graph_follows_the_eager_one(gpu_config, schedule):
+    # The schedule reaches the captured step only through tensors on the device: a frozen learning rate or beta1
+    # would leave the graphed weights far from the eager ones.
+    split = evohybrid.load_search_split(gpu_config).to("cuda")
+    genome = evohybrid.load_space(gpu_config.space).sample(random.Random(1))
+    trained = {}
+    for graph in (False, True):
+        cfg = dataclasses.replace(gpu_config.fitness, precision="fp32", cuda_graph=graph, schedule=schedule, steps=40)
+        assert uses_cuda_graph(cfg, torch.device("cuda")) == graph
+        model = build_model(genome, in_channels=3, num_classes=10, seed=genome_seed(0, genome), trainable="bn")
+        model.to("cuda", memory_format=torch.channels_last)
+        assert train(model, split, cfg, seed=0) == (True, 40 * cfg.batch_size)
+        trained[graph] = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    for eager, graphed in zip(trained[False], trained[True]):
+        torch.testing.assert_close(graphed, eager, rtol=1e-2, atol=2e-3)
+
+
 def test_ray_packs_two_workers_on_one_gpu(gpu_config, tmp_path):
     result = evohybrid.search(gpu_config, out=tmp_path / "run", progress=False,
                               executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=2, gpus_per_eval=0.5)))
     assert len(result.records) == gpu_config.search.budget
     assert all(record["status"] == "ok" and record["device"].startswith("cuda") for record in result.records)
     assert {record["worker"] for record in result.records} == {"ray-0", "ray-1"}
+
+
+BREAK_THE_GPU_THEN_EVALUATE = """
+import random, torch, evohybrid
+from evohybrid.errors import DeviceLost
+config = evohybrid.load_config("smoke").override("fitness", device="cuda")
+try:  # a label past the last class trips a device-side assert: the process's CUDA context is broken for good
+    torch.nn.functional.cross_entropy(torch.zeros(2, 5, device="cuda"), torch.tensor([7, 7], device="cuda")).item()
+except Exception:
+    pass
+try:
+    evohybrid.evaluate(evohybrid.load_space("tiny").sample(random.Random(0)), config)
+except DeviceLost as error:
+    print("device lost:", error)
+"""
+
+
+def test_an_evaluation_on_a_broken_gpu_raises_device_lost_not_a_failed_record():
+    # In a process of its own: a device-side assert cannot be undone in the process that raised it.
+    out = subprocess.run([sys.executable, "-c", BREAK_THE_GPU_THEN_EVALUATE], capture_output=True, text=True,
+                         timeout=120)
+    assert "device lost: the device cuda failed (CUDA error" in out.stdout, out.stderr[-2000:]

@@ -7,12 +7,13 @@ Dead actors are replaced and their genome retried elsewhere a bounded number of 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config, config_from_dict, rung_fitness
-from ..errors import EvohybridError, ExecutorLost
+from ..errors import DeviceLost, EvohybridError, ExecutorLost
 from ..evolution.algorithms import Proposal
 from .ray_runtime import HEARTBEAT_S, check_ray_alive, connect_ray, import_ray
 
@@ -52,7 +53,12 @@ class EvaluationWorker:
 
         start = time.perf_counter()
         fitness = rung_fitness(self.config, rung)
-        record = evaluate(Genome.from_dict(genome), self.split, fitness, seed=self.config.seed)
+        try:
+            record = evaluate(Genome.from_dict(genome), self.split, fitness, seed=self.config.seed)
+        except DeviceLost as error:
+            # The process's GPU context is broken for good: end it, so that a fresh worker takes the genome again.
+            print(f"{self.name}: {error}; a fresh worker takes over", file=sys.stderr, flush=True)
+            os._exit(1)
         record.update(worker=self.name, pid=os.getpid(), node=ray.util.get_node_ip_address(),
                       busy_s=time.perf_counter() - start)
         return record

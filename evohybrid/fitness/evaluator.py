@@ -14,8 +14,10 @@ import torch.nn.functional as F
 
 from ..config import FitnessConfig
 from ..data import SearchSplit, as_float, augment
+from ..errors import DeviceLost
 from ..spaces.builder import bn_gamma_indicator, build_model, count_flops, count_parameters
 from ..spaces.genome import Genome
+from .cuda_graph import GraphedStep, capturable_adam
 
 FINITE_CHECK_STEPS = 16  # training stops this many steps at most after the loss stops being finite
 
@@ -86,9 +88,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def _autocast(device: torch.device, precision: str):
+def _autocast(device: torch.device, precision: str, cache: bool = True):
     # Autocast keeps BatchNorm and the loss in fp32 and runs convolutions and matmuls in bfloat16.
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
+    # A CUDA graph must not capture its weight-cast cache: `cache` is off there.
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16",
+                          cache_enabled=cache)
 
 
 def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -96,18 +100,48 @@ def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return images.contiguous(memory_format=torch.channels_last) if channels_last and images.ndim == 4 else images
 
 
+def uses_cuda_graph(cfg: FitnessConfig, device: torch.device) -> bool:
+    """Whether the training steps replay a CUDA graph: on a GPU, with Adam (the schedule reaches it on the device)."""
+    return cfg.cuda_graph and device.type == "cuda" and cfg.optimizer == "adam"
+
+
+def _training_step(model: torch.nn.Module, params: list[torch.nn.Parameter], cfg: FitnessConfig,
+                   device: torch.device, precision: str):
+    """`step(images, labels) -> loss`: one optimiser and schedule step, eager or replayed from a CUDA graph."""
+    graphed = uses_cuda_graph(cfg, device)
+
+    def loss_of(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with _autocast(device, precision, cache=not graphed):
+            return F.cross_entropy(model(images), labels)
+
+    if graphed:
+        optimizer = capturable_adam(params, cfg.lr, cfg.weight_decay, device)
+        return GraphedStep(loss_of, optimizer, _scheduler(optimizer, cfg))
+    optimizer = _optimizer(params, cfg)
+    scheduler = _scheduler(optimizer, cfg)
+
+    def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = loss_of(images, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss
+
+    return step
+
+
 def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: int) -> tuple[bool, int]:
     """Train the model's trainable parameters; return (finite loss throughout, images seen)."""
     device = next(model.parameters()).device
     params = [param for param in model.parameters() if param.requires_grad]
-    optimizer = _optimizer(params, cfg)
-    scheduler = _scheduler(optimizer, cfg)
+    precision = resolve_precision(cfg.precision, device)  # once, not at every step
+    step_on = _training_step(model, params, cfg, device, precision)
     batch_size = min(cfg.batch_size, len(split.train_labels))
     generator = torch.Generator(device=device).manual_seed(seed)
     seen = 0
     # Read every FINITE_CHECK_STEPS steps only: reading it each step would make the CPU wait for the GPU.
     finite = torch.ones((), dtype=torch.bool, device=device)
-    precision = resolve_precision(cfg.precision, device)  # once, not at every step
     model.train()
     for step, index in enumerate(batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device)):
         if step % FINITE_CHECK_STEPS == 0 and not finite:
@@ -115,14 +149,8 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
         images = split.train_inputs[index]
         if cfg.augment:
             images = augment(images, split.augmentation, generator)
-        with _autocast(device, precision):
-            logits = model(_layout(normalise(images, split), cfg.channels_last))
-            loss = F.cross_entropy(logits, split.train_labels[index])
+        loss = step_on(_layout(normalise(images, split), cfg.channels_last), split.train_labels[index])
         finite &= torch.isfinite(loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
         seen += len(index)
     return bool(finite), seen
 
@@ -157,6 +185,7 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
     record = blank_record(genome, str(device))
     record["precision"] = resolve_precision(cfg.precision, device)  # what `auto` became on this worker
     try:
+        check_labels(split)
         model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes,
                             seed=genome_seed(seed, genome), trainable=cfg.trainable, bn_init=cfg.bn_init)
         record["params"] = count_parameters(model)
@@ -177,6 +206,25 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
         record["eval_s"] = time.perf_counter() - start
         record.update(status="ok" if math.isfinite(val_acc) else "diverged", val_acc=val_acc)
     except Exception as error:  # a failing network is data for the search, not a reason to stop it
+        if is_device_fault(error):
+            raise DeviceLost(f"the device {device} failed ({str(error).splitlines()[0]}) and this process can no longer "
+                             f"compute on it") from error
         record["error"] = f"{type(error).__name__}: {error}"
         record["traceback"] = traceback.format_exc(limit=5)
     return record
+
+
+def check_labels(split: SearchSplit) -> None:
+    """Labels outside the head's classes fail here, on the host's terms: on a GPU the loss would trip a
+    device-side assert that leaves the whole process unable to compute."""
+    for labels in (split.train_labels, split.val_labels):
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= split.num_classes:
+            raise ValueError(f"labels run from {low} to {high}, outside the {split.num_classes} classes of the head")
+
+
+def is_device_fault(error: BaseException) -> bool:
+    """An accelerator's runtime error (not running out of memory, which leaves the device usable): CUDA keeps such
+    errors sticky, so every later kernel of the process fails too."""
+    fault = getattr(torch, "AcceleratorError", ())  # torch 2.8 and later; before, a RuntimeError naming CUDA
+    return isinstance(error, fault) or (type(error) is RuntimeError and str(error).startswith("CUDA error"))
