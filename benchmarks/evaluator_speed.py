@@ -105,7 +105,7 @@ def ours(genome, split, fitness, seed: int) -> float:
     return record["train_s"] + record["eval_s"]
 
 
-ABLATIONS = {"precision": "fp32", "channels_last": False, "cuda_graph": False}  # each speed option, switched off in turn
+ABLATIONS = {"precision": "fp32", "channels_last": False}  # each speed option, switched off in turn
 
 
 def convolution_share(genome, split, fitness, seed: int, device) -> float:
@@ -159,8 +159,7 @@ def main() -> None:
           f"precision={fitness.precision} channels_last={fitness.channels_last} augment={fitness.augment} "
           f"loader_workers={loader_workers} torch={torch.__version__}"
           + (f" gpu={torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
-    ablations = {name: value for name, value in ABLATIONS.items() if args.ablate and getattr(fitness, name) != value
-                 and (name != "cuda_graph" or device.type == "cuda")}  # graphs are a GPU's only
+    ablations = {name: value for name, value in ABLATIONS.items() if args.ablate and getattr(fitness, name) != value}
     header = f"{'params':>9} {'depth':>5} {'naive_s':>8} {'ours_s':>7} {'ratio':>6}"
     print(header + "".join(f" {'no ' + name:>14}" for name in ablations) + "  architecture")
     ours(genomes[0], split, fitness, config.seed)  # warm-up: first-call allocations, cuDNN algorithm choice

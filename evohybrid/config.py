@@ -42,7 +42,6 @@ class FitnessConfig:
     precision: str = "auto"  # auto (bf16 where the hardware has it) | fp32 | bf16: matrix work in bfloat16, BatchNorm fp32
     channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor-core GPUs
     augment: bool = False  # random crops (and flips for natural images) of each batch, on the device
-    cuda_graph: bool = True  # on a GPU with Adam, replay each training step from a CUDA graph (fewer launches)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch threads; null uses what the worker was given
 

@@ -17,7 +17,6 @@ from ..data import SearchSplit, as_float, augment
 from ..errors import DeviceLost
 from ..spaces.builder import bn_gamma_indicator, build_model, count_flops, count_parameters
 from ..spaces.genome import Genome
-from .cuda_graph import GraphedStep, capturable_adam
 
 FINITE_CHECK_STEPS = 16  # training stops this many steps at most after the loss stops being finite
 
@@ -88,11 +87,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def _autocast(device: torch.device, precision: str, cache: bool = True):
+def _autocast(device: torch.device, precision: str):
     # Autocast keeps BatchNorm and the loss in fp32 and runs convolutions and matmuls in bfloat16.
-    # A CUDA graph must not capture its weight-cast cache: `cache` is off there.
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16",
-                          cache_enabled=cache)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
 
 
 def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -100,48 +97,18 @@ def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return images.contiguous(memory_format=torch.channels_last) if channels_last and images.ndim == 4 else images
 
 
-def uses_cuda_graph(cfg: FitnessConfig, device: torch.device) -> bool:
-    """Whether the training steps replay a CUDA graph: on a GPU, with Adam (the schedule reaches it on the device)."""
-    return cfg.cuda_graph and device.type == "cuda" and cfg.optimizer == "adam"
-
-
-def _training_step(model: torch.nn.Module, params: list[torch.nn.Parameter], cfg: FitnessConfig,
-                   device: torch.device, precision: str):
-    """`step(images, labels) -> loss`: one optimiser and schedule step, eager or replayed from a CUDA graph."""
-    graphed = uses_cuda_graph(cfg, device)
-
-    def loss_of(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        with _autocast(device, precision, cache=not graphed):
-            return F.cross_entropy(model(images), labels)
-
-    if graphed:
-        optimizer = capturable_adam(params, cfg.lr, cfg.weight_decay, device)
-        return GraphedStep(loss_of, optimizer, _scheduler(optimizer, cfg))
-    optimizer = _optimizer(params, cfg)
-    scheduler = _scheduler(optimizer, cfg)
-
-    def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        loss = loss_of(images, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        return loss
-
-    return step
-
-
 def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: int) -> tuple[bool, int]:
     """Train the model's trainable parameters; return (finite loss throughout, images seen)."""
     device = next(model.parameters()).device
     params = [param for param in model.parameters() if param.requires_grad]
-    precision = resolve_precision(cfg.precision, device)  # once, not at every step
-    step_on = _training_step(model, params, cfg, device, precision)
+    optimizer = _optimizer(params, cfg)
+    scheduler = _scheduler(optimizer, cfg)
     batch_size = min(cfg.batch_size, len(split.train_labels))
     generator = torch.Generator(device=device).manual_seed(seed)
     seen = 0
     # Read every FINITE_CHECK_STEPS steps only: reading it each step would make the CPU wait for the GPU.
     finite = torch.ones((), dtype=torch.bool, device=device)
+    precision = resolve_precision(cfg.precision, device)  # once, not at every step
     model.train()
     for step, index in enumerate(batch_indices(len(split.train_labels), batch_size, cfg.steps, seed, device)):
         if step % FINITE_CHECK_STEPS == 0 and not finite:
@@ -149,8 +116,14 @@ def train(model: torch.nn.Module, split: SearchSplit, cfg: FitnessConfig, seed: 
         images = split.train_inputs[index]
         if cfg.augment:
             images = augment(images, split.augmentation, generator)
-        loss = step_on(_layout(normalise(images, split), cfg.channels_last), split.train_labels[index])
+        with _autocast(device, precision):
+            logits = model(_layout(normalise(images, split), cfg.channels_last))
+            loss = F.cross_entropy(logits, split.train_labels[index])
         finite &= torch.isfinite(loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
         seen += len(index)
     return bool(finite), seen
 
@@ -207,8 +180,8 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
         record.update(status="ok" if math.isfinite(val_acc) else "diverged", val_acc=val_acc)
     except Exception as error:  # a failing network is data for the search, not a reason to stop it
         if is_device_fault(error):
-            raise DeviceLost(f"the device {device} failed ({str(error).splitlines()[0]}) and this process can no longer "
-                             f"compute on it") from error
+            raise DeviceLost(f"the device {device} failed ({str(error).splitlines()[0]}) and this process can no "
+                             f"longer compute on it") from error
         record["error"] = f"{type(error).__name__}: {error}"
         record["traceback"] = traceback.format_exc(limit=5)
     return record
