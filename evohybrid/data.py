@@ -95,15 +95,13 @@ def search_split(data: LabelledData, *, val_size: int | float, train_size: int |
         val_size = max(1, round(val_size * total))
     if val_size < 1 or val_size >= total:
         raise DatasetError(f"data.val_size must be between 1 and {total - 1} for {data.name}, got {val_size}")
-    if resolution is not None and resolution != data.input_shape[-1] and len(data.input_shape) != 3:
-        raise DatasetError(f"data.resolution resizes images, and {data.name} holds series: leave it unset (null)")
     order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
     val_index, train_index = order[:val_size], order[val_size:]
     if train_size is not None:
         train_index = train_index[:train_size]
     train_inputs, val_inputs = data.train_inputs[train_index], data.train_inputs[val_index]
-    if resolution is not None and resolution != train_inputs.shape[-1]:
-        train_inputs, val_inputs = resize_images(train_inputs, resolution), resize_images(val_inputs, resolution)
+    if resolution is not None:
+        train_inputs, val_inputs = resample(train_inputs, resolution), resample(val_inputs, resolution)
     scaled = as_float(train_inputs)
     positions = tuple(range(2, scaled.ndim))
     mean = scaled.mean(dim=(0, *positions))
@@ -116,6 +114,14 @@ def search_split(data: LabelledData, *, val_size: int | float, train_size: int |
 def as_float(inputs: torch.Tensor) -> torch.Tensor:
     """Inputs on a common scale: uint8 images to [0, 1], series as they are."""
     return inputs.float().div_(255) if inputs.dtype == torch.uint8 else inputs.float()
+
+
+def resample(inputs: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Inputs at `resolution`: images resized to that many pixels a side; series longer than that many steps
+    averaged down to it (a cap, since one config serves sets of 24 to 1,460 steps: shorter series keep theirs)."""
+    if inputs.ndim == 3:
+        return torch.nn.functional.adaptive_avg_pool1d(inputs, resolution) if inputs.shape[-1] > resolution else inputs
+    return resize_images(inputs, resolution) if inputs.shape[-1] != resolution else inputs
 
 
 def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from evohybrid.errors import ConfigError, GenomeError
 from evohybrid.spaces.builder import build_model, count_flops
 from evohybrid.spaces.genome import Genome, StageGene
 from evohybrid.spaces.kinds import KINDS, check_input
+from evohybrid.training.trainer import NATIVE, training_data
 
 IMAGE_GENOME = {"stem_width": 8, "stages": [
     {"depth": 2, "width": 16, "kernel": 3, "stride": 1, "residual": [True, False]}, {"depth": 0},
@@ -104,6 +105,25 @@ def test_a_fraction_of_a_small_training_split_is_held_out_for_validation(aeon):
     split = search_split(data, val_size=0.2, train_size=None, seed=0)
     assert (len(split.val_labels), len(split.train_labels)) == (10, 40)
     assert split.mean.shape == split.std.shape == (1,)
+
+
+def test_series_longer_than_the_resolution_are_averaged_down_to_it_and_shorter_ones_keep_their_length(aeon):
+    data = load_dataset("ucr:GunPoint")  # 150 steps
+    capped = search_split(data, val_size=0.2, train_size=None, seed=0, resolution=50)
+    native = search_split(data, val_size=0.2, train_size=None, seed=0)
+    assert capped.input_shape == (1, 50) and native.input_shape == (1, 150)
+    # Each step of the capped series is the mean of three native steps, by hand.
+    torch.testing.assert_close(capped.train_inputs[:, :, 7], native.train_inputs[:, :, 21:24].mean(dim=-1))
+    assert torch.equal(search_split(data, val_size=0.2, train_size=None, seed=0, resolution=500).train_inputs,
+                       native.train_inputs)
+
+
+def test_a_promotion_trains_series_at_their_own_length_and_the_search_at_the_cap(aeon):
+    config = evohybrid.load_config("timeseries").override("data", dataset="ucr:GunPoint", resolution=50)
+    assert training_data(config).split.input_shape == (1, 50)
+    native = training_data(config, resolution=NATIVE)
+    assert native.split.input_shape == (1, 150) and native.test_inputs.shape[1:] == (1, 150)
+    assert training_data(config).test_inputs.shape[1:] == (1, 50)  # the test series as the model saw its training
 
 
 def test_a_conv1d_search_runs_on_a_ucr_set(aeon, tmp_path):

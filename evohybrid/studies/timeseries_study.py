@@ -115,7 +115,8 @@ def measure_set(name: str, folder: Path, settings: TimeseriesSettings,
                 executor_factory: Callable | None = None) -> dict[str, Any]:
     """One set's row: our promoted winner, MiniRocket and the ELM, each with its test accuracy and seconds."""
     config, genome, metrics = promoted_winner(folder, _search_and_promote(name, folder, settings, executor_factory))
-    data = training_data(config)  # the promotion's split: every training series but the validation slice
+    # The promotion's split (every training series but the validation slice) at the length it trained at.
+    data = training_data(config, resolution=metrics["resolution"])
     split = data.split
     train, test = _arrays(data)
     start = time.perf_counter()
@@ -139,7 +140,7 @@ def measure_refit(folder: Path, eval_id: int, settings: TimeseriesSettings) -> d
     `settings.refit_seeds` times on the whole training split: test accuracy per seed and their mean, and the seconds
     of all trainings."""
     config, genome, metrics = promoted_winner(folder, eval_id)
-    data = refit_data(training_data(config))
+    data = refit_data(training_data(config, resolution=metrics["resolution"]))
     seeds = [config.seed + offset for offset in range(settings.refit_seeds)]
     ours: list[float] = []
     start = time.perf_counter()

@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from ..config import Config
-from ..data import SearchSplit, augment, load_dataset, resize_images, search_split
+from ..data import SearchSplit, augment, load_dataset, resample, search_split
 from ..fitness.evaluator import accuracy, batch_indices, genome_seed, normalise, resolve_device
 from ..spaces.builder import build_model
 from ..spaces.genome import Genome
 
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
-NATIVE = "native"  # a resolution: the data set's own image size
+NATIVE = "native"  # a resolution: the data set's own image size or series length
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,7 @@ def training_data(config: Config, *, train_size: int | None = None, val_size: in
     size = data.input_shape[-1] if resolution == NATIVE else resolution or config.data.resolution
     split = search_split(data, val_size=val_size or config.data.val_size, train_size=train_size, seed=config.seed,
                          resolution=size)
-    size = split.input_shape[-1]
-    test_inputs = data.test_inputs if data.test_inputs.shape[-1] == size else resize_images(data.test_inputs, size)
+    test_inputs = resample(data.test_inputs, split.input_shape[-1])
     return TrainingData(split, test_inputs, data.test_labels, config.seed, config.fitness.val_batch_size,
                         config.data.dataset)
 
