@@ -347,7 +347,8 @@ def cmd_study_timeseries(args: argparse.Namespace) -> int:
 
     settings = TimeseriesSettings(**{name: value for name, value in (
         ("sets", tuple(args.sets.split(",")) if args.sets else None), ("budget", args.budget),
-        ("epochs", args.epochs), ("batch_size", args.batch_size), ("refit_seeds", args.refit_seeds))
+        ("epochs", args.epochs), ("batch_size", args.batch_size), ("refit_seeds", args.refit_seeds),
+        ("promote_top", args.promote_top))
         if value is not None})
     summary = run_timeseries_study(args.out, settings, executor_factory=_executor_factory(args), log=_log_line)
     print(format_timeseries(summary))
@@ -495,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     series.add_argument("--budget", type=positive_int, help="architectures per search (default 100)")
     series.add_argument("--epochs", type=positive_int, help="promotion epochs (default 200)")
     series.add_argument("--batch-size", type=positive_int, help="promotion batch (default 16)")
+    series.add_argument("--promote-top", type=positive_int,
+                        help="architectures promoted per set, the best by proxy; the best of them by validation "
+                             "accuracy after promotion is the set's winner (default 3)")
     series.add_argument("--refit-seeds", type=non_negative_int,
                         help="trainings of the winner and of MiniRocket on the whole training split (default 3; "
                              "0: no refit)")

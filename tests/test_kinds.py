@@ -155,6 +155,10 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     for method in ("ours", "minirocket", "elm"):
         assert 0.0 <= row[method]["test_acc"] <= 1.0 and row[method]["seconds"] >= 0
     assert row["ours"]["search_s"] > 0
+    # Both architectures of the budget promoted (fewer than the default three), the better one after promotion wins.
+    candidates = row["ours"]["candidates"]
+    assert len(candidates) == 2 and row["ours"]["id"] == candidates[0]["id"]
+    assert candidates[0]["val_acc"] >= candidates[1]["val_acc"]
     assert row["ours"]["params"] == row["elm"]["params"]  # the ELM is the winner's architecture, untrained
     assert sum(summary["mean_rank"].values()) == 6  # on one set, three methods share the ranks 1 + 2 + 3
     refit = row["refit"]  # the winner and MiniRocket again, on every training series, two seeds each
