@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -265,3 +267,16 @@ def test_a_run_records_its_command_without_where_the_program_is_installed(tmp_pa
     run = evohybrid.search(smoke_config, out=tmp_path / "run", budget=1, progress=False,
                            executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split)).run_dir
     assert json.loads((run / "config.json").read_text())["command"] == ["evohybrid", "search", "--budget", "1"]
+
+
+def test_a_run_without_out_goes_under_results_and_records_its_versions_and_time(tmp_path, monkeypatch, smoke_config,
+                                                                                 smoke_split):
+    monkeypatch.chdir(tmp_path)  # the default folder is relative to where the command runs
+    run = evohybrid.search(smoke_config, budget=1, progress=False,
+                           executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split)).run_dir
+    assert run.parent == Path("results") and re.fullmatch(r"\d{8}-\d{6}-nsga2-fashion-mnist", run.name)
+    document = json.loads((tmp_path / run / "config.json").read_text())
+    versions = document["versions"]
+    assert set(versions) == {"python", "evohybrid", "torch", "torchvision", "deap", "ray", "numpy"}
+    assert all(isinstance(value, str) and value not in ("", "not installed") for value in versions.values())
+    assert datetime.datetime.fromisoformat(document["created"]).tzinfo is None  # local time, to the second
