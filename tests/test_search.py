@@ -279,4 +279,7 @@ def test_a_run_without_out_goes_under_results_and_records_its_versions_and_time(
     versions = document["versions"]
     assert set(versions) == {"python", "evohybrid", "torch", "torchvision", "deap", "ray", "numpy"}
     assert all(isinstance(value, str) and value not in ("", "not installed") for value in versions.values())
-    assert datetime.datetime.fromisoformat(document["created"]).tzinfo is None  # local time, to the second
+    created = datetime.datetime.fromisoformat(document["created"]).timestamp()  # local time, to the second
+    (record,) = read_records(tmp_path / run / "evaluations.jsonl")
+    finished = record["finished_at"]  # unix seconds, to the millisecond
+    assert isinstance(finished, float) and finished == round(finished, 3) and finished >= created
