@@ -195,9 +195,11 @@ def test_resume_without_an_up_to_date_state_replays_the_log(smoke_config, smoke_
         (out / "state.json").unlink()
     else:
         (out / "state.json").write_bytes(stale)
+    log = out / "evaluations.jsonl"  # a line that is no evaluation (no id) comes first: the replay passes over it
+    log.write_text('{"note": "added by hand"}\n' + log.read_text())
 
     _run(resume=out, budget=8, split=smoke_split)
-    records = _log(out)
+    records = [record for record in _log(out) if "id" in record]
     assert sorted(record["id"] for record in records) == list(range(8))  # today: [0, 0, 1, 1, 2, 2, 3, 4]
     assert len({record["hash"] for record in records}) == 8
 
@@ -236,6 +238,46 @@ def test_resume_refuses_what_is_not_a_run(smoke_split, tmp_path):
         _run(resume=tmp_path / "foreign", split=smoke_split)
 
 
+@pytest.mark.parametrize("document", ["5", '{"config": {}}', '{"search_space": {}}'])
+def test_resume_refuses_a_config_json_without_the_config_and_the_space(smoke_config, smoke_split, tmp_path, document):
+    out = tmp_path / "run"
+    _run(smoke_config, out=out, budget=1, split=smoke_split)
+    (out / "config.json").write_text(document)
+    with pytest.raises(RunDirError, match="did not write"):
+        _run(resume=out, split=smoke_split)
+
+
+def test_resume_of_a_run_whose_frozen_space_was_broken_names_the_space(smoke_config, smoke_split, tmp_path):
+    out = tmp_path / "run"
+    _run(smoke_config, out=out, budget=1, split=smoke_split)
+    document = json.loads((out / "config.json").read_text())
+    document["search_space"] = ["not", "a", "mapping"]
+    (out / "config.json").write_text(json.dumps(document))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ConfigError, match=f"search space '{smoke_config.space}' must be a YAML mapping"):
+        _run(resume=out, split=smoke_split)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def _space_file(tmp_path: Path, text: str) -> str:
+    (tmp_path / "space.yaml").write_text(text)
+    return str(tmp_path / "space.yaml")
+
+
+@pytest.mark.parametrize("space, message", [
+    (lambda tmp_path: "nosuchspace", r"unknown search space 'nosuchspace': use one of \[.*'tiny'"),
+    (lambda tmp_path: str(tmp_path / "missing.yaml"), r"search space file '.*missing.yaml' does not exist"),
+    (lambda tmp_path: _space_file(tmp_path, "stem: [unclosed"), r"search space '.*space.yaml' is not valid YAML"),
+    (lambda tmp_path: _space_file(tmp_path, "- a list"), r"search space '.*space.yaml' must be a YAML mapping"),
+    (lambda tmp_path: "conv1d", r"search space 'conv1d' is of kind conv1d"),
+])
+def test_a_bad_search_space_is_refused_before_anything_is_written(smoke_config, smoke_split, tmp_path, space,
+                                                                  message):
+    with pytest.raises(ConfigError, match=message):
+        _run(smoke_config.override(None, space=space(tmp_path)), out=tmp_path / "run", split=smoke_split)
+    assert not (tmp_path / "run").exists()
+
+
 def test_search_rejects_a_bad_budget(smoke_config, smoke_split, tmp_path):
     with pytest.raises(ConfigError, match="search.budget"):
         _run(smoke_config, out=tmp_path / "run", budget=0, split=smoke_split)
@@ -267,6 +309,15 @@ def test_a_run_records_its_command_without_where_the_program_is_installed(tmp_pa
     run = evohybrid.search(smoke_config, out=tmp_path / "run", budget=1, progress=False,
                            executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split)).run_dir
     assert json.loads((run / "config.json").read_text())["command"] == ["evohybrid", "search", "--budget", "1"]
+
+
+@pytest.mark.parametrize("progress", [None, False])
+def test_progress_lines_by_default_and_none_when_turned_off(smoke_config, smoke_split, tmp_path, capsys, progress):
+    options = {} if progress is None else {"progress": progress}
+    evohybrid.search(smoke_config, out=tmp_path / "run", budget=2, executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split),
+                     **options)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+    assert [line[:5] for line in lines] == (["[1/2]", "[2/2]"] if progress is None else [])
 
 
 def test_a_run_without_out_goes_under_results_and_records_its_versions_and_time(tmp_path, monkeypatch, smoke_config,

@@ -80,18 +80,17 @@ def _restore(algorithm: Algorithm, store: RunStore, records: list[dict[str, Any]
     state = store.read_state()
     if state is not None:
         algorithm.load_state_dict(state)
+    # The store keeps any JSON object of the log: a line without an integer id is not one of this run's evaluations.
+    evaluations = sorted((record for record in records if isinstance(record.get("id"), int)),
+                         key=lambda record: record["id"])
     # The state does not list every genome ever proposed (that would grow with the run); the log does.
-    algorithm.seen.update(record["hash"] for record in records
-                          if isinstance(record.get("id"), int) and record["id"] < algorithm.next_id)
-    for record in sorted(records, key=lambda r: r.get("id", -1)):
-        record_id = record.get("id")
-        if not isinstance(record_id, int):
-            continue
-        while record_id >= algorithm.next_id and algorithm.ready():
+    algorithm.seen.update(record["hash"] for record in evaluations if record["id"] < algorithm.next_id)
+    for record in evaluations:
+        while record["id"] >= algorithm.next_id and algorithm.ready():
             algorithm.ask()  # ids in between stay pending and are re-submitted
-        if record_id in algorithm.pending:
-            algorithm.adopt(record_id, Genome.from_dict(record["genome"]))
-            algorithm.tell(record_id, record)
+        if record["id"] in algorithm.pending:
+            algorithm.adopt(record["id"], Genome.from_dict(record["genome"]))
+            algorithm.tell(record["id"], record)
     store.write_state(algorithm.state_dict())
 
 

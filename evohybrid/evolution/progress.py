@@ -14,12 +14,13 @@ PLAIN_LINE_INTERVAL_S = 1.0  # a log gets at most one line a second, however fas
 
 
 class SearchProgress:
-    def __init__(self, total: int, done: int, *, enabled: bool = True, stream: TextIO = sys.stderr) -> None:
-        self.total, self.done, self.stream, self.enabled = total, done, stream, enabled
+    def __init__(self, total: int, done: int, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+        # sys.stderr looked up now, not at import, so a redirected stderr gets the lines
+        self.total, self.done, self.stream, self.enabled = total, done, stream or sys.stderr, enabled
         self.start, self.start_done = time.monotonic(), done
         self.printed = 0.0  # when the last plain line was printed
-        self.bar = tqdm(total=total, initial=done, file=stream, unit="eval", dynamic_ncols=True) \
-            if enabled and stream.isatty() else None
+        self.bar = tqdm(total=total, initial=done, file=self.stream, unit="eval", dynamic_ncols=True) \
+            if enabled and self.stream.isatty() else None
 
     def update(self, record: dict[str, Any], best: float | None, front_size: int) -> None:
         self.done += 1
