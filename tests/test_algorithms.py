@@ -1,17 +1,21 @@
 """The search algorithms driven by hand through ask/tell, with objectives chosen so that the expected selection is
-known: aging evolution's tournament and retirement, steady-state NSGA-II's replacement of the worst, the JSON state
-with proposals still pending, and the error once every genome of a space has been proposed. No training, no Ray."""
+known: aging evolution's tournament and retirement, steady-state NSGA-II's replacement of the worst, NSGA-II's
+generations, the JSON state with proposals still pending, a replayed genome adopted, and the error once every genome
+of a space has been proposed. No training, no Ray."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import pytest
 
 import evohybrid
-from evohybrid.evolution.algorithms import Algorithm, SpaceExhausted
+from evohybrid.errors import ConfigError
+from evohybrid.evolution.algorithms import Algorithm, SpaceExhausted, make_algorithm
 from evohybrid.evolution.algorithms.aging import AgingEvolution
-from evohybrid.evolution.algorithms.nsga2 import SteadyStateNSGA2
+from evohybrid.evolution.algorithms.nsga2 import NSGA2, SteadyStateNSGA2
 from evohybrid.evolution.algorithms.random_search import RandomSearch
 from evohybrid.spaces.space import parse_space
 
@@ -22,9 +26,10 @@ FOUR = parse_space({"name": "four", "stem": {"widths": [4]},
                                 "stride": 1}]}, "four")
 
 
-def make(cls: type[Algorithm], population: int = 4, sample_size: int = 4, space=TINY, seed: int = 0) -> Algorithm:
+def make(cls: type[Algorithm], population: int = 4, sample_size: int = 4, space=TINY, seed: int = 0,
+         **search: Any) -> Algorithm:
     cfg = evohybrid.Config().override("search", algorithm=cls.name, population=population,
-                                      sample_size=sample_size).search
+                                      sample_size=sample_size, **search).search
     # By keyword: the classes must hand every argument on to Algorithm.
     return cls(space=space, cfg=cfg, seed=seed)
 
@@ -130,6 +135,26 @@ def test_steady_state_drops_a_child_worse_than_everyone():
                                   for proposal, (acc, params) in zip(proposals, CHAIN)]
 
 
+# -- NSGA-II ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [4, 6])  # 6: the crowded tournament still takes a multiple of four
+def test_nsga2_tags_each_proposal_with_its_generation(size):
+    nsga2 = make(NSGA2, population=size)
+    proposals = ask_and_tell(nsga2, [(0.5 + 0.01 * index, 100 + index) for index in range(3 * size)])
+    # A generation is `population` proposals; the next is bred once all of them are told.
+    assert [proposal.meta for proposal in proposals] == [{"generation": g} for g in range(3) for _ in range(size)]
+
+
+# -- the registry ---------------------------------------------------------------------------------------------------
+
+def test_an_unknown_algorithm_is_a_config_error_that_names_the_choices():
+    # The config file check catches a bad name first; a SearchConfig built in code reaches make_algorithm.
+    cfg = dataclasses.replace(evohybrid.Config().search, algorithm="hillclimb")
+    with pytest.raises(ConfigError, match=r"unknown algorithm 'hillclimb': use one of "
+                                          r"\['aging', 'nsga2', 'nsga2-steady', 'random'\]"):
+        make_algorithm(TINY, cfg, seed=0)
+
+
 # -- state and exhaustion -------------------------------------------------------------------------------------------
 
 def test_state_with_pending_proposals_round_trips_through_json():
@@ -158,3 +183,22 @@ def test_every_genome_of_a_space_is_proposed_once_then_the_space_is_exhausted():
     assert len(set(hashes)) == 4  # a genome sampled again after it was proposed is not proposed again
     with pytest.raises(SpaceExhausted, match=r"in space 'four' after 4 evaluations: the space is \(nearly\) exhausted"):
         search.ask()
+
+
+def test_an_adopted_genome_is_seen_and_keeps_the_proposals_notes():
+    aging = make(AgingEvolution, space=FOUR)
+    proposal = aging.ask()
+    other = next(genome for genome in _every_genome(FOUR) if genome.hash != proposal.genome.hash)
+    aging.adopt(proposal.id, other)  # as a replay does: the log says `other` ran under this birth index
+    assert aging.state_dict()["pending"] == [{"id": 0, "genome": other.to_dict(), "meta": {"origin": "random"}}]
+    # Both genomes count as proposed: the space has two left, not three.
+    later = [aging.ask().genome.hash for _ in range(2)]
+    assert other.hash not in later
+    with pytest.raises(SpaceExhausted):
+        aging.ask()
+
+
+def _every_genome(space) -> list:
+    """The genomes of a small space, in the order a random search proposes them."""
+    search = make(RandomSearch, space=space, seed=1)
+    return [search.ask().genome for _ in range(space.size)]

@@ -1,9 +1,11 @@
-"""Multi-fidelity rungs: selection values by hand, config errors, a search whose best are judged again by a costlier
-fitness, and a kill -9 in the middle of it that resumes into the run an uninterrupted search makes."""
+"""Multi-fidelity rungs: selection values and promotion by hand, config errors, the batches an algorithm hears of
+through ask/tell and their JSON state, a search whose best are judged again by a costlier fitness, and a kill -9 in
+the middle of it that resumes into the run an uninterrupted search makes."""
 
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 
@@ -13,10 +15,14 @@ import yaml
 import evohybrid
 from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.errors import ConfigError
-from evohybrid.evolution.algorithms.rungs import selection_values
+from evohybrid.evolution.algorithms import Proposal
+from evohybrid.evolution.algorithms.aging import AgingEvolution
+from evohybrid.evolution.algorithms.random_search import RandomSearch
+from evohybrid.evolution.algorithms.rungs import promote, selection_values
 from evohybrid.evolution.store import read_records
 from evohybrid.inspection.pareto import ok_records, pareto_front
 
+from test_algorithms import TINY, make, ok
 from test_cli import TIMEOUT, _complete_records, _env, kill_search_once_logged
 
 BUDGET = 8  # two batches of the smoke population (4)
@@ -35,6 +41,36 @@ def test_promoted_genomes_trade_their_values_in_the_order_of_the_costlier_rung()
     assert selection_values(members) == {0: 0.3, 1: 0.4, 2: 0.5, 3: 0.2}
 
 
+def test_each_costlier_rung_reorders_the_genomes_it_measured():
+    members = {0: {"params": 1, "values": [0.3, 0.5]}, 1: {"params": 1, "values": [0.5, 0.6, 0.9]},
+               2: {"params": 1, "values": [0.4, 0.8, 0.7]}, 3: {"params": 1, "values": [0.2]}}
+    # Rung 1 orders 0 < 1 < 2 (values 0.3, 0.4, 0.5); rung 2 then says 1 beats 2, so they swap 0.4 and 0.5.
+    assert selection_values(members) == {0: 0.3, 1: 0.5, 2: 0.4, 3: 0.2}
+
+
+def test_a_tie_at_the_costlier_rung_goes_to_the_earlier_proposal():
+    members = {0: {"params": 1, "values": [0.4, 0.7]}, 1: {"params": 1, "values": [0.5, 0.7]}}
+    assert selection_values(members) == {0: 0.5, 1: 0.4}
+
+
+def batch(*values: list[float]) -> dict[int, dict]:
+    """A batch as the rungs keep it: member i has the accuracies values[i] (rung 0 first) and 100 parameters."""
+    return {key: {"genome": TINY.sample(random.Random(key)).to_dict(), "params": 100, "values": list(accuracies)}
+            for key, accuracies in enumerate(values)}
+
+
+@pytest.mark.parametrize("fraction, promoted", [(1.0, [0, 1, 2, 3]), (0.5, [1, 2]), (0.25, [1]), (0.1, [1])])
+def test_the_best_fraction_of_a_batch_is_promoted_and_always_at_least_one(fraction, promoted):
+    # All the same size, so accuracy alone ranks them: 1, 2, 3, 0.
+    assert promote(batch([0.1], [0.4], [0.3], [0.2]), fraction, 0, seed=0) == promoted
+
+
+def test_only_the_genomes_measured_at_a_rung_compete_for_the_next():
+    members = batch([0.3], [0.5, 0.6], [0.4, 0.8], [0.2])
+    # Half of the two measured at rung 1 goes on: 2, the better at rung 1; 0 and 3 never reached rung 1.
+    assert promote(members, 0.5, 1, seed=0) == [2]
+
+
 @pytest.mark.parametrize("search, message", [
     ({"rungs": [{"steps": 5}]}, "costs no more than the rung before it"),
     ({"rungs": [{"steps": 20}, {"lr": 0.01}]}, r"rungs\[1\] costs no more"),
@@ -46,6 +82,60 @@ def test_promoted_genomes_trade_their_values_in_the_order_of_the_costlier_rung()
 def test_bad_rungs_are_one_line_config_errors(smoke_config, search, message):
     with pytest.raises(ConfigError, match=message):
         smoke_config.override("search", **search)
+
+
+class Listener(RandomSearch):
+    """Random search that keeps what the rungs hand on to it: each finished proposal with its record."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.heard: list[tuple[Proposal, dict]] = []
+
+    def _observe(self, proposal: Proposal, record: dict) -> None:
+        self.heard.append((proposal, record))
+
+
+def tell_all(algorithm, proposals: list[Proposal], accuracies: list[float]) -> None:
+    for proposal, accuracy in zip(proposals, accuracies):
+        algorithm.tell(proposal.id, ok(accuracy, 100))
+
+
+def test_the_algorithm_hears_of_a_batch_once_its_best_are_judged_at_every_rung():
+    listener = make(Listener, population=4, rungs=[{"steps": 80}, {"steps": 160}], rung_fraction=0.5)
+    new = [listener.ask() for _ in range(4)]
+    assert [proposal.meta for proposal in new] == [{"rung": 0, "batch": 0}] * 4
+    tell_all(listener, new, [0.5, 0.8, 0.7, 0.6])
+    first = [listener.ask() for _ in range(2)]  # the best half goes up to rung 1
+    assert [(p.genome, p.meta) for p in first] == [(new[key].genome, {"rung": 1, "base_id": key, "batch": 0})
+                                                   for key in (1, 2)]
+    tell_all(listener, first, [0.6, 0.9])  # rung 1 prefers 2: it takes 1's value 0.8, 1 takes its 0.7
+    second = listener.ask()  # the best half of those two goes up to rung 2
+    assert (second.genome, second.meta) == (new[2].genome, {"rung": 2, "base_id": 2, "batch": 0})
+    assert listener.heard == []  # nothing is heard while the batch owes an upgrade
+    tell_all(listener, [second], [0.5])
+    # The batch's new proposals, with their notes, each with its selection value.
+    assert listener.heard == [(proposal, ok(value, 100)) for proposal, value in zip(new, [0.5, 0.7, 0.8, 0.6])]
+    assert not listener.owes_upgrades()
+    assert [listener.ask().meta for _ in range(4)] == [{"rung": 0, "batch": 1}] * 4
+
+
+def test_a_state_saved_mid_batch_resumes_into_the_uninterrupted_run():
+    def make_aging(seed: int):
+        return make(AgingEvolution, population=4, seed=seed, rungs=[{"steps": 80}], rung_fraction=0.5)
+
+    aging = make_aging(seed=0)
+    new = [aging.ask() for _ in range(4)]
+    tell_all(aging, new[:3], [0.5, 0.8, 0.7])
+    state = json.loads(json.dumps(aging.state_dict()))  # as state.json stores it: every key a string
+    restored = make_aging(seed=99)
+    restored.load_state_dict(state)
+    restored.seen.update(proposal.genome.hash for proposal in new[:3])  # as the search does: the logged genomes
+    assert restored.state_dict() == state
+    for algorithm in (aging, restored):  # the last of the batch, then its upgrades
+        tell_all(algorithm, new[3:], [0.6])
+        tell_all(algorithm, [algorithm.ask(), algorithm.ask()], [0.6, 0.9])
+    assert restored.state_dict() == json.loads(json.dumps(aging.state_dict()))
+    assert [restored.ask() for _ in range(5)] == [aging.ask() for _ in range(5)]
 
 
 def test_the_best_of_each_batch_are_judged_again_and_the_front_has_one_point_per_genome(smoke_config, smoke_split,
