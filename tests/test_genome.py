@@ -154,6 +154,17 @@ def test_from_json_errors_are_genome_errors(text, fragment):
         Genome.from_json(text)
 
 
+@pytest.mark.parametrize("data, message", [
+    ([], "a genome is a JSON object with the keys 'stem_width' and 'stages' (and 'kind')"),
+    ({"stem_width": 8}, "a genome is a JSON object with the keys 'stem_width' and 'stages' (and 'kind')"),
+    ({"stem_width": 8, "stages": {}}, "genome 'stages' must be a list"),
+])
+def test_from_dict_says_what_a_genome_looks_like(data, message):
+    with pytest.raises(GenomeError) as info:
+        Genome.from_dict(data)
+    assert str(info.value) == message
+
+
 def test_from_json_accepts_an_absent_stage_written_short():
     genome = Genome.from_json('{"stem_width": 8, "stages": [{"depth": 0}, '
                               '{"depth": 1, "width": 32, "kernel": 5, "stride": 2, "residual": [false]}]}')
@@ -190,6 +201,12 @@ def test_describe_names_the_stem_and_each_present_stage():
     # s<stem>|<depth>x<width>k<kernel>[/2 when stride 2]r<one residual bit per block>; absent stages are left out.
     assert Genome(8, (A, EMPTY, B)).describe() == "s8|2x8k3r10|1x32k5/2r0"
     assert Genome(16, (StageGene(2, 32, 3, 1, (True, True)), C)).describe() == "s16|2x32k3r11|3x64k3/2r110"
+
+
+def test_describe_marks_a_dilation_and_a_kind_other_than_conv2d():
+    dilated = StageGene(2, 16, 5, 2, (True, False), dilation=4)
+    assert Genome(8, (dilated,), "conv1d").describe() == "conv1d:s8|2x16k5d4/2r10"
+    assert Genome(8, (dilated,)).describe() == "s8|2x16k5d4/2r10"
 
 
 def test_empty_stages_with_leftover_fields_normalise_equal():

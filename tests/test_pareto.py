@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import random
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 import evohybrid
 from evohybrid.cli import main
 from evohybrid.data import DATASETS, NUM_CLASSES
+from evohybrid.errors import GenomeError
 from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.pareto import (ParetoArchive, chance_level, format_front, format_rows, front_rows,
                                          hypervolume, hypervolume_curve, knee_point, pareto_front, pareto_fronts,
@@ -78,6 +80,12 @@ def test_first_k_fronts_carry_their_ranks(count):
     assert ranks == {eval_id: rank for rank, front in enumerate(expected[:count], start=1) for eval_id in front}
 
 
+def test_a_damaged_genome_in_the_log_is_an_error_not_a_ranked_point():
+    damaged = {**record(1, 0.9, 1_000), "genome": {"stem_width": 8}}
+    with pytest.raises(GenomeError, match="stem_width"):
+        pareto_fronts([record(0, 0.5, 100), damaged])
+
+
 def test_duplicates_share_a_front_and_single_or_no_point_runs():
     twins = [record(0, 0.5, 100), record(1, 0.5, 100), record(2, 0.4, 100)]
     assert [{r["id"] for r in front} for front in pareto_fronts(twins)] == [{0, 1}, {2}]
@@ -131,6 +139,56 @@ def test_every_registered_data_set_has_its_chance_level():
     assert set(NUM_CLASSES) == set(DATASETS)
     assert chance_level("fashion-mnist") == CHANCE and chance_level("cifar100") == 0.01
     assert all(chance_level(name) == 1 / NUM_CLASSES[name] for name in DATASETS)
+
+
+def distinct_sorted(rng: random.Random, count: int, draw) -> list:
+    """`count` different values of `draw(rng)`, smallest first."""
+    values = set()
+    while len(values) < count:
+        values.add(draw(rng))
+    return sorted(values)
+
+
+def random_genuine_front(rng: random.Random) -> list[dict]:
+    """3 to 6 members from ~1e2 to ~1e7 parameters, accuracy rising with size over a span of 0.001 to 0.1, in random
+    order; sometimes a smaller member below chance as well."""
+    count = rng.randint(3, 6)
+    low = rng.uniform(2, 5)
+    high = rng.uniform(low + 0.2, 7)
+    sizes = distinct_sorted(rng, count, lambda r: round(10 ** r.uniform(low, high)))
+    base, span = rng.uniform(0.15, 0.89), 10 ** rng.uniform(-3, -1)
+    accuracies = distinct_sorted(rng, count, lambda r: round(base + r.uniform(0, span), 6))
+    front = [record(eval_id, acc, params) for eval_id, (acc, params) in enumerate(zip(accuracies, sizes))]
+    if rng.random() < 1 / 3:
+        front.append(record(count, rng.uniform(0.02, CHANCE), rng.randint(10, sizes[0] - 1)))
+    rng.shuffle(front)
+    return front
+
+
+def triangle_areas(front: list[dict], chance: float) -> dict[int, float]:
+    """Each member above chance: the signed area (shoelace formula, positive counterclockwise) of the triangle it
+    spans with the smallest and the largest such member, in log10(params) and accuracy each min-max scaled to 0..1."""
+    above = [r for r in front if r["val_acc"] > chance]
+    xs, ys = [math.log10(r["params"]) for r in above], [r["val_acc"] for r in above]
+    points = [((x - min(xs)) / (max(xs) - min(xs)), (y - min(ys)) / (max(ys) - min(ys))) for x, y in zip(xs, ys)]
+    (x1, y1), (x2, y2) = points[xs.index(min(xs))], points[xs.index(max(xs))]
+    return {r["id"]: 0.5 * (x1 * (y2 - y3) + x2 * (y3 - y1) + x3 * (y1 - y2)) for r, (x3, y3) in zip(above, points)}
+
+
+def test_knee_is_the_member_spanning_the_largest_triangle_with_the_extremes():
+    outcomes = {"knee": 0, "none": 0}
+    for seed in range(300):
+        front = random_genuine_front(random.Random(seed))
+        assert len(pareto_front(front)) == len(front)  # a genuine front: no member dominates another
+        areas = triangle_areas(front, CHANCE)
+        knee = knee_point(front, CHANCE)
+        if max(areas.values()) <= 0:  # straight or concave: nothing bulges toward the ideal corner
+            assert knee is None, seed
+            outcomes["none"] += 1
+        else:
+            assert areas[knee["id"]] == pytest.approx(max(areas.values()), abs=1e-12), seed
+            outcomes["knee"] += 1
+    assert min(outcomes.values()) >= 30  # both shapes were tried
 
 
 @pytest.mark.filterwarnings("error")

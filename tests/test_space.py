@@ -133,6 +133,54 @@ def test_validate_names_the_offending_gene(space):
         space.validate(dataclasses.replace(genome, kind="conv1d" if space.kind == "conv2d" else "conv2d"))
 
 
+def test_validate_checks_the_stages_after_an_absent_one():
+    space = evohybrid.load_space("default")  # its middle stage may be absent
+    first, absent = StageGene(1, 8, 3, 1, (True,)), StageGene(0, 0, 0, 1, ())
+    space.validate(Genome(8, (first, absent, StageGene(1, 32, 3, 2, (True,)))))
+    with pytest.raises(GenomeError, match="stage 2 width 33"):
+        space.validate(Genome(8, (first, absent, StageGene(1, 33, 3, 2, (True,)))))
+
+
+def test_validate_names_residual_bits_the_space_does_not_offer(tmp_path):
+    path = tmp_path / "always-residual.yaml"
+    path.write_text("stem: {widths: [4]}\nstages:\n  - {depth: [1, 2], widths: [4], kernels: [3], residual: [true]}\n")
+    space = evohybrid.load_space(path)
+    with pytest.raises(GenomeError) as info:
+        space.validate(Genome(4, (StageGene(2, 4, 3, 1, (True, False)),)))
+    assert str(info.value) == "stage 0 residual bits must be among [True]"
+
+
+@pytest.mark.parametrize("choice", [{"residual": [True, False]}, {"dilations": [1, 2]}, {"widths": [4, 8]},
+                                    {"kernels": [3, 5]}, {"depth": [1, 2]}])
+def test_mutate_reaches_the_other_member_when_a_single_gene_has_two_choices(tmp_path, choice):
+    stage = {"depth": [1, 1], "widths": [4], "kernels": [3], "residual": [True], **choice}
+    path = _write_space(tmp_path, {"stem": {"widths": [4]}, "stages": [stage]})
+    space = evohybrid.load_space(path)
+    assert space.size == 2
+    for seed in range(20):
+        genome = space.sample(random.Random(seed))
+        child = space.mutate(genome, random.Random(seed))
+        space.validate(child)
+        assert child != genome, seed
+
+
+def test_a_stage_mutated_to_another_depth_keeps_its_blocks(space):
+    # Growing or shrinking happens at the end: width, kernel, dilation and the remaining blocks' bits stay.
+    resized = 0
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        genome = space.sample(rng)
+        child = space.mutate(genome, rng)
+        for before, after in zip(genome.stages, child.stages):
+            if before.depth and after.depth and before.depth != after.depth:
+                resized += 1
+                shared = min(before.depth, after.depth)
+                assert (after.width, after.kernel, after.dilation, after.stride) == (
+                    before.width, before.kernel, before.dilation, before.stride)
+                assert after.residual[:shared] == before.residual[:shared]
+    assert resized >= 10
+
+
 def _enumerate(space: SearchSpace) -> set[str]:
     """Every network of a (small) space, by brute force."""
     options = []
@@ -212,7 +260,7 @@ def test_space_path_that_is_a_directory(tmp_path):
 
 @pytest.mark.parametrize("text", ["stages: [\n", "stem: {widths: [4]\n", "a: b: c\n", "\tstem: 1\n"])
 def test_invalid_yaml(tmp_path, text):
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match=r"^search space '.+' is not valid YAML"):
         evohybrid.load_space(_write_space(tmp_path, text))
 
 

@@ -44,7 +44,8 @@ def pareto_fronts(records: list[dict[str, Any]], count: int | None = None) -> li
     individuals = [Individual(Genome.from_dict(record["genome"]), objectives(record)) for record in ok]
     by_identity = {id(ind): record for ind, record in zip(individuals, ok)}
     fronts = tools.sortNondominated(individuals, len(individuals), first_front_only=count == 1)
-    return [sorted((by_identity[id(ind)] for ind in front), key=lambda record: (record["params"], -record["val_acc"]))
+    # Within a front equal sizes mean equal accuracies (else one would dominate the other): size alone orders it.
+    return [sorted((by_identity[id(ind)] for ind in front), key=lambda record: record["params"])
             for front in fronts[:count] if front]
 
 
@@ -131,11 +132,9 @@ def knee_point(front: list[dict[str, Any]], chance: float) -> dict[str, Any] | N
     points = np.array([(math.log10(record["params"]), record["val_acc"]) for record in front])
     span = points.max(axis=0) - points.min(axis=0)
     scaled = (points - points.min(axis=0)) / np.where(span > 0, span, 1.0)
-    first, last = scaled[np.argmin(points[:, 0])], scaled[np.argmax(points[:, 0])]
-    chord = last - first
-    offsets = scaled - first
-    # The cross product is positive on the chord's upper-left side, where the ideal corner lies.
-    beyond = chord[0] * offsets[:, 1] - chord[1] * offsets[:, 0]
+    # On a front more parameters never mean less accuracy: the extremes scale to (0, 0) and (1, 1), the chord is
+    # the diagonal, and a member's height above it is its scaled accuracy less its scaled size.
+    beyond = scaled[:, 1] - scaled[:, 0]
     best = int(np.argmax(beyond))
     return front[best] if beyond[best] > 1e-9 else None
 
