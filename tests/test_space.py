@@ -164,6 +164,26 @@ def test_mutate_reaches_the_other_member_when_a_single_gene_has_two_choices(tmp_
         assert child != genome, seed
 
 
+def test_mutate_finds_the_one_gene_that_can_change_among_many_that_cannot(tmp_path):
+    # Thirteen stages, only the last with a choice (two widths): a mutation must still change the genome.
+    fixed = {"depth": [1, 1], "widths": [4], "kernels": [3], "residual": [True]}
+    stages = [fixed] * 12 + [{**fixed, "widths": [4, 8]}]
+    space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [4]}, "stages": stages}))
+    genome = space.sample(random.Random(0))
+    for seed in range(200):
+        child = space.mutate(genome, random.Random(seed))
+        assert child.stages[-1].width != genome.stages[-1].width and child.stages[:-1] == genome.stages[:-1], seed
+
+
+def test_mutate_never_empties_the_network(tmp_path):
+    # One stage present, one absent, both may be absent: removing the present one would leave no block.
+    optional = {"depth": [0, 1], "widths": [4], "kernels": [3], "residual": [True]}
+    space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [4]}, "stages": [optional, optional]}))
+    genome = Genome(4, (StageGene(1, 4, 3, 1, (True,)), StageGene(0, 0, 0, 1, ())))
+    children = {space.mutate(genome, random.Random(seed)) for seed in range(50)}
+    assert children == {Genome(4, (StageGene(1, 4, 3, 1, (True,)), StageGene(1, 4, 3, 1, (True,))))}
+
+
 def test_a_stage_mutated_to_another_depth_keeps_its_blocks(space):
     # Growing or shrinking happens at the end: width, kernel, dilation and the remaining blocks' bits stay.
     resized = 0

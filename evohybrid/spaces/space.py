@@ -51,11 +51,12 @@ class SearchSpace:
     def mutate(self, genome: Genome, rng: random.Random) -> Genome:
         """Change one gene to another allowed value; always returns a different valid genome when one exists."""
         self.validate(genome)
-        for _ in range(100):
-            child = self._mutate_once(genome, rng)
-            if child is not None and child.hash != genome.hash and any(stage.depth for stage in child.stages):
-                return child
-        return genome  # the space has a single member
+        # Only genes with another allowed value take part, so no draw lands on a gene that cannot change.
+        genes = [(gene, values) for gene in self._genes(genome) if (values := self._alternatives(genome, gene))]
+        if not genes:
+            return genome  # the space has a single member
+        gene, values = rng.choice(genes)
+        return self._set_gene(genome, gene, rng.choice(values), rng)
 
     def crossover(self, first: Genome, second: Genome, rng: random.Random) -> Genome:
         """Uniform crossover at stage level: the stem and each stage come whole from either parent."""
@@ -110,34 +111,49 @@ class SearchSpace:
                           tuple(rng.choice(choices.residual) for _ in range(depth)))
         return replace(stage, dilation=rng.choice(choices.dilations)) if len(choices.dilations) > 1 else stage
 
-    def _mutate_once(self, genome: Genome, rng: random.Random) -> Genome | None:
-        index = rng.randrange(len(self.stages) + 1)
-        if index == len(self.stages):
-            return Genome(rng.choice(self.stem_widths), genome.stages, self.kind)
+    def _genes(self, genome: Genome) -> list[tuple[int, str]]:
+        """(stage index, field) of every gene of the genome, the stem as index -1. An absent stage has only its
+        depth; dilation is a gene only where the space offers a choice."""
+        genes = [(-1, "stem")]
+        for index, (stage, choices) in enumerate(zip(genome.stages, self.stages)):
+            fields = ("depth", "width", "kernel", "residual") + (("dilation",) if len(choices.dilations) > 1 else ())
+            genes += [(index, field) for field in (fields if stage.depth else ("depth",))]
+        return genes
+
+    def _alternatives(self, genome: Genome, gene: tuple[int, str]) -> list[Any]:
+        """The values a gene may change to; for the residual gene, the blocks whose bit may flip."""
+        index, field = gene
+        if field == "stem":
+            return [width for width in self.stem_widths if width != genome.stem_width]
         stage, choices = genome.stages[index], self.stages[index]
-        # Dilation is a gene only where the space offers a choice: other spaces mutate exactly as before it existed.
-        field = rng.choice(("depth", "width", "kernel", "residual") + (("dilation",) if len(choices.dilations) > 1
-                                                                       else ()))
-        if field == "depth" or stage.depth == 0:
-            depth = rng.randint(choices.min_depth, choices.max_depth)
-            if depth == 0 or stage.depth == 0:
-                new_stage = self._sample_stage(choices, depth, rng)
-            else:
-                # Grow or shrink at the end, keeping the blocks the stage already has.
-                extra = tuple(rng.choice(choices.residual) for _ in range(depth - stage.depth))
-                new_stage = replace(stage, depth=depth, residual=(stage.residual + extra)[:depth])
+        if field == "depth":
+            # A stage may go to depth 0 only while another stage keeps the network non-empty.
+            others = any(other.depth for position, other in enumerate(genome.stages) if position != index)
+            return [depth for depth in range(choices.min_depth, choices.max_depth + 1)
+                    if depth != stage.depth and (depth > 0 or others)]
+        if field == "residual":
+            return list(range(stage.depth)) if len(choices.residual) > 1 else []
+        values = {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field]
+        return [value for value in values if value != getattr(stage, field)]
+
+    def _set_gene(self, genome: Genome, gene: tuple[int, str], value: Any, rng: random.Random) -> Genome:
+        index, field = gene
+        if field == "stem":
+            return replace(genome, stem_width=value)
+        stage, choices = genome.stages[index], self.stages[index]
+        if field == "depth" and (value == 0 or stage.depth == 0):
+            new_stage = self._sample_stage(choices, value, rng)
+        elif field == "depth":
+            # Grow or shrink at the end, keeping the blocks the stage already has.
+            extra = tuple(rng.choice(choices.residual) for _ in range(value - stage.depth))
+            new_stage = replace(stage, depth=value, residual=(stage.residual + extra)[:value])
         elif field == "residual":
             bits = list(stage.residual)
-            block = rng.randrange(stage.depth)
-            bits[block] = rng.choice(choices.residual)
+            bits[value] = not bits[value]  # the space offers both bits, or this gene would not take part
             new_stage = replace(stage, residual=tuple(bits))
         else:
-            values = {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field]
-            new_stage = replace(stage, **{field: rng.choice(values)})
-        stages = genome.stages[:index] + (new_stage,) + genome.stages[index + 1:]
-        if not any(s.depth for s in stages):
-            return None
-        return Genome(genome.stem_width, stages, self.kind)
+            new_stage = replace(stage, **{field: value})
+        return replace(genome, stages=genome.stages[:index] + (new_stage,) + genome.stages[index + 1:])
 
 
 def _int_list(value: Any, where: str, *, odd: bool = False) -> tuple[int, ...]:
