@@ -32,9 +32,11 @@ step tests 90 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu.py tests
 step evaluator 60 "$PYTHON" benchmarks/evaluator_speed.py --config cifar10-gpu --dataset "$DATASET" --device cuda \
     --genomes 4 --threads 4 --loader-workers 4 --ablate
 # Four per GPU first: the budget-200 search the README quotes; then one and eight per GPU.
+PACKING=${PACKING:-0.25:200,1:24,0.125:64}
+FIRST=${PACKING%%,*}  # the first search's folder is 1-packing-<its GPUs per evaluation>: that run is promoted
 step search 150 "$PYTHON" benchmarks/search_speed.py --config cifar10-gpu --dataset "$DATASET" \
-    --packing "${PACKING:-0.25:200,1:24,0.125:64}" --keep "$KEEP"
-step promote 45 "${EVOHYBRID[@]}" promote "$KEEP/1-packing-0.25" --top 2 --epochs 2 --train-size 20000 \
+    --packing "$PACKING" --keep "$KEEP"
+step promote 45 "${EVOHYBRID[@]}" promote "$KEEP/1-packing-${FIRST%%:*}" --top 2 --epochs 2 --train-size 20000 \
     --batch-size 256
 step proxy 40 "${EVOHYBRID[@]}" study proxy --config smoke --n 10 --truth-epochs 1 --truth-seeds 1 \
     --proxy-seeds 1 --truth-val-size 1000 --truth-train-size 4000 --out "$KEEP/proxy"

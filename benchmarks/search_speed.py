@@ -15,10 +15,12 @@ import argparse
 import datetime
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
 import evohybrid
+from evohybrid import stop_signals
 from evohybrid.distributed.ray_executor import RayExecutor, RayOptions
 
 MILESTONES = (50, 100, 200)
@@ -61,6 +63,9 @@ def run(config: evohybrid.Config, packing: float, workers: int | None, cpus: flo
     start = time.time()
     result = evohybrid.search(config, out=out, progress=False, executor_factory=executor)
     samples = sampler.stop()
+    if result.interrupted:  # the rows printed so far are whole; this one is not
+        print(f"search_speed: stopped by {stop_signals.signal_name()}", file=sys.stderr)
+        sys.exit(stop_signals.exit_code())
     finished = sorted(record["finished_at"] for record in result.records)
     steady = [(util, memory) for stamp, util, memory in samples if ready["at"] <= stamp <= finished[-1]]
     return {"packing": packing, "budget": len(finished), "workers": result.executor_stats["workers"], "wall_s": time.time() - start,
@@ -85,6 +90,7 @@ def main() -> None:
     parser.add_argument("--cpus-per-eval", type=float, default=1.0)
     parser.add_argument("--keep", help="keep the run directories under this folder")
     args = parser.parse_args()
+    stop_signals.install()  # a timeout's SIGTERM ends the search like Ctrl-C, not with Ray's stack dump
     config = evohybrid.load_config(args.config).override("data", dataset=args.dataset)
     config = config.override("search", budget=args.budget)
     print(f"config={args.config} dataset={config.data.dataset} budget={args.budget} (unless the packing names one) "
