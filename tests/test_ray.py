@@ -89,13 +89,16 @@ def test_two_workers_share_a_search_and_stay_on_loopback(tmp_path):
     assert 0 < result.executor_stats["utilisation"] <= 1
 
 
-def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(tmp_path):
-    config = evohybrid.load_config("smoke")
+@pytest.mark.parametrize("rungs", [[], [{"steps": 20}]], ids=["one-fidelity", "multi-fidelity"])
+def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(tmp_path, rungs):
+    # Multi-fidelity: upgrades run beside new genomes on two workers, and only new genomes count toward the budget.
+    config = evohybrid.load_config("smoke").override("search", rungs=rungs, rung_fraction=0.5)
     one = evohybrid.search(config, out=tmp_path / "one", budget=12, progress=False)
     two = evohybrid.search(config, out=tmp_path / "two", budget=12, progress=False,
                            executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=2)))
-    by_id = lambda result: [r["hash"] for r in sorted(result.records, key=lambda r: r["id"])]
+    by_id = lambda result: [(r["hash"], r.get("rung", 0)) for r in sorted(result.records, key=lambda r: r["id"])]
     assert by_id(one) == by_id(two)
+    assert sum(rung == 0 for _, rung in by_id(two)) == 12
 
 
 def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):

@@ -296,10 +296,28 @@ def test_search_space_is_frozen_into_the_run(smoke_config, smoke_split, tmp_path
     _assert_complete(out, 6)
 
 
+def test_an_existing_run_directory_is_refused_before_data_and_workers_come_up(smoke_config, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+
+    def no_workers(cfg):
+        raise AssertionError("the executor came up before the run directory was checked")
+
+    with pytest.raises(RunDirError, match="already exists"):
+        evohybrid.search(smoke_config, out=out, progress=False, executor_factory=no_workers)
+    assert [path.name for path in out.iterdir()] == ["notes.txt"]
+
+
+def test_a_time_budget_not_yet_spent_lets_the_search_finish_its_budget(smoke_config, smoke_split, tmp_path):
+    result = _run(smoke_config.override("search", time_budget=3600), out=tmp_path / "run", budget=3, split=smoke_split)
+    assert len(result.records) == 3 and result.interrupted is False
+
+
 def test_a_spent_time_budget_proposes_nothing_new(smoke_config, smoke_split, tmp_path):
     # The budget starts with the call, before the data and workers come up, so a millisecond is spent at once.
     result = _run(smoke_config.override("search", time_budget=0.001), out=tmp_path / "run", split=smoke_split)
-    assert result.records == [] and not result.interrupted
+    assert result.records == [] and result.interrupted is False
     assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["search"]["time_budget"] == 0.001
 
 
