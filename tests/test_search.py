@@ -6,6 +6,7 @@ import datetime
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import evohybrid
 from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.errors import ConfigError, RunDirError
 from evohybrid.evolution.store import read_records
+from evohybrid.inspection.pareto import pareto_front
 from evohybrid.spaces.genome import Genome
 from evohybrid.spaces.space import SPACES_DIR
 
@@ -332,10 +334,26 @@ def test_a_run_records_its_command_without_where_the_program_is_installed(tmp_pa
 @pytest.mark.parametrize("progress", [None, False])
 def test_progress_lines_by_default_and_none_when_turned_off(smoke_config, smoke_split, tmp_path, capsys, progress):
     options = {} if progress is None else {"progress": progress}
-    evohybrid.search(smoke_config, out=tmp_path / "run", budget=2, executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split),
-                     **options)
+    result = evohybrid.search(smoke_config, out=tmp_path / "run", budget=2,
+                              executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split), **options)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
-    assert [line[:5] for line in lines] == (["[1/2]", "[2/2]"] if progress is None else [])
+    if progress is False:
+        assert lines == []
+        return
+    assert [line[:5] for line in lines] == ["[1/2]", "[2/2]"]
+    # Each line: the best accuracy and the front's size after that evaluation.
+    for count, line in enumerate(lines, start=1):
+        so_far = result.records[:count]
+        best = max(record["val_acc"] for record in so_far if record["status"] == "ok")
+        assert f" best={best:.3f} front={len(pareto_front(so_far))} " in line
+
+
+def test_a_search_reports_its_wall_time_and_its_executor(smoke_config, smoke_split, tmp_path):
+    started = time.monotonic()
+    result = _run(smoke_config, out=tmp_path / "run", budget=2, split=smoke_split)
+    assert 0 < result.wall_s <= time.monotonic() - started
+    stats = result.executor_stats
+    assert stats["workers"] == 1 and 0 < stats["busy_s"] <= stats["wall_s"] and 0 < stats["utilisation"] <= 1
 
 
 def test_a_run_without_out_goes_under_results_and_records_its_versions_and_time(tmp_path, monkeypatch, smoke_config,

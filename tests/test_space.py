@@ -164,24 +164,32 @@ def test_mutate_reaches_the_other_member_when_a_single_gene_has_two_choices(tmp_
         assert child != genome, seed
 
 
-def test_mutate_finds_the_one_gene_that_can_change_among_many_that_cannot(tmp_path):
-    # Thirteen stages, only the last with a choice (two widths): a mutation must still change the genome.
+@pytest.mark.parametrize("where", ["stem", "first stage", "last stage"])
+def test_mutate_finds_the_one_gene_that_can_change_among_many_that_cannot(tmp_path, where):
+    # Thirteen stages and a stem, one of them with a choice (two widths): a mutation must still change the genome.
     fixed = {"depth": [1, 1], "widths": [4], "kernels": [3], "residual": [True]}
-    stages = [fixed] * 12 + [{**fixed, "widths": [4, 8]}]
-    space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [4]}, "stages": stages}))
+    stages = [dict(fixed) for _ in range(13)]
+    if where != "stem":
+        stages[0 if where == "first stage" else -1]["widths"] = [4, 8]
+    raw = {"stem": {"widths": [4, 8] if where == "stem" else [4]}, "stages": stages}
+    space = evohybrid.load_space(_write_space(tmp_path, raw))
     genome = space.sample(random.Random(0))
-    for seed in range(200):
+    for seed in range(50):
         child = space.mutate(genome, random.Random(seed))
-        assert child.stages[-1].width != genome.stages[-1].width and child.stages[:-1] == genome.stages[:-1], seed
+        changed = [child.stem_width != genome.stem_width] + [a != b for a, b in zip(child.stages, genome.stages)]
+        assert changed == [where == "stem", where == "first stage"] + [False] * 11 + [where == "last stage"], seed
 
 
-def test_mutate_never_empties_the_network(tmp_path):
-    # One stage present, one absent, both may be absent: removing the present one would leave no block.
+def test_mutate_removes_a_stage_only_while_another_remains(tmp_path):
     optional = {"depth": [0, 1], "widths": [4], "kernels": [3], "residual": [True]}
     space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [4]}, "stages": [optional, optional]}))
-    genome = Genome(4, (StageGene(1, 4, 3, 1, (True,)), StageGene(0, 0, 0, 1, ())))
-    children = {space.mutate(genome, random.Random(seed)) for seed in range(50)}
-    assert children == {Genome(4, (StageGene(1, 4, 3, 1, (True,)), StageGene(1, 4, 3, 1, (True,))))}
+    present, absent = StageGene(1, 4, 3, 1, (True,)), StageGene(0, 0, 0, 1, ())
+    # One stage present: removing it would leave no block, so the only move adds the other stage.
+    children = {space.mutate(Genome(4, (present, absent)), random.Random(seed)) for seed in range(50)}
+    assert children == {Genome(4, (present, present))}
+    # Both present: either may go.
+    children = {space.mutate(Genome(4, (present, present)), random.Random(seed)) for seed in range(50)}
+    assert children == {Genome(4, (absent, present)), Genome(4, (present, absent))}
 
 
 def test_a_stage_mutated_to_another_depth_keeps_its_blocks(space):

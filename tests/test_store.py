@@ -99,6 +99,14 @@ def test_append_and_read_round_trip(tmp_path):
     assert [json.loads(line) for line in lines[:-1]] == records
 
 
+def test_a_record_is_written_with_its_keys_sorted_whatever_their_order(tmp_path):
+    # The same record always gives the same bytes, so logs of the same run compare line by line.
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    store.append({"status": "ok", "id": 0, "b": [2, 1]}, {"id": 1, "status": "ok", "b": []})
+    assert (store.path / EVALUATIONS_FILE).read_text() == (
+        '{"b": [2, 1], "id": 0, "status": "ok"}\n{"b": [], "id": 1, "status": "ok"}\n')
+
+
 def test_append_refuses_non_finite_numbers_and_writes_nothing(tmp_path):
     store = RunStore.create(tmp_path / "run", CONFIG)
     store.append(_records(1)[0])

@@ -111,16 +111,15 @@ class SearchSpace:
                           tuple(rng.choice(choices.residual) for _ in range(depth)))
         return replace(stage, dilation=rng.choice(choices.dilations)) if len(choices.dilations) > 1 else stage
 
-    def _genes(self, genome: Genome) -> list[tuple[int, str]]:
-        """(stage index, field) of every gene of the genome, the stem as index -1. An absent stage has only its
-        depth; dilation is a gene only where the space offers a choice."""
-        genes = [(-1, "stem")]
-        for index, (stage, choices) in enumerate(zip(genome.stages, self.stages)):
-            fields = ("depth", "width", "kernel", "residual") + (("dilation",) if len(choices.dilations) > 1 else ())
-            genes += [(index, field) for field in (fields if stage.depth else ("depth",))]
-        return genes
+    @staticmethod
+    def _genes(genome: Genome) -> list[tuple[int | None, str]]:
+        """(stage index, field) of every gene of the genome, the stem without an index; an absent stage has only
+        its depth."""
+        fields = ("depth", "width", "kernel", "residual", "dilation")
+        return [(None, "stem")] + [(index, field) for index, stage in enumerate(genome.stages)
+                                   for field in (fields if stage.depth else ("depth",))]
 
-    def _alternatives(self, genome: Genome, gene: tuple[int, str]) -> list[Any]:
+    def _alternatives(self, genome: Genome, gene: tuple[int | None, str]) -> list[Any]:
         """The values a gene may change to; for the residual gene, the blocks whose bit may flip."""
         index, field = gene
         if field == "stem":
@@ -136,7 +135,7 @@ class SearchSpace:
         values = {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field]
         return [value for value in values if value != getattr(stage, field)]
 
-    def _set_gene(self, genome: Genome, gene: tuple[int, str], value: Any, rng: random.Random) -> Genome:
+    def _set_gene(self, genome: Genome, gene: tuple[int | None, str], value: Any, rng: random.Random) -> Genome:
         index, field = gene
         if field == "stem":
             return replace(genome, stem_width=value)
