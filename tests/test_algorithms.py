@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms import Algorithm, SpaceExhausted, make_algorithm
 from evohybrid.evolution.algorithms.aging import AgingEvolution
 from evohybrid.evolution.algorithms.nsga2 import NSGA2, SteadyStateNSGA2
+from evohybrid.evolution.algorithms.proposal import objectives
 from evohybrid.evolution.algorithms.random_search import RandomSearch
 from evohybrid.spaces.space import parse_space
 
@@ -202,3 +204,14 @@ def _every_genome(space) -> list:
     """The genomes of a small space, in the order a random search proposes them."""
     search = make(RandomSearch, space=space, seed=1)
     return [search.ask().genome for _ in range(space.size)]
+
+
+@pytest.mark.parametrize("record, expected", [
+    ({"status": "ok", "val_acc": 0.8, "params": 100}, (0.8, 100.0)),
+    ({"status": "failed", "val_acc": 0.8, "params": 100}, (0.0, 100.0)),  # a failed run's accuracy counts for nothing
+    ({"status": "ok", "val_acc": None, "params": None}, (0.0, math.inf)),
+    ({"status": "failed", "error": "out of memory"}, (0.0, math.inf)),  # no size known: the largest there is
+])
+def test_the_objectives_rank_a_failed_evaluation_below_every_finished_one(record, expected):
+    assert objectives(record) == expected
+

@@ -18,7 +18,7 @@ from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms import Proposal
 from evohybrid.evolution.algorithms.aging import AgingEvolution
 from evohybrid.evolution.algorithms.random_search import RandomSearch
-from evohybrid.evolution.algorithms.rungs import promote, selection_values
+from evohybrid.evolution.algorithms.rungs import promote, selection_values, selection_view
 from evohybrid.evolution.store import read_records
 from evohybrid.inspection.pareto import ok_records, pareto_front
 
@@ -69,6 +69,32 @@ def test_only_the_genomes_measured_at_a_rung_compete_for_the_next():
     members = batch([0.3], [0.5, 0.6], [0.4, 0.8], [0.2])
     # Half of the two measured at rung 1 goes on: 2, the better at rung 1; 0 and 3 never reached rung 1.
     assert promote(members, 0.5, 1, seed=0) == [2]
+
+
+def logged(record_id: int, accuracy: float | None, rung: int = 0, base_id: int | None = None) -> dict:
+    """A record of a multi-fidelity log (batch 0): rung 0 is a new genome, a higher rung an upgrade of base_id."""
+    record = {"id": record_id, "rung": rung, "batch": 0, "params": 100 + record_id,
+              "status": "ok" if accuracy is not None else "failed", "val_acc": accuracy}
+    return {**record, "base_id": base_id} if rung else record
+
+
+def test_the_view_of_a_multi_fidelity_log_holds_each_genome_once_with_its_selection_value():
+    records = [logged(0, 0.5), logged(1, 0.7), logged(2, None), logged(3, 0.6),
+               logged(4, 0.8, rung=1, base_id=1), logged(5, 0.9, rung=1, base_id=3)]
+    # Rung 1 ranks 3 above 1, so 3 takes the higher value the two held (0.7) and 1 the lower (0.6).
+    expected = [{**records[0], "rung_val_accs": [0.5]}, {**records[1], "val_acc": 0.6, "rung_val_accs": [0.7, 0.8]},
+                records[2], {**records[3], "val_acc": 0.7, "rung_val_accs": [0.6, 0.9]}]
+    assert selection_view(records) == expected
+    shuffled = [records[i] for i in (5, 2, 4, 0, 3, 1)]  # as a log of several workers may hold them
+    assert sorted(selection_view(shuffled), key=lambda record: record["id"]) == expected
+
+
+def test_the_view_of_a_log_without_upgrades_is_the_log():
+    before_any_upgrade = [logged(0, 0.5), logged(1, None)]
+    assert selection_view(before_any_upgrade) == before_any_upgrade
+    without_rungs = [{key: value for key, value in record.items() if key not in ("rung", "batch")}
+                     for record in before_any_upgrade]
+    assert selection_view(without_rungs) == without_rungs
 
 
 @pytest.mark.parametrize("search, message", [

@@ -21,7 +21,7 @@ from .proposal import Proposal, objectives
 
 
 def selection_values(members: dict[int, dict[str, Any]]) -> dict[int, float]:
-    """One batch: {id: {"params", "values": [rung 0 accuracy, rung 1 accuracy, ...]}} -> {id: selection value}."""
+    """One batch: {id: {"values": [rung 0 accuracy, rung 1 accuracy, ...], ...}} -> {id: selection value}."""
     current = {key: member["values"][0] for key, member in members.items()}
     rung = 1
     while True:
@@ -110,24 +110,20 @@ class Rungs:
 def selection_view(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per genome, as the algorithm sees it: a rung-0 record whose `val_acc` is its selection value
     (from the upgrades measured so far) and whose `rung_val_accs` lists its accuracy at each rung. Records of a
-    search without rungs come back unchanged."""
+    search without rungs, or before its first upgrade, come back unchanged; a failed record too."""
     if not any(record.get("rung", 0) > 0 for record in records):
         return records
     batches: dict[int, dict[int, dict[str, Any]]] = {}
-    for record in records:
-        if record.get("rung") == 0:
-            batches.setdefault(record["batch"], {})[record["id"]] = {"params": objectives(record)[1],
-                                                                    "values": [objectives(record)[0]]}
-    for record in sorted(records, key=lambda r: r.get("id", -1)):
-        if record.get("rung", 0) > 0:
-            batches[record["batch"]][record["base_id"]]["values"].append(objectives(record)[0])
+    # By id, an upgrade comes after the rung below it (it is proposed once that rung is measured).
+    for record in sorted(records, key=lambda record: record["id"]):
+        genome_id = record["base_id"] if record["rung"] > 0 else record["id"]
+        member = batches.setdefault(record["batch"], {}).setdefault(genome_id, {"values": []})
+        member["values"].append(objectives(record)[0])
     values = {key: value for members in batches.values() for key, value in selection_values(members).items()}
     view = []
     for record in records:
-        if record.get("rung", 0) > 0:
-            continue
-        if record.get("rung") == 0 and record.get("status") == "ok":
+        if record["rung"] == 0:
             member = batches[record["batch"]][record["id"]]
-            record = {**record, "val_acc": values[record["id"]], "rung_val_accs": member["values"]}
-        view.append(record)
+            view.append({**record, "val_acc": values[record["id"]], "rung_val_accs": member["values"]}
+                        if record["status"] == "ok" else record)
     return view
