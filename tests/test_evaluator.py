@@ -168,6 +168,33 @@ def test_labels_out_of_range_fail_before_anything_runs(smoke_config, smoke_split
     assert record["val_acc"] is None
     assert record["train_samples"] == 0
     json.dumps(record, allow_nan=False)
+    # A failure has every field of a finished evaluation, empty (a traceback where a finished one has bn_gamma).
+    finished = evohybrid.evaluate(genomes[0], smoke_config, split=smoke_split)
+    assert set(record) - {"traceback"} == set(finished) - {"bn_gamma"}
+    assert (record["params"], record["flops"], record["train_s"], record["eval_s"]) == (None, None, 0.0, 0.0)
+
+
+def test_evaluate_runs_on_the_configured_number_of_threads(smoke_config, smoke_split, genomes):
+    before = torch.get_num_threads()
+    try:
+        for threads in (2, 1):
+            evohybrid.evaluate(genomes[0], smoke_config.override("fitness", threads=threads), split=smoke_split)
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_network_is_built_for_the_channels_and_classes_of_the_split(smoke_config, smoke_split, genomes):
+    # Three channels and four classes (Fashion-MNIST repeated over RGB, labels folded): not the builder's defaults.
+    colour = dataclasses.replace(
+        smoke_split, train_inputs=smoke_split.train_inputs.repeat(1, 3, 1, 1),
+        val_inputs=smoke_split.val_inputs.repeat(1, 3, 1, 1), mean=smoke_split.mean.repeat(3),
+        std=smoke_split.std.repeat(3), train_labels=smoke_split.train_labels % 4,
+        val_labels=smoke_split.val_labels % 4, num_classes=4)
+    record = evohybrid.evaluate(genomes[0], smoke_config, split=colour)
+    assert record["status"] == "ok", record["error"]
+    model = evohybrid.build_model(genomes[0], in_channels=3, num_classes=4)
+    assert record["params"] == evohybrid.count_parameters(model)
 
 
 def test_only_accelerator_runtime_errors_count_as_a_lost_device():
