@@ -35,7 +35,7 @@ class FitnessConfig:
     batch_size: int = 128
     optimizer: str = "adam"  # adam | sgd
     lr: float = 0.03
-    momentum: float = 0.9  # sgd only
+    momentum: float = 0.9  # sgd only, with schedule cosine or constant: one-cycle cycles it itself (0.85 to 0.95)
     weight_decay: float = 0.0
     schedule: str = "onecycle"  # onecycle | cosine | constant
     val_batch_size: int = 1000

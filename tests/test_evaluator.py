@@ -201,6 +201,14 @@ def test_the_configured_batchnorm_initialisation_is_used(smoke_config, smoke_spl
     assert uniform["bn_gamma"] != ones["bn_gamma"]
 
 
+@pytest.mark.parametrize("change", [{"optimizer": "adam"}, {"momentum": 0.0}, {"weight_decay": 0.1}])
+def test_each_optimizer_setting_changes_the_training(smoke_config, smoke_split, genomes, change):
+    sgd = smoke_config.override("fitness", optimizer="sgd", momentum=0.9, weight_decay=0.0, schedule="constant")
+    base, changed = (evohybrid.evaluate(genomes[0], config, split=smoke_split)
+                     for config in (sgd, sgd.override("fitness", **change)))
+    assert base["bn_gamma"] != changed["bn_gamma"]
+
+
 def test_the_network_is_built_for_the_channels_and_classes_of_the_split(smoke_config, smoke_split, genomes):
     # Three channels and four classes (Fashion-MNIST repeated over RGB, labels folded): not the builder's defaults.
     colour = dataclasses.replace(
@@ -280,6 +288,7 @@ def _cpu_flags() -> set[str]:
 def test_the_cpu_has_fast_bf16_exactly_when_its_flags_say_so():
     flags = _cpu_flags()
     assert has_fast_bf16(torch.device("cpu")) == bool({"avx512_bf16", "amx_bf16"} & flags)
+    assert not has_fast_bf16(torch.device("meta"))  # neither a CPU nor a GPU: not assumed to have it
 
 
 def test_auto_precision_is_bf16_where_the_cpu_has_it_and_the_record_says_so(smoke_config, smoke_split):

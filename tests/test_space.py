@@ -319,7 +319,9 @@ def _modified(change):
     (_modified(lambda r: r["stages"][0].update(stride=3)), r"stages\[0\]\.stride"),
     (_modified(lambda r: r["stages"][0].update(stride=True)), r"stages\[0\]\.stride"),
     (_modified(lambda r: r.update(stem={"widths": [4], "depth": 1})), "stem"),
-    (_modified(lambda r: r.update(stem={"widths": []})), "stem.widths"),
+    (_modified(lambda r: r.update(stem={"widths": []})), r"^stem\.widths must be"),
+    (_modified(lambda r: r["stages"][0].update(dilations=[0])), r"^stages\[0\]\.dilations must be"),
+    (_modified(lambda r: r.update(kind="conv3d")), r"unknown kind 'conv3d': use one of \['conv1d', 'conv2d'\]"),
     (_modified(lambda r: r.pop("stem")), "stem"),
     (_modified(lambda r: r.update(stages=[])), "stages"),
     (_modified(lambda r: r.pop("stages")), "stages"),
@@ -331,6 +333,16 @@ def _modified(change):
 def test_bad_space_is_a_config_error_naming_the_key(tmp_path, raw, fragment):
     with pytest.raises(ConfigError, match=fragment):
         evohybrid.load_space(_write_space(tmp_path, raw))
+
+
+def test_a_space_is_named_by_its_name_key_else_by_its_file(tmp_path):
+    assert evohybrid.load_space(_write_space(tmp_path, _modified(lambda r: r.update(name="mine")))).name == "mine"
+    assert evohybrid.load_space(_write_space(tmp_path, _modified(lambda r: r.pop("name")))).name == "space"  # file
+
+
+def test_a_stage_without_residual_choices_offers_both_bits(tmp_path):
+    space = evohybrid.load_space(_write_space(tmp_path, _modified(lambda r: r["stages"][0].pop("residual", None))))
+    assert space.stages[0].residual == (False, True)
 
 
 def test_float_stride_is_rejected_when_loading(tmp_path):
