@@ -363,6 +363,14 @@ def test_progress_lines_by_default_and_none_when_turned_off(smoke_config, smoke_
         assert f" best={best:.3f} front={len(pareto_front(so_far))} " in line
 
 
+def test_progress_before_any_network_finished_ok_shows_no_best(smoke_config, smoke_split, tmp_path, capsys):
+    diverging = smoke_config.override("fitness", trainable="all", optimizer="sgd", lr=1e20, schedule="constant")
+    result = evohybrid.search(diverging, out=tmp_path / "run", budget=1,
+                              executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split))
+    assert [record["status"] for record in result.records] == ["diverged"]
+    assert " best=- front=0 " in capsys.readouterr().err
+
+
 def test_a_search_reports_its_wall_time_and_its_executor(smoke_config, smoke_split, tmp_path):
     started = time.monotonic()
     result = _run(smoke_config, out=tmp_path / "run", budget=2, split=smoke_split)

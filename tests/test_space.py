@@ -335,6 +335,12 @@ def test_bad_space_is_a_config_error_naming_the_key(tmp_path, raw, fragment):
         evohybrid.load_space(_write_space(tmp_path, raw))
 
 
+def test_sampling_draws_every_dilation_a_stage_offers(tmp_path):
+    space = evohybrid.load_space(_write_space(tmp_path, _modified(lambda r: r["stages"][0].update(dilations=[1, 2]))))
+    rng = random.Random(0)
+    assert {space.sample(rng).stages[0].dilation for _ in range(40)} - {0} == {1, 2}  # 0: an absent stage
+
+
 def test_a_space_is_named_by_its_name_key_else_by_its_file(tmp_path):
     assert evohybrid.load_space(_write_space(tmp_path, _modified(lambda r: r.update(name="mine")))).name == "mine"
     assert evohybrid.load_space(_write_space(tmp_path, _modified(lambda r: r.pop("name")))).name == "space"  # file

@@ -140,6 +140,14 @@ def test_truncated_last_line_is_skipped_with_a_warning_and_the_next_append_start
         assert read_records(log) == records + [late]
 
 
+def test_a_torn_line_of_one_byte_is_skipped_and_the_next_record_kept(tmp_path):
+    store = RunStore.create(tmp_path / "run", CONFIG)
+    (store.path / EVALUATIONS_FILE).write_bytes(b"{")  # a crash after the first byte of the first record
+    store.append(_records(1)[0])
+    with pytest.warns(UserWarning, match="skipping incomplete line 1"):
+        assert store.records() == _records(1)
+
+
 def test_a_line_cut_inside_a_multibyte_character_is_skipped(tmp_path):
     store = RunStore.create(tmp_path / "run", CONFIG)
     store.append(_records(1)[0])

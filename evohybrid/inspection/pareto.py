@@ -62,12 +62,11 @@ class ParetoArchive:
     rebuilt from the log's selection view then (once per upgrade, not per evaluation)."""
 
     def __init__(self, records: list[dict[str, Any]] = ()) -> None:
-        self.members: list[dict[str, Any]] = []  # smallest first; accuracy never falls along the list
-        self._sizes: list[float] = []  # the members' parameter counts, for bisection
         self.rebuild(list(records))
 
     def rebuild(self, records: list[dict[str, Any]]) -> None:
-        self.members, self._sizes = [], []
+        self.members: list[dict[str, Any]] = []  # smallest first; accuracy never falls along the list
+        self._sizes: list[float] = []  # the members' parameter counts, for bisection
         for record in sorted(ok_records(records), key=lambda r: (r["params"], -r["val_acc"])):
             self._insert(record)
 
