@@ -26,8 +26,9 @@ data:
 search: $(STAMP) data
 	$(VENV)/bin/evohybrid search --budget 200 --config default
 
+# One worker per core, up to 4, a module at a time (tests/conftest.py says which modules go together).
 test: $(STAMP) data
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 # The mutation score of the core modules (hours on two cores; resumes where it stopped): see the README.
 # mutmut follows edits to a file from run to run, but its map of which tests reach which function outlives a

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 import evohybrid
 from evohybrid.evolution.algorithms import ALGORITHMS
@@ -21,14 +22,36 @@ assert ALGORITHM_NAMES, "no algorithm registered"
 
 # The slowest modules (whole searches, subprocesses, training), last under a mutation run.
 SLOW_MODULES = ("test_learning.py", "test_search.py", "test_rungs.py")
+# The modules that share the session's `promoted` run: one worker runs them all, so the run is built once.
+PROMOTED_MODULES = ("test_promote.py", "test_export.py", "test_lottery.py", "test_weights_only.py")
+# The modules that take the longest (a minute or more of the suite each), handed out first under `make test`: a
+# long module started last would leave one worker running alone.
+LONGEST_MODULES = ("test_ray.py", *PROMOTED_MODULES, "test_cli.py", "test_study.py", "test_algorithm_study.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `make mutation` (mutmut names the mutant in MUTANT_UNDER_TEST) a mutant's tests arrive in no particular
-    order: group them by module, so a module's fixtures are built once, fast modules first, so a caught mutant
-    stops early (mutmut runs with -x)."""
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduling:
+    """`make test` spreads the suite over pytest-xdist workers a module at a time (its module fixtures are built
+    once), keeps PROMOTED_MODULES together, and hands out modules in the order of collection."""
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "promoted" if Path(module).name in PROMOTED_MODULES else module
+
+    config.option.loadscopereorder = False  # xdist would order modules by their number of tests
+    return ByModule(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `make test` (an xdist worker) the longest modules come first. Under `make mutation` (mutmut names the
+    mutant in MUTANT_UNDER_TEST) a mutant's tests arrive in no particular order: group them by module, so a
+    module's fixtures are built once, fast modules first, so a caught mutant stops early (mutmut runs with -x).
+    Sorts are stable: each module's tests keep their order."""
     if "MUTANT_UNDER_TEST" in os.environ:
-        items.sort(key=_module_rank)  # a stable sort: each module's tests keep their order
+        items.sort(key=_module_rank)
+    elif hasattr(config, "workerinput"):
+        items.sort(key=lambda item: LONGEST_MODULES.index(item.path.name) if item.path.name in LONGEST_MODULES
+                   else len(LONGEST_MODULES))
 
 
 def _module_rank(item: pytest.Item) -> tuple[int, str]:
@@ -67,8 +90,8 @@ def space(request: pytest.FixtureRequest) -> evohybrid.SearchSpace:
 @pytest.fixture(scope="session")
 def promoted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]]:
     """A 6-evaluation smoke search whose two smallest networks are promoted for one epoch over 2,048 images at the
-    native 28 pixels, with real Ray Tune: (run directory, promoted ids). Built once per session: test_promote.py and test_export.py share it, read only
-    (a test that writes works on a copy)."""
+    native 28 pixels, with real Ray Tune: (run directory, promoted ids). Built once per session and shared, read only,
+    by PROMOTED_MODULES (a test that writes works on a copy)."""
     base = tmp_path_factory.mktemp("promoted-run")
     result = evohybrid.search(evohybrid.load_config("smoke"), out=base / "run", budget=6, progress=False)
     smallest = sorted(ok_records(result.records), key=lambda record: record["flops"])[:2]

@@ -67,7 +67,20 @@ def _ray_pids() -> set[int]:
     return pids
 
 
-def test_two_workers_share_a_search_and_stay_on_loopback(tmp_path):
+@pytest.fixture(scope="module")
+def local_ray():
+    """One Ray started as evohybrid starts it (on loopback), declaring 16 logical CPUs whatever the machine has,
+    for the tests that drive RayExecutor in this process: each search joins it, as one in a Ray program would,
+    instead of paying for a Ray of its own. Stopped at the end of the module."""
+    from evohybrid.distributed.ray_runtime import connect_ray, import_ray
+
+    ray = import_ray()  # imported as evohybrid imports it: on loopback
+    connect_ray(num_cpus=16)
+    yield
+    ray.shutdown()
+
+
+def test_two_workers_share_a_search_and_stay_on_loopback(tmp_path, local_ray):
     config = evohybrid.load_config("smoke")
     executors = []
 
@@ -90,7 +103,7 @@ def test_two_workers_share_a_search_and_stay_on_loopback(tmp_path):
 
 
 @pytest.mark.parametrize("rungs", [[], [{"steps": 20}]], ids=["one-fidelity", "multi-fidelity"])
-def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(tmp_path, rungs):
+def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(tmp_path, rungs, local_ray):
     # Multi-fidelity: upgrades run beside new genomes on two workers, and only new genomes count toward the budget.
     config = evohybrid.load_config("smoke").override("search", rungs=rungs, rung_fraction=0.5)
     one = evohybrid.search(config, out=tmp_path / "one", budget=12, progress=False)
@@ -102,7 +115,7 @@ def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(
 
 
 def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
-    proc = _cli("search", "--config", "smoke", "--budget", "24", "--workers", "2", "--out", "run", "--quiet",
+    proc = _cli("search", "--config", "smoke", "--budget", "16", "--workers", "2", "--out", "run", "--quiet",
                 cwd=tmp_path)
     log = tmp_path / "run" / "evaluations.jsonl"
     _wait_for_lines(log, 2, proc)
@@ -111,9 +124,9 @@ def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     records = _records(tmp_path / "run")
-    assert len(records) == 24
-    assert len({r["hash"] for r in records}) == 24
-    assert sorted(r["id"] for r in records) == list(range(24))
+    assert len(records) == 16
+    assert len({r["hash"] for r in records}) == 16
+    assert sorted(r["id"] for r in records) == list(range(16))
     assert victim not in {r["pid"] for r in records[-4:]}  # the dead worker's successor is a new process
     # A successor only comes when a genome sent to the dead worker failed with it; none is failed, so that
     # genome was retried and is in the log as ok.
@@ -123,7 +136,7 @@ def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
     assert any(r["worker"] == slot and r["pid"] != victim for r in records)  # a new process in the dead one's slot
 
 
-def test_a_genome_whose_worker_dies_with_no_retries_left_is_failed_and_the_run_goes_on(tmp_path):
+def test_a_genome_whose_worker_dies_with_no_retries_left_is_failed_and_the_run_goes_on(tmp_path, local_ray):
     budget = 10
     log = tmp_path / "run" / "evaluations.jsonl"
     killed: list[int] = []
@@ -333,7 +346,7 @@ def _session_processes(driver_pid: int, name: str) -> list[int]:
 
 @pytest.mark.parametrize("victim", ["raylet", "gcs_server"])
 def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_it(tmp_path, victim, uninterrupted):
-    budget = 20
+    budget = 16  # the stop-signal test's: one uninterrupted reference run serves both
     proc = _cli("search", "--config", "smoke", "--budget", str(budget), "--workers", "2", "--out", "run", "--quiet",
                 cwd=tmp_path)
     _wait_for_lines(tmp_path / "run" / "evaluations.jsonl", 2, proc)
@@ -357,15 +370,9 @@ def test_a_dead_local_ray_stops_the_search_in_bounded_time_and_resume_finishes_i
     _resume_finishes_the_uninterrupted_run(tmp_path, before, uninterrupted(budget))
 
 
-def test_sixteen_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path):
-    """A local Ray that declares 16 logical CPUs, eight times the machine's: the pool, its retries and the driver with
-    16 actors at once (each actor's start costs seconds of CPU, so more would only slow the suite)."""
-    import ray
-
-    from evohybrid.distributed.ray_runtime import import_ray
-
-    import_ray()  # keeps this Ray on loopback
-    ray.init(address="local", num_cpus=16, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+def test_sixteen_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path, local_ray):
+    """The pool, its retries and the driver with 16 actors at once (each actor's start costs seconds of CPU, so more
+    would only slow the suite)."""
     log = tmp_path / "run" / "evaluations.jsonl"
     killed: list[int] = []
 
@@ -380,14 +387,11 @@ def test_sixteen_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path):
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_a_worker)
-    try:
-        killer.start()
-        config = evohybrid.load_config("smoke").override("fitness", steps=2)
-        result = evohybrid.search(config, out=tmp_path / "run", budget=32, progress=False,
-                                  executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=16)))
-        killer.join()
-    finally:
-        ray.shutdown()
+    killer.start()
+    config = evohybrid.load_config("smoke").override("fitness", steps=2)
+    result = evohybrid.search(config, out=tmp_path / "run", budget=32, progress=False,
+                              executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=16)))
+    killer.join()
     records = _records(tmp_path / "run")
     assert killed, "no worker was killed"
     assert len(records) == 32 and len({r["hash"] for r in records}) == 32

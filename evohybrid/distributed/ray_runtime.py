@@ -16,7 +16,8 @@ from ..errors import EvohybridError, ExecutorLost
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0" makes Ray bind to (and dial) 127.0.0.1 only
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
-HEARTBEAT_S = 10.0  # a wait with nothing finished for this long checks that the head and this node are alive
+HEARTBEAT_S = 2.0  # a wait with nothing finished for this long checks that the head and this node are alive
+CONNECT_S = 10.0  # how long the head may take to accept a connection before it counts as gone
 JOIN_ATTEMPTS = 5  # one a second: a head that does not answer in that time is reported, not waited for
 ADDRESS_PATTERN = re.compile(r"^(auto|\[[0-9a-fA-F:]+\]:\d{1,5}|[A-Za-z0-9.\-]+:\d{1,5})$")
 
@@ -147,7 +148,7 @@ def check_ray_alive(ray, started: bool) -> None:
     context = ray.get_runtime_context()
     host, port = context.gcs_address.rsplit(":", 1)
     try:
-        socket.create_connection((host, int(port)), timeout=HEARTBEAT_S).close()
+        socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
     except OSError:
         raise ExecutorLost(f"the Ray head at {context.gcs_address} stopped answering") from None
     if context.get_node_id() not in {node["NodeID"] for node in ray.nodes() if node["Alive"]}:
