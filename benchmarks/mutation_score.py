@@ -5,20 +5,27 @@ A mutant counts as caught when a test failed on it or it ran past mutmut's time 
 where it stopped) are counted apart and left out of the score. Prints a Markdown table for the README.
 
     mutmut run && python benchmarks/mutation_score.py
+    python benchmarks/mutation_score.py --check-survivors   # survivors that benchmarks/mutation_survivors.md misses
+
+Every survivor is listed in benchmarks/mutation_survivors.md with why; `--check-survivors` names the survivors it does
+not list and the names it lists that no longer survive (mutmut renumbers the mutants of a function that changed).
 """
 
 from __future__ import annotations
 
 import collections
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 CAUGHT = {"killed", "timeout"}
 NOT_RUN = "not checked"
+SURVIVORS_FILE = Path(__file__).with_name("mutation_survivors.md")
 
 
-def outcomes() -> list[tuple[str, str]]:
-    """(module, outcome) for every mutant mutmut made, read through its own `results` command."""
+def outcomes() -> list[tuple[str, str, str]]:
+    """(mutant, module, outcome) for every mutant mutmut made, read through its own `results` command."""
     listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], check=True,
                              capture_output=True, text=True).stdout
     pairs = []
@@ -28,13 +35,24 @@ def outcomes() -> list[tuple[str, str]]:
             function = name.split("__mutmut_")[0]
             # mutmut names a method's mutant module.xǁClassǁmethod, a function's module.x_function
             module = function.split(".xǁ")[0] if ".xǁ" in function else function.rsplit(".x_", 1)[0]
-            pairs.append((module, outcome))
+            pairs.append((name, module, outcome))
     return pairs
 
 
-def table(pairs: list[tuple[str, str]]) -> str:
+def listed_survivors(text: str) -> set[str]:
+    """The mutants the survivors file names: `- \`name\`: why` lines under a `### module` heading."""
+    names, module = set(), ""
+    for line in text.splitlines():
+        if line.startswith("### "):
+            module = line[4:].strip()
+        elif match := re.match(r"- `([^`]+)`:", line):
+            names.add(f"{module}.{match.group(1)}")
+    return names
+
+
+def table(pairs: list[tuple[str, str, str]]) -> str:
     by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for module, outcome in pairs:
+    for _, module, outcome in pairs:
         by_module[module][outcome] += 1
     rows = ["| module | mutants | not run yet | caught | survived | not reached by a test | score of those run |",
             "|---|---|---|---|---|---|---|"]
@@ -60,4 +78,12 @@ if __name__ == "__main__":
     pairs = outcomes()
     if not pairs:
         sys.exit("no mutation results: run `mutmut run` (or `make mutation`) first")
+    if sys.argv[1:] == ["--check-survivors"]:
+        survived = {name for name, _, outcome in pairs if outcome == "survived"}
+        listed = listed_survivors(SURVIVORS_FILE.read_text())
+        for name in sorted(survived - listed):
+            print(f"not listed: {name}")
+        for name in sorted(listed - survived):
+            print(f"listed but not a survivor: {name}")
+        sys.exit(1 if survived != listed else 0)
     print(table(pairs))
