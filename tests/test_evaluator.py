@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import evohybrid
-from evohybrid.fitness.evaluator import genome_seed, has_fast_bf16, is_device_fault, train
+from evohybrid.fitness.evaluator import blank_record, genome_seed, has_fast_bf16, is_device_fault, train
 from evohybrid.spaces.builder import build_model
 from evohybrid.spaces.genome import Genome, StageGene
 
@@ -177,6 +177,14 @@ def test_labels_out_of_range_fail_before_anything_runs(smoke_config, smoke_split
     finished = evohybrid.evaluate(genomes[0], smoke_config, split=smoke_split)
     assert set(record) - {"traceback"} == set(finished) - {"bn_gamma"}
     assert (record["params"], record["flops"], record["train_s"], record["eval_s"]) == (None, None, 0.0, 0.0)
+
+
+def test_a_blank_record_has_every_field_of_a_finished_evaluation(smoke_config, smoke_split, genomes):
+    # A genome lost with its Ray worker is logged from a blank record: the log keeps the same columns.
+    finished = evohybrid.evaluate(genomes[0], smoke_config, split=smoke_split)
+    blank = blank_record(genomes[0], None)
+    assert set(blank) == set(finished) - {"bn_gamma"}
+    assert (blank["status"], blank["hash"], blank["val_acc"], blank["error"]) == ("failed", genomes[0].hash, None, None)
 
 
 def test_evaluate_runs_on_the_configured_number_of_threads(smoke_config, smoke_split, genomes):

@@ -149,7 +149,7 @@ def blank_record(genome: Genome, device: str | None) -> dict[str, Any]:
             "error": None}
 
 
-def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: int = 0) -> dict[str, Any]:
+def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: int) -> dict[str, Any]:
     """Evaluate one genome; never raises for a failing network, it returns a record with status and error."""
     device = resolve_device(cfg.device)
     if cfg.threads is not None:
