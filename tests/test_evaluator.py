@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import evohybrid
 from evohybrid.fitness.evaluator import blank_record, genome_seed, has_fast_bf16, is_device_fault, train
@@ -220,13 +222,40 @@ def test_each_optimizer_setting_changes_the_training(smoke_config, smoke_split, 
     assert base["bn_gamma"] != changed["bn_gamma"]
 
 
+def _colour(split: evohybrid.SearchSplit) -> evohybrid.SearchSplit:
+    """Three channels and four classes (Fashion-MNIST repeated over RGB, labels folded): not the builder's
+    defaults, and a layout that shows in the network's input."""
+    return dataclasses.replace(
+        split, train_inputs=split.train_inputs.repeat(1, 3, 1, 1), val_inputs=split.val_inputs.repeat(1, 3, 1, 1),
+        mean=split.mean.repeat(3), std=split.std.repeat(3), train_labels=split.train_labels % 4,
+        val_labels=split.val_labels % 4, num_classes=4)
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
+def test_each_step_trains_at_the_learning_rate_of_the_configured_schedule(smoke_config, smoke_split, genomes, schedule):
+    lr, steps = 0.2, 10  # one-cycle peaks at 30% of the steps less one: step 2 of 10
+    config = smoke_config.override("fitness", schedule=schedule, lr=lr, steps=steps)
+    rates: list[float] = []  # the rate each optimizer step of the evaluation used
+    handle = register_optimizer_step_pre_hook(
+        lambda optimizer, _args, _kwargs: rates.append(optimizer.param_groups[0]["lr"]))
+    try:
+        assert evohybrid.evaluate(genomes[0], config, split=smoke_split)["status"] == "ok"
+    finally:
+        handle.remove()
+    assert len(rates) == steps
+    if schedule == "constant":
+        assert rates == pytest.approx([lr] * steps)
+    elif schedule == "cosine":  # from lr down a half cosine, over the run's steps
+        assert rates == pytest.approx([lr * (1 + math.cos(math.pi * step / steps)) / 2 for step in range(steps)])
+    else:  # one-cycle: up from lr / 25 to lr, then down below where it started
+        assert rates[0] == pytest.approx(lr / 25) and max(rates) == pytest.approx(lr) and rates[-1] < rates[0]
+        peak = rates.index(max(rates))
+        assert 0 < peak < steps - 1 and rates[:peak + 1] == sorted(rates[:peak + 1])
+        assert rates[peak:] == sorted(rates[peak:], reverse=True)
+
+
 def test_the_network_is_built_for_the_channels_and_classes_of_the_split(smoke_config, smoke_split, genomes):
-    # Three channels and four classes (Fashion-MNIST repeated over RGB, labels folded): not the builder's defaults.
-    colour = dataclasses.replace(
-        smoke_split, train_inputs=smoke_split.train_inputs.repeat(1, 3, 1, 1),
-        val_inputs=smoke_split.val_inputs.repeat(1, 3, 1, 1), mean=smoke_split.mean.repeat(3),
-        std=smoke_split.std.repeat(3), train_labels=smoke_split.train_labels % 4,
-        val_labels=smoke_split.val_labels % 4, num_classes=4)
+    colour = _colour(smoke_split)
     record = evohybrid.evaluate(genomes[0], smoke_config, split=colour)
     assert record["status"] == "ok", record["error"]
     model = evohybrid.build_model(genomes[0], in_channels=3, num_classes=4)
@@ -312,12 +341,34 @@ def test_auto_precision_is_bf16_where_the_cpu_has_it_and_the_record_says_so(smok
         assert evohybrid.evaluate(genome, config, split=smoke_split)["precision"] == recorded
 
 
+def _layout_of(tensor: torch.Tensor) -> str | None:
+    """"nhwc" or "nchw", or None where both describe the tensor (one channel, or a 1x1 image)."""
+    nhwc, nchw = tensor.is_contiguous(memory_format=torch.channels_last), tensor.is_contiguous()
+    return None if nhwc == nchw else "nhwc" if nhwc else "nchw"
+
+
+def _convolution_layouts(config, split) -> set[str | None]:
+    """The layouts of every convolution's input, weight and output in one evaluation, training and validation
+    (not the FLOP count's single input, made before the network is placed)."""
+    genome = evohybrid.load_space("tiny").sample(random.Random(0))
+    seen: set[str | None] = set()
+
+    def hook(module, inputs, output):
+        if isinstance(module, nn.Conv2d) and len(inputs[0]) > 1:
+            seen.update(_layout_of(tensor) for tensor in (inputs[0], module.weight, output))
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        assert evohybrid.evaluate(genome, config, split=split)["status"] == "ok"
+    finally:
+        handle.remove()
+    return seen - {None}
+
+
 def test_channels_last_really_changes_the_memory_format(smoke_config, smoke_split):
-    plain = _first_convolution_sees(smoke_config, smoke_split)["output"]
-    nhwc = _first_convolution_sees(smoke_config, smoke_split, channels_last=True)["output"]
-    assert plain.shape[1] > 1  # with one channel both layouts would be the same
-    assert plain.is_contiguous() and not plain.is_contiguous(memory_format=torch.channels_last)
-    assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+    colour = _colour(smoke_split)
+    assert _convolution_layouts(smoke_config.override("fitness", device="cpu"), colour) == {"nchw"}
+    assert _convolution_layouts(smoke_config.override("fitness", device="cpu", channels_last=True), colour) == {"nhwc"}
 
 
 def test_augmentation_really_changes_the_batches(smoke_config, smoke_split):
