@@ -62,20 +62,32 @@ def test_genome_rejects_bad_stem_width(stem_width):
         Genome(stem_width, (A,))
 
 
-@pytest.mark.parametrize("stages", [
-    (),
-    (EMPTY,),
-    (EMPTY, EMPTY, EMPTY),
-    (StageGene(0, 16, 5, 2, (True,)),),  # depth 0 with leftovers is still absent
+def test_a_stem_of_one_channel_is_a_genome():
+    assert Genome(1, (A,)).stem_width == 1
+
+
+@pytest.mark.parametrize("kind", ["", 3, None])
+def test_genome_rejects_a_kind_that_is_not_a_name(kind):
+    with pytest.raises(GenomeError, match=f"^genome kind must be a name such as 'conv2d', got {kind!r}$"):
+        Genome(8, (A,), kind=kind)
+
+
+@pytest.mark.parametrize("stages, message", [
+    ((), "a genome needs at least one stage"),
+    ((EMPTY,), "a genome needs at least one stage of depth >= 1"),
+    ((EMPTY, EMPTY, EMPTY), "a genome needs at least one stage of depth >= 1"),
+    ((StageGene(0, 16, 5, 2, (True,)),), "a genome needs at least one stage of depth >= 1"),  # depth 0: absent
 ])
-def test_genome_rejects_stages_without_any_block(stages):
-    with pytest.raises(GenomeError, match="stage"):
+def test_genome_rejects_stages_without_any_block(stages, message):
+    with pytest.raises(GenomeError) as info:
         Genome(8, stages)
+    assert str(info.value) == message
 
 
 def test_genome_rejects_stages_that_are_not_stage_genes():
-    with pytest.raises(GenomeError):
+    with pytest.raises(GenomeError) as info:
         Genome(8, (A, A.to_dict()))
+    assert str(info.value) == "a genome needs at least one stage"
 
 
 def test_genome_and_stage_are_immutable():
