@@ -50,6 +50,18 @@ def test_stage_gene_rejects_bad_fields(fields, field_name):
         StageGene(*fields)
 
 
+@pytest.mark.parametrize("dilation", [0, -1])
+def test_stage_gene_rejects_a_dilation_below_one(dilation):
+    with pytest.raises(GenomeError) as info:
+        StageGene(1, 8, 3, 1, (True,), dilation=dilation)
+    assert str(info.value) == f"stage dilation must be >= 1, got {dilation}"
+
+
+def test_the_smallest_stage_is_one_channel_wide_with_a_one_tap_kernel():
+    assert StageGene(1, 1, 1, 1, (True,)).to_dict() == {"depth": 1, "width": 1, "kernel": 1, "stride": 1,
+                                                        "residual": [True]}
+
+
 def test_stage_gene_rejects_a_non_sequence_residual():
     # Every other bad field is a GenomeError; a bare bool for `residual` must be one too.
     with pytest.raises(GenomeError, match="residual"):
@@ -222,7 +234,8 @@ def test_describe_marks_a_dilation_and_a_kind_other_than_conv2d():
 
 
 def test_empty_stages_with_leftover_fields_normalise_equal():
-    leftovers = [StageGene(0, 16, 5, 2, (True,)), StageGene(0, 7, 9, 3, ()), StageGene(0, 1, 1, 1, (False, True))]
+    leftovers = [StageGene(0, 16, 5, 2, (True,)), StageGene(0, 7, 9, 3, ()), StageGene(0, 1, 1, 1, (False, True)),
+                 StageGene(0, 8, 3, 1, (True,), dilation=2)]
     for stage in leftovers:
         assert stage == EMPTY
         assert stage.to_dict() == {"depth": 0, "width": 0, "kernel": 0, "stride": 1, "residual": []}
