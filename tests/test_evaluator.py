@@ -15,8 +15,8 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import evohybrid
-from evohybrid.fitness.evaluator import (FINITE_CHECK_STEPS, blank_record, genome_seed, has_fast_bf16, is_device_fault,
-                                         train)
+from evohybrid.fitness.evaluator import (FINITE_CHECK_STEPS, accuracy, blank_record, genome_seed, has_fast_bf16,
+                                         is_device_fault, normalise, train)
 from evohybrid.spaces.builder import build_model
 from evohybrid.spaces.genome import Genome, StageGene
 
@@ -137,6 +137,18 @@ def test_bn_only_training_keeps_convolutions_and_head_bit_identical(smoke_config
     params = {id(param): param for param in model.parameters()}
     assert all(torch.equal(params[key].detach(), value) for key, value in frozen.items())
     assert any(not torch.equal(params[key].detach(), value) for key, value in norms.items())
+
+
+def test_accuracy_is_the_share_of_right_answers_over_every_batch(smoke_split, genomes):
+    # Labels made from the network's own answers, every third one changed: 33 of 50 right, over batches of 16, 16,
+    # 16 and a short last one of 2.
+    model = build_model(genomes[0], in_channels=1, num_classes=10, seed=0).eval()
+    images = smoke_split.val_inputs[:50]
+    with torch.no_grad():
+        answers = model(normalise(images, smoke_split)).argmax(dim=1)
+    labels = torch.where(torch.arange(50) % 3 == 0, (answers + 1) % 10, answers)
+    assert accuracy(model, images, labels, smoke_split, 16) == pytest.approx(33 / 50)
+    assert accuracy(model, images, answers, smoke_split, 16) == 1.0
 
 
 def test_diverging_training_is_reported_not_raised(smoke_config, smoke_split, genomes):
