@@ -174,9 +174,9 @@ def test_failing_network_is_reported_not_raised(smoke_config, smoke_split, genom
     assert record["status"] == "failed"
     assert "ValueError" in record["error"]
     assert record["val_acc"] is None
-    # The five outermost frames, from evaluate() in: where the failure came from, at a bounded size in the log.
+    # The five outermost frames, from the evaluator in: where the failure came from, at a bounded size in the log.
     assert record["traceback"].startswith("Traceback") and record["traceback"].count("\n  File ") == 5
-    assert 'in evaluate\n' in record["traceback"].split("\n  File ")[1]
+    assert 'evaluator.py", line' in record["traceback"].split("\n  File ")[1]
     json.dumps(record, allow_nan=False)
 
 
