@@ -34,13 +34,14 @@ test: $(STAMP) data
 # mutmut follows edits to a file from run to run, but its map of which tests reach which function outlives a
 # move: after modules or tests are moved or renamed it names functions that are gone (a regrouped package once
 # scored 43% on such a map). A pass continues while the files keep their names, and starts afresh otherwise.
+# One thread a mutant: mutmut runs one mutant per core, and no thread pool starts before a fork.
 MUTATION_SOURCES = $$(git ls-files evohybrid tests | sha256sum | cut -c1-16)
 mutation: $(STAMP) data
 	$(PY) -m pip install --quiet -e '.[test,timeseries,mutation]'
 	@if [ -d mutants ] && [ "$$(cat mutants/.sources 2>/dev/null)" != "$(MUTATION_SOURCES)" ]; then \
 	  echo "modules or tests were moved since mutants/ was made: starting a fresh pass"; rm -rf mutants; fi
 	@mkdir -p mutants && echo "$(MUTATION_SOURCES)" > mutants/.sources
-	$(VENV)/bin/mutmut run
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run
 	$(PY) benchmarks/mutation_score.py
 
 clean:

@@ -381,7 +381,7 @@ def _convolution_layouts(config, split) -> set[str | None]:
     return seen - {None}
 
 
-def test_channels_last_really_changes_the_memory_format(smoke_config, smoke_split):
+def test_channels_last_reaches_every_convolution_of_an_evaluation(smoke_config, smoke_split):
     colour = _colour(smoke_split)
     assert _convolution_layouts(smoke_config.override("fitness", device="cpu"), colour) == {"nchw"}
     assert _convolution_layouts(smoke_config.override("fitness", device="cpu", channels_last=True), colour) == {"nhwc"}
