@@ -28,15 +28,15 @@ def outcomes() -> list[tuple[str, str, str]]:
     """(mutant, module, outcome) for every mutant mutmut made, read through its own `results` command."""
     listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], check=True,
                              capture_output=True, text=True).stdout
-    pairs = []
+    mutants = []
     for line in listing.splitlines():
         name, _, outcome = line.strip().rpartition(": ")
         if name.startswith("evohybrid."):
             function = name.split("__mutmut_")[0]
             # mutmut names a method's mutant module.xǁClassǁmethod, a function's module.x_function
             module = function.split(".xǁ")[0] if ".xǁ" in function else function.rsplit(".x_", 1)[0]
-            pairs.append((name, module, outcome))
-    return pairs
+            mutants.append((name, module, outcome))
+    return mutants
 
 
 def listed_survivors(text: str) -> set[str]:
@@ -50,9 +50,9 @@ def listed_survivors(text: str) -> set[str]:
     return names
 
 
-def table(pairs: list[tuple[str, str, str]]) -> str:
+def table(mutants: list[tuple[str, str, str]]) -> str:
     by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for _, module, outcome in pairs:
+    for _, module, outcome in mutants:
         by_module[module][outcome] += 1
     rows = ["| module | mutants | not run yet | caught | survived | not reached by a test | score of those run |",
             "|---|---|---|---|---|---|---|"]
@@ -75,15 +75,15 @@ def _row(label: str, counts: collections.Counter) -> str:
 
 
 if __name__ == "__main__":
-    pairs = outcomes()
-    if not pairs:
+    mutants = outcomes()
+    if not mutants:
         sys.exit("no mutation results: run `mutmut run` (or `make mutation`) first")
     if sys.argv[1:] == ["--check-survivors"]:
-        survived = {name for name, _, outcome in pairs if outcome == "survived"}
+        survived = {name for name, _, outcome in mutants if outcome == "survived"}
         listed = listed_survivors(SURVIVORS_FILE.read_text())
         for name in sorted(survived - listed):
             print(f"not listed: {name}")
         for name in sorted(listed - survived):
             print(f"listed but not a survivor: {name}")
         sys.exit(1 if survived != listed else 0)
-    print(table(pairs))
+    print(table(mutants))

@@ -25,6 +25,7 @@ from evohybrid.inspection.pareto import ok_records, pareto_front
 
 from test_algorithms import TINY, make, ok
 from test_cli import TIMEOUT, _complete_records, _env, kill_search_once_logged
+from test_search import keep_only
 
 BUDGET = 8  # two batches of the smoke population (4)
 
@@ -199,9 +200,7 @@ def test_a_multi_fidelity_log_with_gaps_resumes_into_the_uninterrupted_run(smoke
     reference = evohybrid.search(config, out=tmp_path / "reference", budget=BUDGET, progress=False,
                                  executor_factory=local)
     out = shutil.copytree(tmp_path / "reference", tmp_path / "run")
-    log = out / "evaluations.jsonl"
-    log.write_text("".join(line + "\n" for line in log.read_text().splitlines() if json.loads(line)["id"] in (0, 3)))
-    (out / "state.json").unlink()
+    keep_only(out, (0, 3))
     resumed = evohybrid.search(resume=out, progress=False, executor_factory=local)
     assert _summary(resumed.records) == _summary(reference.records)
 

@@ -206,15 +206,21 @@ def test_resume_without_an_up_to_date_state_replays_the_log(smoke_config, smoke_
     assert len({record["hash"] for record in records}) == 8
 
 
+def keep_only(run_dir: Path, ids: tuple[int, ...]) -> None:
+    """Leave only the records of `ids` in a run's log and drop its checkpoint: a run stopped with several in flight,
+    whose workers finished out of order."""
+    log = run_dir / "evaluations.jsonl"
+    log.write_text("".join(line + "\n" for line in log.read_text().splitlines() if json.loads(line)["id"] in ids))
+    (run_dir / "state.json").unlink()
+
+
 def test_a_log_with_gaps_resumes_the_missing_evaluations_first_within_the_budget(smoke_config, smoke_split, tmp_path):
     # Workers finish out of order: a run stopped with several in flight can log id 3 and miss ids 1 and 2.
     config = _config(smoke_config, "random")
     _run(config, out=tmp_path / "reference", budget=4, split=smoke_split)
     out = tmp_path / "run"
     _run(config, out=out, budget=4, split=smoke_split)
-    log = out / "evaluations.jsonl"
-    log.write_text("".join(line + "\n" for line in log.read_text().splitlines() if json.loads(line)["id"] in (0, 3)))
-    (out / "state.json").unlink()
+    keep_only(out, (0, 3))
     _run(resume=out, budget=3, split=smoke_split)  # room for one of the two missing genomes: the earlier one
     assert sorted(record["id"] for record in _log(out)) == [0, 1, 3]
     _run(resume=out, budget=4, split=smoke_split)
