@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
 import evohybrid
-from evohybrid.data import search_split
+from evohybrid.data import load_data, search_split
 from evohybrid.fitness.evaluator import evaluate, genome_seed, resolve_device
 from evohybrid.spaces.builder import build_model
 
@@ -138,7 +138,7 @@ def main() -> None:
     config = config.override("fitness", device=args.device)
     device = resolve_device(config.fitness.device)
     loader_workers = args.loader_workers if args.loader_workers is not None else (4 if device.type == "cuda" else 0)
-    data = evohybrid.load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download)
+    data = load_data(config.data)
     split = search_split(data, val_size=config.data.val_size, train_size=config.data.train_size, seed=config.seed,
                          resolution=config.data.resolution).to(device)
     order = torch.randperm(len(data.train_labels), generator=torch.Generator().manual_seed(config.seed))

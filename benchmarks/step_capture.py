@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import evohybrid
+from evohybrid.data import load_data
 from evohybrid.fitness.evaluator import genome_seed, resolve_device
 from evohybrid.spaces.builder import build_model
 
@@ -116,7 +117,7 @@ def main() -> None:
     if device.type != "cuda":
         raise SystemExit("step_capture.py measures CUDA graphs and needs a GPU")
     config = evohybrid.load_config(args.config).override("data", dataset=args.dataset)
-    data = evohybrid.load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download)
+    data = load_data(config.data)
     size = config.data.resolution or data.input_shape[-1]
     images = torch.randn(config.fitness.batch_size, data.input_shape[0], size, size, device=device)
     if config.fitness.channels_last:

@@ -92,7 +92,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     images = [name for name in DATASETS if dataset_holds(name) == "images"]
     parser.add_argument("--dataset", help=f"images: {', '.join(images)} (fashion-mnist is the offline default; "
                                           "synthetic-cifar10 is random, for timing); series, with --space conv1d: "
-                                          f"ucr:<name>, a UCR set bundled with aeon ({', '.join(UCR_SETS)})")
+                                          f"ucr:<name>, a UCR set bundled with aeon ({', '.join(UCR_SETS)}), or "
+                                          "mnist1d, generated offline (best with --config mnist1d)")
     parser.add_argument("--data-dir", help="where data sets are found or downloaded (also EVOHYBRID_DATA)")
     parser.add_argument("--no-download", action="store_true", help="never download a missing data set")
     parser.add_argument("--seed", type=int, help="seed for the split, the weights and the algorithm")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import DATASETS, unknown_dataset
+from .data import DATASETS, GENERATED, unknown_dataset
 from .errors import ConfigError
 from .spaces.builder import BN_INITS, TRAINABLE_SETS
 from .yaml_files import read_yaml, resolve_yaml, shipped_folder
@@ -25,6 +25,8 @@ class DataConfig:
     val_size: int | float = 5000  # held out of the training split, fixed by the seed; below 1: a fraction of it
     train_size: int | None = 10000  # training images the fitness may draw from; null for all
     resolution: int | None = None  # resize once at load time; null keeps the native size
+    samples: int | None = None  # generated sets (mnist1d) only: series made, training and test; null: the paper's
+    generator_seed: int | None = None  # generated sets only: the generator's seed; null: the paper's
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ CHOICES = {
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
     ("fitness", "precision"): ("auto", "fp32", "bf16"),
 }
-POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("fitness", "steps"),
+POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("data", "samples"), ("fitness", "steps"),
             ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"),
             ("search", "budget"), ("search", "time_budget"), ("search", "population"), ("search", "sample_size")}
 
@@ -154,8 +156,22 @@ def config_from_dict(raw: Any) -> Config:
         raise ConfigError("search.population must be at least 4 (NSGA-II's tournament takes four at a time)")
     if not 0.0 < config.search.rung_fraction <= 1.0:
         raise ConfigError("search.rung_fraction must be above 0 and at most 1")
+    _check_generated(config.data)
     _check_rungs(config)
     return config
+
+
+MIN_GENERATED_SAMPLES = 100  # ten classes, a fifth of them for the test split
+
+
+def _check_generated(data: DataConfig) -> None:
+    if data.dataset not in GENERATED:
+        given = [key for key in ("samples", "generator_seed") if getattr(data, key) is not None]
+        if given:
+            raise ConfigError(f"data.{given[0]} sets a generated data set ({', '.join(GENERATED)}) only: remove it "
+                              f"for {data.dataset}")
+    elif data.samples is not None and data.samples < MIN_GENERATED_SAMPLES:
+        raise ConfigError(f"data.samples must be at least {MIN_GENERATED_SAMPLES} for {data.dataset}, got {data.samples}")
 
 
 # The fitness settings a rung may change (the data stays resident, so data settings cannot change per rung).

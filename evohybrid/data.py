@@ -1,16 +1,17 @@
 """Data sets, loaded once into resident tensors, with a validation slice held out of the training set.
 
-Images are uint8 (N, C, H, W); series (the UCR/UEA sets bundled with aeon, `ucr:<name>`) are float32 (N, C, L),
-shorter series zero-padded at the end to the longest.
+Images are uint8 (N, C, H, W); series (the UCR/UEA sets bundled with aeon, `ucr:<name>`, and MNIST-1D, generated
+offline) are float32 (N, C, L), shorter series zero-padded at the end to the longest.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,7 +28,10 @@ UCR_CLASSES = {"ACSF1": 10, "ArrowHead": 3, "BasicMotions": 4, "GunPoint": 2, "I
 UCR_SETS = tuple(UCR_CLASSES)
 # The classes of each registered data set: its loader's and its chance level's one source, read without loading it.
 NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "synthetic-cifar10": 10,
-               **{f"ucr:{name}": classes for name, classes in UCR_CLASSES.items()}}
+               "mnist1d": 10, **{f"ucr:{name}": classes for name, classes in UCR_CLASSES.items()}}
+# Sets made by a generator rather than read from files: their size and generator seed are settings (data.samples,
+# data.generator_seed), with these defaults (MNIST-1D: the paper's 4,000 training and 1,000 test series).
+GENERATED_DEFAULTS = {"mnist1d": {"samples": 5000, "generator_seed": 42}}
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,31 @@ def _load_synthetic_cifar10(data_dir: Path | None, download: bool) -> LabelledDa
     return LabelledData("synthetic-cifar10", *splits, classes)
 
 
+MNIST1D_MISSING = "install the mnist1d package: pip install -e . (it is one of evohybrid's dependencies)"
+MNIST1D_TRAIN_SHARE = 0.8  # the paper's split: 4,000 of 5,000 series to train on, 1,000 to test
+
+
+def _generate_mnist1d(samples: int, generator_seed: int) -> LabelledData:
+    """MNIST-1D (Greydanus and Kobak 2020): ten 1D digit templates, padded, translated, scaled, sheared and noised
+    into series of length 40, made by the mnist1d package's own generator (never its download)."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise DatasetError(f"mnist1d needs the mnist1d package: {MNIST1D_MISSING}") from None
+    args = get_dataset_args()
+    args.num_samples, args.seed, args.train_split = samples, generator_seed, MNIST1D_TRAIN_SHARE
+    # The generator seeds numpy's and Python's global generators: put them back, so loading data draws nothing.
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        made = make_dataset(args)
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+    tensors = [torch.from_numpy(np.ascontiguousarray(made[key], dtype=np.float32)).unsqueeze(1) if key.startswith("x")
+               else torch.from_numpy(np.asarray(made[key], dtype=np.int64)) for key in ("x", "y", "x_test", "y_test")]
+    return LabelledData("mnist1d", *tensors, NUM_CLASSES["mnist1d"])
+
+
 AEON_MISSING = "install the time-series extra: pip install -e '.[timeseries]' (it brings aeon, which bundles these sets)"
 
 
@@ -287,13 +316,17 @@ DATASETS: dict[str, Callable[[Path | None, bool], LabelledData]] = {
     "cifar10": _torchvision_loader("cifar10", "CIFAR10"),
     "cifar100": _torchvision_loader("cifar100", "CIFAR100"),
     "synthetic-cifar10": _load_synthetic_cifar10,
+    "mnist1d": lambda _data_dir, _download: _generate_mnist1d(**GENERATED_DEFAULTS["mnist1d"]),
     **{f"ucr:{name}": _ucr_loader(name) for name in UCR_SETS},
 }
 
 
+GENERATED: dict[str, Callable[[int, int], LabelledData]] = {"mnist1d": _generate_mnist1d}
+
+
 def dataset_holds(name: str) -> str:
-    """What a registered data set holds, known without loading it: "series" (the UCR sets) or "images"."""
-    return "series" if name.startswith("ucr:") else "images"
+    """What a registered data set holds, known without loading it: "series" (the UCR sets, MNIST-1D) or "images"."""
+    return "series" if name.startswith("ucr:") or name == "mnist1d" else "images"
 
 
 def unknown_dataset(name: str) -> str:
@@ -304,8 +337,24 @@ def unknown_dataset(name: str) -> str:
     return f"unknown data set '{name}': use one of {images}, or ucr:<name> for a bundled UCR set"
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = True) -> LabelledData:
-    """Load a registered data set into memory; look in `data_dir`, then EVOHYBRID_DATA, then system packages."""
+def load_data(data: Any) -> LabelledData:
+    """The data set a config's `data` section names, with its settings (a DataConfig; typed loosely, since the
+    config module imports this one)."""
+    return load_dataset(data.dataset, data.data_dir, download=data.download, samples=data.samples,
+                        generator_seed=data.generator_seed)
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = True, samples: int | None = None,
+                 generator_seed: int | None = None) -> LabelledData:
+    """Load a registered data set into memory; look in `data_dir`, then EVOHYBRID_DATA, then system packages. A
+    generated set (mnist1d) is made here instead, `samples` series (training and test) from `generator_seed`."""
     if name not in DATASETS:
         raise DatasetError(unknown_dataset(name))
+    if name in GENERATED:
+        defaults = GENERATED_DEFAULTS[name]
+        return GENERATED[name](samples or defaults["samples"],
+                               defaults["generator_seed"] if generator_seed is None else generator_seed)
+    if samples is not None or generator_seed is not None:
+        raise DatasetError(f"data.samples and data.generator_seed set the generated data sets ({', '.join(GENERATED)}) "
+                           f"only: remove them for {name}")
     return DATASETS[name](Path(data_dir) if data_dir is not None else None, download)

@@ -58,6 +58,10 @@ def test_empty_config_is_the_defaults():
     ({"data": {"resolution": -16}}, "data.resolution"),
     ({"data": {"download": "yes"}}, "data.download"),
     ({"seed": "0"}, "seed"),
+    ({"data": {"dataset": "fashion-mnist", "samples": 1000}}, "data.samples"),
+    ({"data": {"dataset": "fashion-mnist", "generator_seed": 1}}, "data.generator_seed"),
+    ({"data": {"dataset": "mnist1d", "samples": 50}}, "data.samples"),
+    ({"data": {"dataset": "mnist1d", "samples": 0}}, "data.samples"),
     ({"fitness": [1, 2]}, "fitness"),
     ([1, 2], "config"),
 ])

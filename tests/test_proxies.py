@@ -7,7 +7,8 @@ import math
 import torch
 from torch import nn
 
-from evohybrid.fitness.proxies import naswot_score, readout_accuracy, ridge_fit, ridge_predict, synflow_score
+from evohybrid.fitness.proxies import (depth_score, naswot_score, readout_accuracy, ridge_fit, ridge_predict,
+                                      synflow_score, zico_score)
 from evohybrid.spaces.builder import build_model
 from evohybrid.spaces.genome import Genome, StageGene
 
@@ -65,3 +66,34 @@ def test_readout_accuracy_is_a_fraction(smoke_split):
     genome = Genome(4, (StageGene(1, 8, 3, 1, (True,)), StageGene(0, 0, 0, 1, ())))
     model = build_model(genome, in_channels=smoke_split.input_shape[0], num_classes=smoke_split.num_classes)
     assert 0.0 <= readout_accuracy(model, smoke_split) <= 1.0
+
+
+def test_zico_of_a_linear_layer_by_hand():
+    # Zero weights, two classes: softmax is [0.5, 0.5], so the weight gradient of one input x with label y is
+    # (p - onehot(y)) x^T. Batch A: x = [1, 2], y = 0 -> [[-0.5, -1], [0.5, 1]]; batch B: x = [2, 0], y = 0 ->
+    # [[-1, 0], [1, 0]]. Per weight, mean |g| / std(g) over the two batches: (0.75 / 0.25) = 3 for the first column,
+    # (0.5 / 0.5) = 1 for the second; summed over the four weights: 8; one layer: log 8.
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.zero_()
+    batches = [(torch.tensor([[1.0, 2.0]]), torch.tensor([0])), (torch.tensor([[2.0, 0.0]]), torch.tensor([0]))]
+    assert math.isclose(zico_score(model, batches), math.log(8.0), rel_tol=1e-9)
+
+
+def test_zico_leaves_out_weights_whose_gradient_does_not_vary_and_sums_layers_in_log():
+    model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))
+        model[1].weight.zero_()
+    # The second layer's weights are zero, so the first gets no gradient: it varies nowhere and adds nothing. The
+    # second sees the first's output, the input itself: the hand-computed case above, log 8.
+    batches = [(torch.tensor([[1.0, 2.0]]), torch.tensor([0])), (torch.tensor([[2.0, 0.0]]), torch.tensor([0]))]
+    assert math.isclose(zico_score(model, batches), math.log(8.0), rel_tol=1e-9)
+
+
+def test_depth_counts_every_convolution_and_linear_layer():
+    # Stem conv, one block of two convs with a 1x1 projection shortcut (the width changes), a second block without a
+    # shortcut, and the head: 1 + (2 + 1) + 2 + 1 = 7.
+    genome = Genome(8, (StageGene(1, 16, 3, 1, (True,)), StageGene(1, 16, 3, 2, (False,))))
+    assert depth_score(build_model(genome)) == 7.0

@@ -7,14 +7,14 @@ import time
 from typing import Any, Protocol
 
 from ..config import Config, rung_fitness
-from ..data import SearchSplit, load_dataset, search_split
+from ..data import SearchSplit, load_data, search_split
 from ..evolution.algorithms import Proposal
 from ..fitness.evaluator import evaluate, resolve_device
 
 
 def load_search_split(config: Config) -> SearchSplit:
     """The training and validation slices that every fitness evaluation of this config uses."""
-    data = load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download)
+    data = load_data(config.data)
     return search_split(data, val_size=config.data.val_size, train_size=config.data.train_size, seed=config.seed,
                         resolution=config.data.resolution)
 

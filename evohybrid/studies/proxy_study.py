@@ -23,8 +23,9 @@ from ..data import SearchSplit
 from ..distributed.job_pool import PoolOptions, run_jobs
 from ..errors import ConfigError, RunDirError
 from ..evolution.store import append_jsonl, read_records, write_json_atomic
-from ..fitness.evaluator import evaluate, genome_seed, normalise
-from ..fitness.proxies import naswot_score, readout_accuracy, synflow_score
+from ..fitness.evaluator import evaluate, genome_seed
+from ..fitness.proxies import readout_accuracy
+from ..fitness.signals import ZERO_COST, zero_cost_signal
 from ..spaces.builder import build_model, count_flops, count_parameters
 from ..spaces.genome import Genome
 from ..spaces.space import SearchSpace, load_space
@@ -76,13 +77,11 @@ def _fresh_model(genome: Genome, ctx: StudyContext, seed: int):
                        seed=genome_seed(ctx.config.seed + seed, genome))
 
 
-def _naswot(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | None]:
-    return {"naswot": naswot_score(_fresh_model(genome, ctx, seed), normalise(ctx.split.train_inputs[:128], ctx.split))}
-
-
-def _synflow(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | None]:
-    score = synflow_score(_fresh_model(genome, ctx, seed), ctx.split.input_shape)
-    return {"synflow": math.log(max(score, 1e-300))}
+def _zero_cost(name: str) -> Callable[[Genome, StudyContext, int], dict[str, float | None]]:
+    """A registered zero-cost signal of the network at its initial weights, as the signal `name`."""
+    def measure(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | None]:
+        return {name: zero_cost_signal(name, _fresh_model(genome, ctx, seed), ctx.split)}
+    return measure
 
 
 def _readout(genome: Genome, ctx: StudyContext, seed: int) -> dict[str, float | None]:
@@ -100,10 +99,9 @@ MEASUREMENTS: dict[str, Callable[[Genome, StudyContext, int], dict[str, float | 
     "bn+head": _fitness_proxy("bn+head", "bn+head"),
     "all (same steps)": _fitness_proxy("all (same steps)", "all"),
     "readout": _readout,
-    "naswot": _naswot,
-    "synflow": _synflow,
+    **{name: _zero_cost(name) for name in ZERO_COST},
 }
-SIGNALS = ("bn", "bn-nas", "bn+head", "all (same steps)", "readout", "naswot", "synflow")  # what they give
+SIGNALS = ("bn", "bn-nas", "bn+head", "all (same steps)", "readout", *ZERO_COST)  # what they give
 MIN_ARCHITECTURES = 10
 
 

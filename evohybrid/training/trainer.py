@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import Config
-from ..data import SearchSplit, augment, load_dataset, resample, search_split
+from ..data import SearchSplit, augment, load_data, resample, search_split
 from ..fitness.evaluator import accuracy, batch_indices, genome_seed, normalise, resolve_device
 from ..spaces.builder import build_model
 from ..spaces.genome import Genome
@@ -43,7 +43,7 @@ def training_data(config: Config, *, train_size: int | None = None, val_size: in
     """The config's data set split by its seed: `val_size` validation images (default: the search's slice, so a
     larger one contains it), all other training images (or the first `train_size`) at `resolution` pixels
     ("native": the data set's own size; default: the search's), and the test split."""
-    data = load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download)
+    data = load_data(config.data)
     size = data.input_shape[-1] if resolution == NATIVE else resolution or config.data.resolution
     split = search_split(data, val_size=val_size or config.data.val_size, train_size=train_size, seed=config.seed,
                          resolution=size)
