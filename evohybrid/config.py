@@ -11,6 +11,7 @@ from typing import Any
 
 from .data import DATASETS, GENERATED, unknown_dataset
 from .errors import ConfigError
+from .fitness.signal_names import FITNESS_SIGNAL, SIGNALS, ZERO_COST_SIGNALS
 from .spaces.builder import BN_INITS, TRAINABLE_SETS
 from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 
@@ -46,6 +47,8 @@ class FitnessConfig:
     augment: bool = False  # random crops (and flips for natural images) of each batch, on the device
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch threads; null uses what the worker was given
+    repeats: int = 1  # sets of random weights trained per genome; val_acc is their mean (less weight-seed noise)
+    signals: tuple = ()  # zero-cost signals measured beside the fitness and kept in each record (naswot, zico, ...)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ class SearchConfig:
     # Costlier fitness rungs, each a set of fitness overrides (e.g. {steps: 160}); empty: one fidelity only.
     rungs: tuple = ()
     rung_fraction: float = 0.25  # the share of each batch of `population` proposals promoted to the next rung
+    # What the algorithm selects on, beside size: fitness (val_acc); ensemble (the signals of `ensemble`, their
+    # ranks aggregated within each selection, as AZ-NAS does); noise (a seeded random number: the ablation that
+    # shows what selection by fitness adds to evolution steered by size alone).
+    selection: str = "fitness"
+    ensemble: tuple = ("bn", "naswot", "zico", "depth")  # bn: val_acc; the others are measured at no training cost
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,8 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         raw = dataclasses.asdict(self)
-        raw["search"]["rungs"] = list(raw["search"]["rungs"])  # as JSON reads it back
+        for section, key in (("search", "rungs"), ("search", "ensemble"), ("fitness", "signals")):
+            raw[section][key] = list(raw[section][key])  # as JSON reads it back
         return raw
 
     def override(self, section: str | None, **values: Any) -> "Config":
@@ -90,9 +99,10 @@ CHOICES = {
     ("fitness", "optimizer"): ("adam", "sgd"),
     ("fitness", "schedule"): ("onecycle", "cosine", "constant"),
     ("fitness", "precision"): ("auto", "fp32", "bf16"),
+    ("search", "selection"): ("fitness", "ensemble", "noise"),
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("data", "samples"), ("fitness", "steps"),
-            ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"),
+            ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"), ("fitness", "repeats"),
             ("search", "budget"), ("search", "time_budget"), ("search", "population"), ("search", "sample_size")}
 
 
@@ -158,7 +168,27 @@ def config_from_dict(raw: Any) -> Config:
         raise ConfigError("search.rung_fraction must be above 0 and at most 1")
     _check_generated(config.data)
     _check_rungs(config)
-    return config
+    return _with_ensemble_signals(config)
+
+
+def _check_names(names: tuple, allowed: tuple[str, ...], where: str) -> None:
+    unknown = [name for name in names if name not in allowed]
+    if unknown or len(set(names)) != len(names):
+        problem = f"unknown signal '{unknown[0]}'" if unknown else "a signal named twice"
+        raise ConfigError(f"{where} has {problem}: use names from {list(allowed)}")
+
+
+def _with_ensemble_signals(config: Config) -> Config:
+    """Check the signal lists; an ensemble's zero-cost signals join fitness.signals, so every record has them."""
+    _check_names(config.fitness.signals, ZERO_COST_SIGNALS, "fitness.signals")
+    _check_names(config.search.ensemble, SIGNALS, "search.ensemble")
+    if config.search.selection != "ensemble":
+        return config
+    if len(config.search.ensemble) < 2:
+        raise ConfigError("search.ensemble needs at least two signals to aggregate, e.g. [bn, naswot, zico, depth]")
+    measured = set(config.fitness.signals) | set(config.search.ensemble) - {FITNESS_SIGNAL}
+    signals = tuple(name for name in ZERO_COST_SIGNALS if name in measured)
+    return dataclasses.replace(config, fitness=dataclasses.replace(config.fitness, signals=signals))
 
 
 MIN_GENERATED_SAMPLES = 100  # ten classes, a fifth of them for the test split

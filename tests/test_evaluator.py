@@ -398,3 +398,26 @@ def test_augmentation_really_changes_the_batches(smoke_config, smoke_split):
     plain = _first_convolution_sees(smoke_config, smoke_split)["input"]
     augmented = _first_convolution_sees(smoke_config, smoke_split, augment=True)["input"]
     assert plain.shape == augmented.shape and not torch.equal(plain, augmented)
+
+
+def test_repeats_average_the_accuracy_over_other_random_weights_the_first_being_the_single_run(smoke_config,
+                                                                                                smoke_split, genomes):
+    single = evohybrid.evaluate(genomes[0], smoke_config, split=smoke_split)
+    repeated = evohybrid.evaluate(genomes[0], smoke_config.override("fitness", repeats=3), split=smoke_split)
+    assert repeated["status"] == "ok" and len(repeated["val_accs"]) == 3
+    assert repeated["val_accs"][0] == single["val_acc"] and "val_accs" not in single
+    assert repeated["val_acc"] == pytest.approx(sum(repeated["val_accs"]) / 3)
+    assert repeated["train_samples"] == 3 * single["train_samples"]
+    assert genome_seed(0, genomes[0], 1) != genome_seed(0, genomes[0]) == genome_seed(0, genomes[0], 0)
+
+
+def test_configured_zero_cost_signals_are_measured_on_the_first_weights(smoke_config, smoke_split, genomes):
+    from evohybrid.fitness.signals import zero_cost_signal
+
+    config = smoke_config.override("fitness", signals=["naswot", "zico", "depth"])
+    record = evohybrid.evaluate(genomes[0], config, split=smoke_split)
+    assert set(record["signals"]) == {"naswot", "zico", "depth"}
+    model = build_model(genomes[0], seed=genome_seed(config.seed, genomes[0]))
+    assert record["signals"]["naswot"] == zero_cost_signal("naswot", model, smoke_split)
+    assert record["val_acc"] == evohybrid.evaluate(genomes[0], smoke_config, split=smoke_split)["val_acc"]
+    assert "signals" not in evohybrid.evaluate(genomes[0], smoke_config, split=smoke_split)

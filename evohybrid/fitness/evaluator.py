@@ -27,9 +27,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def genome_seed(run_seed: int, genome: Genome) -> int:
-    """The weight seed of a genome: the same network gets the same random weights whoever evaluates it."""
-    digest = hashlib.sha256(f"{run_seed}:{genome.hash}".encode()).digest()
+def genome_seed(run_seed: int, genome: Genome, repeat: int = 0) -> int:
+    """The weight seed of a genome: the same network gets the same random weights whoever evaluates it. Repeat r > 0
+    (fitness.repeats) draws another set of weights for the same network."""
+    key = f"{run_seed}:{genome.hash}" + (f":{repeat}" if repeat else "")
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:8], "big") & (2 ** 63 - 1)
 
 
@@ -150,7 +152,10 @@ def blank_record(genome: Genome, device: str | None) -> dict[str, Any]:
 
 
 def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: int) -> dict[str, Any]:
-    """Evaluate one genome; never raises for a failing network, it returns a record with status and error."""
+    """Evaluate one genome; never raises for a failing network, it returns a record with status and error.
+
+    With `cfg.repeats` > 1 the network is trained from that many sets of random weights and `val_acc` is the mean
+    (each in `val_accs`); `cfg.signals` names zero-cost signals measured on the first set of weights (`signals`)."""
     device = resolve_device(cfg.device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -158,25 +163,32 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
     record["precision"] = resolve_precision(cfg.precision, device)  # what `auto` became on this worker
     try:
         check_labels(split)
-        model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes,
-                            seed=genome_seed(seed, genome), trainable=cfg.trainable, bn_init=cfg.bn_init)
-        record["params"] = count_parameters(model)
-        record["flops"] = count_flops(model, split.input_shape)
-        model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
         split = split.to(device)
-        start = time.perf_counter()
-        finite, record["train_samples"] = train(model, split, cfg, seed)
-        record["train_s"] = time.perf_counter() - start
-        if not finite:
-            record.update(status="diverged", val_acc=0.0, error="loss became NaN or infinite during training")
-            return record
-        if cfg.trainable != "head":  # gamma learned: BN-NAS's indicator comes free with the run
-            record["bn_gamma"] = bn_gamma_indicator(model)
-        start = time.perf_counter()
-        val_acc = accuracy(model, split.val_inputs, split.val_labels, split, cfg.val_batch_size,
-                           precision=cfg.precision, channels_last=cfg.channels_last)
-        record["eval_s"] = time.perf_counter() - start
-        record.update(status="ok", val_acc=val_acc)  # a count of right answers: finite even if the logits are not
+        accuracies = []
+        for repeat in range(cfg.repeats):
+            model = _model(genome, split, cfg, genome_seed(seed, genome, repeat), device)
+            if repeat == 0:
+                record["params"] = count_parameters(model)
+                record["flops"] = count_flops(model, split.input_shape)
+                if cfg.signals:
+                    record["signals"] = _zero_cost_signals(genome, split, cfg, seed, device)
+            start = time.perf_counter()
+            finite, seen = train(model, split, cfg, seed)
+            record["train_s"] += time.perf_counter() - start
+            record["train_samples"] += seen
+            if not finite:
+                record.update(status="diverged", val_acc=0.0, error="loss became NaN or infinite during training")
+                return record
+            if cfg.trainable != "head" and repeat == 0:  # gamma learned: BN-NAS's indicator comes free with the run
+                record["bn_gamma"] = bn_gamma_indicator(model)
+            start = time.perf_counter()
+            accuracies.append(accuracy(model, split.val_inputs, split.val_labels, split, cfg.val_batch_size,
+                                       precision=cfg.precision, channels_last=cfg.channels_last))
+            record["eval_s"] += time.perf_counter() - start
+        if cfg.repeats > 1:
+            record["val_accs"] = accuracies
+        # A count of right answers: finite even if the logits are not.
+        record.update(status="ok", val_acc=sum(accuracies) / len(accuracies))
     except Exception as error:  # a failing network is data for the search, not a reason to stop it
         if is_device_fault(error):
             raise DeviceLost(f"the device {device} failed ({str(error).splitlines()[0]}) and this process can no "
@@ -184,6 +196,22 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
         record["error"] = f"{type(error).__name__}: {error}"
         record["traceback"] = traceback.format_exc(limit=5)
     return record
+
+
+def _model(genome: Genome, split: SearchSplit, cfg: FitnessConfig, weight_seed: int,
+           device: torch.device) -> torch.nn.Module:
+    model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes, seed=weight_seed,
+                        trainable=cfg.trainable, bn_init=cfg.bn_init)
+    return model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+
+
+def _zero_cost_signals(genome: Genome, split: SearchSplit, cfg: FitnessConfig, seed: int,
+                       device: torch.device) -> dict[str, float | None]:
+    """Each configured zero-cost signal, on its own copy of the first set of weights (a signal may change them)."""
+    from .signals import zero_cost_signal  # signals import this module
+
+    return {name: zero_cost_signal(name, _model(genome, split, cfg, genome_seed(seed, genome), device), split)
+            for name in cfg.signals}
 
 
 def check_labels(split: SearchSplit) -> None:

@@ -12,6 +12,7 @@ from torch import nn
 from ..data import SearchSplit
 from .evaluator import normalise
 from .proxies import depth_score, naswot_score, synflow_score, zico_score
+from .signal_names import ZERO_COST_SIGNALS
 
 NASWOT_BATCH = 128  # the NASWOT paper's batch
 ZICO_BATCHES, ZICO_BATCH = 2, 64  # the ZiCo paper's two batches
@@ -39,6 +40,7 @@ def _depth(model: nn.Module, _split: SearchSplit) -> float:
 
 ZERO_COST: dict[str, Callable[[nn.Module, SearchSplit], float]] = {
     "naswot": _naswot, "synflow": _synflow, "zico": _zico, "depth": _depth}
+assert tuple(ZERO_COST) == ZERO_COST_SIGNALS, "signal_names.py lists the registry's names, in its order"
 
 
 def zero_cost_signal(name: str, model: nn.Module, split: SearchSplit) -> float | None:

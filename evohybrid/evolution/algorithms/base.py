@@ -15,8 +15,9 @@ from ...spaces.genome import Genome
 from ...spaces.space import SearchSpace
 from .proposal import Proposal, objectives
 from .rungs import Rungs
+from .selection import Vector, selection_objectives, selection_vector
 
-__all__ = ["Algorithm", "Proposal", "SpaceExhausted", "objectives"]
+__all__ = ["Algorithm", "Proposal", "SpaceExhausted", "Vector", "objectives"]
 
 
 class SpaceExhausted(EvohybridError):
@@ -43,6 +44,7 @@ class Algorithm:
         self.space = space
         self.cfg = cfg
         self.rng = random.Random(seed)
+        self.seed = seed  # the noise ablation's values are fixed by it
         self.seen: set[str] = set()
         self.pending: dict[int, Proposal] = {}
         self.next_id = 0
@@ -64,6 +66,14 @@ class Algorithm:
     def _ready(self) -> bool:
         """Whether a new genome can be proposed now; a generational algorithm waits for its generation to finish."""
         return True
+
+    # -- what the algorithms select on (selection.py)
+    def selection_vector(self, proposal: Proposal, record: dict[str, Any]) -> Vector:
+        return selection_vector(proposal.genome.hash, record, self.cfg, self.seed)
+
+    def selection_objectives(self, scored: list[tuple[Genome, Vector]]) -> list[tuple[float, float]]:
+        """(value, parameters) of each genome, judged among `scored` only."""
+        return selection_objectives([vector for _, vector in scored], self.cfg)
 
     # -- the interface the driver uses
     def ready(self) -> bool:
@@ -145,9 +155,9 @@ def _proposal_from_json(data: dict[str, Any]) -> Proposal:
     return Proposal(data["id"], Genome.from_dict(data["genome"]), data["meta"])
 
 
-def scored_to_json(items: list[tuple[Genome, tuple[float, float]]]) -> list[dict[str, Any]]:
+def scored_to_json(items: list[tuple[Genome, Vector]]) -> list[dict[str, Any]]:
     return [{"genome": genome.to_dict(), "objectives": list(values)} for genome, values in items]
 
 
-def scored_from_json(items: list[dict[str, Any]]) -> list[tuple[Genome, tuple[float, float]]]:
+def scored_from_json(items: list[dict[str, Any]]) -> list[tuple[Genome, Vector]]:
     return [(Genome.from_dict(item["genome"]), tuple(item["objectives"])) for item in items]

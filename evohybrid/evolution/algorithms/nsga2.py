@@ -8,7 +8,7 @@ from typing import Any
 from deap import tools
 
 from ...spaces.genome import Genome
-from .base import Algorithm, Proposal, objectives, scored_from_json, scored_to_json
+from .base import Algorithm, Proposal, Vector, scored_from_json, scored_to_json
 from .deap_types import Individual, global_random_seeded
 
 
@@ -19,8 +19,8 @@ class NSGA2(Algorithm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.generation = 0
-        self.parents: list[tuple[Genome, tuple[float, float]]] = []
-        self.children: dict[int, tuple[Genome, tuple[float, float]]] = {}  # by birth index
+        self.parents: list[tuple[Genome, Vector]] = []
+        self.children: dict[int, tuple[Genome, Vector]] = {}  # by birth index
         self.queue: list[Genome] = [self.space.sample(self.rng) for _ in range(self.cfg.population)]
         self.asked_this_generation = 0
 
@@ -32,18 +32,19 @@ class NSGA2(Algorithm):
         return self.queue.pop(0), {"generation": self.generation}
 
     def _observe(self, proposal: Proposal, record: dict[str, Any]) -> None:
-        self.children[proposal.id] = (proposal.genome, objectives(record))
+        self.children[proposal.id] = (proposal.genome, self.selection_vector(proposal, record))
         if not self.queue and len(self.children) == self.asked_this_generation:
             self._next_generation()
 
     def _next_generation(self) -> None:
         # Children in birth order, so the selection is the same whichever worker finished first.
-        children = [self.children[key] for key in sorted(self.children)]
-        pool = [Individual(genome, values) for genome, values in self.parents + children]
+        scored = self.parents + [self.children[key] for key in sorted(self.children)]
+        pool = [Individual(genome, values) for (genome, _), values in zip(scored, self.selection_objectives(scored))]
         with global_random_seeded(self.rng.getrandbits(64)):
             survivors = tools.selNSGA2(pool, self.cfg.population)
             chosen = tools.selTournamentDCD(survivors, _multiple_of_four(len(survivors)))
-        self.parents = [(ind.genome, tuple(ind.fitness.values)) for ind in survivors]
+        vectors = {id(ind): vector for ind, (_, vector) in zip(pool, scored)}
+        self.parents = [(ind.genome, vectors[id(ind)]) for ind in survivors]
         self.children, self.asked_this_generation = {}, 0
         self.generation += 1
         self.queue = [_breed(self, chosen[index % len(chosen)].genome, chosen[(index + 1) % len(chosen)].genome)
@@ -70,24 +71,28 @@ class SteadyStateNSGA2(Algorithm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.population: list[tuple[Genome, tuple[float, float]]] = []
+        self.population: list[tuple[Genome, Vector]] = []
 
     def _propose(self) -> tuple[Genome, dict[str, Any]]:
         if self.next_id < self.cfg.population or len(self.population) < 4:
             return self.space.sample(self.rng), {"origin": "random"}
-        pool = [Individual(genome, values) for genome, values in self.population]
+        pool = self._individuals()
         with global_random_seeded(self.rng.getrandbits(64)):
             tools.selNSGA2(pool, len(pool))  # assigns the crowding distances the tournament reads
             mother, father = tools.selTournamentDCD(pool, 4)[:2]
         return _breed(self, mother.genome, father.genome), {"origin": "offspring"}
 
     def _observe(self, proposal: Proposal, record: dict[str, Any]) -> None:
-        self.population.append((proposal.genome, objectives(record)))
+        self.population.append((proposal.genome, self.selection_vector(proposal, record)))
         if len(self.population) > self.cfg.population:
-            pool = [Individual(genome, values) for genome, values in self.population]
+            pool = self._individuals()
             with global_random_seeded(self.rng.getrandbits(64)):
                 survivors = {id(ind) for ind in tools.selNSGA2(pool, self.cfg.population)}
             self.population = [item for item, ind in zip(self.population, pool) if id(ind) in survivors]
+
+    def _individuals(self) -> list[Individual]:
+        return [Individual(genome, values)
+                for (genome, _), values in zip(self.population, self.selection_objectives(self.population))]
 
     def _extra_state(self) -> dict[str, Any]:
         return {"population": scored_to_json(self.population)}

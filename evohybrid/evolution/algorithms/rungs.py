@@ -75,7 +75,8 @@ class Rungs:
         accuracy, params = objectives(record)
         if meta["rung"] == 0:
             batch["members"][proposal.id] = {"genome": proposal.genome.to_dict(), "params": params,
-                                             "meta": meta, "values": [accuracy]}
+                                             "meta": meta, "values": [accuracy],
+                                             "signals": record.get("signals"), "status": record.get("status")}
             complete = len(batch["members"]) == self.batch_size
         else:
             batch["members"][meta["base_id"]]["values"].append(accuracy)
@@ -92,8 +93,10 @@ class Rungs:
             return []
         del self.batches[meta["batch"]]
         values = selection_values(batch["members"])
+        # The zero-cost signals of the rung-0 run go along: an ensemble ranks them beside the selection value.
         return [(Proposal(key, Genome.from_dict(member["genome"]), member["meta"]),
-                 {"status": "ok", "val_acc": values[key], "params": member["params"]})
+                 {"status": member.get("status", "ok"), "val_acc": values[key], "params": member["params"],
+                  "signals": member.get("signals")})
                 for key, member in sorted(batch["members"].items())]
 
     def state_dict(self) -> dict[str, Any]:
