@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..evolution.algorithms.selection import aggregate_ranks
 from .rank_stats import (interval, kendall_tau, out_of_fold_fit, partial_tau, resample, spearman_rho,
                          tau_within_groups)
 
@@ -23,6 +24,12 @@ FREE = ("params", "flops")  # read off the architecture, no measurement needed
 # Combined signals: a linear fit of these signals (parameters as log10) to the truth, scored out of fold.
 COMBINED = {"combined (bn, params, naswot)": ("bn", "params", "naswot"),
             "combined (bn, params)": ("bn", "params")}
+# Ensembles: each signal's ranks among the study's architectures, aggregated as a search's ensemble selection does
+# (AZ-NAS's sum of log ranks): nothing fitted, so no fold is needed.
+ENSEMBLES = {"ensemble (bn, naswot, zico, depth)": ("bn", "naswot", "zico", "depth"),
+             "ensemble (bn, naswot, zico, depth, params)": ("bn", "naswot", "zico", "depth", "params")}
+# A signal averaged over its two weight seeds: what fitness.repeats 2 gives a search.
+SEED_MEANS = {"bn (mean of 2 seeds)": "bn"}
 QUINTILES = 5
 
 
@@ -69,6 +76,18 @@ def measurement_table(measurements: list[dict[str, Any]], truth_seeds: int | Non
 
 
 def _add_combined(table: Table) -> None:
+    """The derived signals: seed means, rank ensembles and the out-of-fold linear combinations."""
+    for name, part in SEED_MEANS.items():
+        if part in table.repeats and np.isfinite(table.repeats[part]).all():
+            table.signals[name] = (table.signals[part] + table.repeats[part]) / 2
+            table.costs[name] = 2 * table.costs.get(part, 0.0)
+    for name, parts in ENSEMBLES.items():
+        if len(table.hashes) >= 3 and all(part in table.signals for part in parts):
+            # Smaller is better for size: its ranks enter reversed.
+            rows = np.column_stack([-table.signals[p] if p in FREE else table.signals[p] for p in parts])
+            rows = [tuple(None if not math.isfinite(v) else float(v) for v in row) for row in rows]
+            table.signals[name] = np.array(aggregate_ranks(rows))
+            table.costs[name] = sum(table.costs.get(part, 0.0) for part in parts)
     for name, parts in COMBINED.items():
         if len(table.hashes) >= 10 and all(part in table.signals for part in parts):
             features = np.column_stack([np.log10(table.signals[p]) if p in FREE else table.signals[p] for p in parts])
@@ -135,7 +154,10 @@ def analyse(measurements: list[dict[str, Any]], *, default: str | None = "bn",
                 entry[f"{key}_minus_{label}_ci95"] = interval(samples[name][statistic] - samples[reference][statistic])
     if table.truth_seeds.shape[1] >= 2:
         a, b = table.truth_seeds[:, 0], table.truth_seeds[:, 1]
-        summary["noise_ceiling"] = {"kendall_tau": kendall_tau(a, b),
+        ceiling = kendall_tau(a, b)
+        for entry in summary["proxies"].values():  # how much of what can be judged at all a signal reaches
+            entry["kendall_tau_share_of_ceiling"] = entry["kendall_tau"] / ceiling if ceiling > 0 else math.nan
+        summary["noise_ceiling"] = {"kendall_tau": ceiling,
                                     "kendall_tau_ci95": interval(resample(n, lambda i: kendall_tau(a[i], b[i]))),
                                     "partial_tau_params": partial_tau(a, b, table.signals["params"]),
                                     "mean_abs_seed_difference": float(np.mean(np.abs(a - b))),
