@@ -67,6 +67,10 @@ class SearchConfig:
     # shows what selection by fitness adds to evolution steered by size alone).
     selection: str = "fitness"
     ensemble: tuple = ("bn", "naswot", "zico", "depth")  # bn: val_acc; the others are measured at no training cost
+    # Zero-cost screening: propose `screen_factor` times as many candidates as are evaluated, score them with
+    # `screen_signal` on the workers, and evaluate only the best of them (NSGA-II's sort on that score and size).
+    screen_signal: str | None = None
+    screen_factor: int = 1
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ CHOICES = {
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("data", "samples"), ("fitness", "steps"),
             ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"), ("fitness", "repeats"),
-            ("search", "budget"), ("search", "time_budget"), ("search", "population"), ("search", "sample_size")}
+            ("search", "budget"), ("search", "time_budget"), ("search", "screen_factor"), ("search", "population"), ("search", "sample_size")}
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
@@ -178,10 +182,27 @@ def _check_names(names: tuple, allowed: tuple[str, ...], where: str) -> None:
         raise ConfigError(f"{where} has {problem}: use names from {list(allowed)}")
 
 
+def _check_screening(search: SearchConfig) -> None:
+    signal, factor = search.screen_signal, search.screen_factor
+    if signal is None:
+        if factor != 1:
+            raise ConfigError("search.screen_factor needs search.screen_signal: name a zero-cost signal to screen with "
+                              f"({', '.join(ZERO_COST_SIGNALS)})")
+        return
+    if signal not in ZERO_COST_SIGNALS:
+        needs = "needs training" if signal == FITNESS_SIGNAL else "is not a signal"
+        raise ConfigError(f"search.screen_signal '{signal}' {needs}: screen with a zero-cost signal "
+                          f"({', '.join(ZERO_COST_SIGNALS)})")
+    if factor < 2:
+        raise ConfigError("search.screen_factor 1 screens nothing out: set it to 2 or more (e.g. 4: one candidate "
+                          "in four is evaluated)")
+
+
 def _with_ensemble_signals(config: Config) -> Config:
     """Check the signal lists; an ensemble's zero-cost signals join fitness.signals, so every record has them."""
     _check_names(config.fitness.signals, ZERO_COST_SIGNALS, "fitness.signals")
     _check_names(config.search.ensemble, SIGNALS, "search.ensemble")
+    _check_screening(config.search)
     if config.search.selection != "ensemble":
         return config
     if len(config.search.ensemble) < 2:

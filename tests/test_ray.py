@@ -102,10 +102,15 @@ def test_two_workers_share_a_search_and_stay_on_loopback(tmp_path, local_ray):
     assert 0 < result.executor_stats["utilisation"] <= 1
 
 
-@pytest.mark.parametrize("rungs", [[], [{"steps": 20}]], ids=["one-fidelity", "multi-fidelity"])
-def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(tmp_path, rungs, local_ray):
+@pytest.mark.parametrize("search", [{}, {"rungs": [{"steps": 20}], "rung_fraction": 0.5},
+                                    {"selection": "ensemble", "ensemble": ["bn", "naswot", "depth"]},
+                                    {"screen_signal": "naswot", "screen_factor": 3}],
+                         ids=["one-fidelity", "multi-fidelity", "ensemble", "screened"])
+def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(tmp_path, search, local_ray):
     # Multi-fidelity: upgrades run beside new genomes on two workers, and only new genomes count toward the budget.
-    config = evohybrid.load_config("smoke").override("search", rungs=rungs, rung_fraction=0.5)
+    # An ensemble ranks within each generation's pool and screening scores on the workers: neither depends on which
+    # worker finished first.
+    config = evohybrid.load_config("smoke").override("search", **search)
     one = evohybrid.search(config, out=tmp_path / "one", budget=12, progress=False)
     two = evohybrid.search(config, out=tmp_path / "two", budget=12, progress=False,
                            executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=2)))

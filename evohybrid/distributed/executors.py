@@ -10,6 +10,7 @@ from ..config import Config, rung_fitness
 from ..data import SearchSplit, load_data, search_split
 from ..evolution.algorithms import Proposal
 from ..fitness.evaluator import evaluate, resolve_device
+from ..spaces.genome import Genome
 
 
 def load_search_split(config: Config) -> SearchSplit:
@@ -31,6 +32,10 @@ class Executor(Protocol):
 
     def wait(self) -> list[tuple[Proposal, dict[str, Any]]]:
         """Block until at least one submitted evaluation finishes; return the finished ones."""
+        ...
+
+    def screen(self, genomes: list[Genome], signal: str) -> list[tuple[float | None, int]]:
+        """(zero-cost score, parameters) of each genome, computed where the data is; blocks until all are in."""
         ...
 
     def stats(self) -> dict[str, Any]:
@@ -62,6 +67,11 @@ class LocalExecutor:
         self.busy_s += time.perf_counter() - start
         record.update(worker="local", pid=os.getpid(), node="local")
         return [(proposal, record)]
+
+    def screen(self, genomes: list[Genome], signal: str) -> list[tuple[float | None, int]]:
+        from ..fitness.signals import screen
+
+        return screen(genomes, self.split.to("cpu"), signal, self.config.seed)
 
     def stats(self) -> dict[str, Any]:
         return utilisation(1, self.busy_s, time.monotonic() - self.started)

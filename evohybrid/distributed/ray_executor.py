@@ -45,6 +45,13 @@ class EvaluationWorker:
     def ping(self) -> str:
         return self.name
 
+    def screen(self, genomes: list[dict[str, Any]], signal: str) -> list[tuple[float | None, int]]:
+        from ..fitness.signals import screen
+        from ..spaces.genome import Genome
+
+        return screen([Genome.from_dict(genome) for genome in genomes], self.split.to("cpu"), signal,
+                      self.config.seed)
+
     def evaluate(self, genome: dict[str, Any], rung: int = 0) -> dict[str, Any]:
         import ray
 
@@ -154,6 +161,36 @@ class RayExecutor:
                 finished.append((proposal, record))
             self._dispatch()
         return finished
+
+    def screen(self, genomes: list[Any], signal: str) -> list[tuple[float | None, int]]:
+        """Zero-cost scores, the genomes split over the idle workers (every worker when none is idle: the calls then
+        wait behind their evaluations). A worker that dies is replaced and its share scored again."""
+        workers = list(self.idle) or list(range(self.slots))
+        shares = {index: [genome.to_dict() for genome in genomes[position::len(workers)]]
+                  for position, index in enumerate(workers)}
+        scores: dict[int, list[tuple[float | None, int]]] = {}
+        for attempt in range(self.options.max_retries + 1):
+            refs = {self.actors[index].screen.remote(share, signal): index
+                    for index, share in shares.items() if index not in scores}
+            while refs:
+                ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=HEARTBEAT_S)
+                if not ready:
+                    self._check_cluster()
+                    continue
+                index = refs.pop(ready[0])
+                try:
+                    scores[index] = [tuple(pair) for pair in self.ray.get(ready[0])]
+                except self.ray.exceptions.RayActorError:
+                    self._check_cluster()
+                    self.actors[index] = self._new_actor(index)
+                    self.replaced += 1
+            if len(scores) == len(shares):
+                # Back in the genomes' order: share p holds positions p, p + len(workers), ...
+                result: list[tuple[float | None, int]] = [(None, 0)] * len(genomes)
+                for position, index in enumerate(workers):
+                    result[position::len(workers)] = scores[index]
+                return result
+        raise ExecutorLost(f"screening workers died {self.options.max_retries + 1} times in a row")
 
     def _replace(self, index: int, proposal: Proposal, attempts: int, error: Exception) -> dict[str, Any] | None:
         """A dead actor gets a successor; its genome goes back in the queue unless it used up its retries."""

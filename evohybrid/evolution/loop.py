@@ -124,6 +124,8 @@ def search(config: Config | None = None, *, out: str | Path | None = None, resum
     except BaseException:
         executor.close()
         raise
+    if config.search.screen_signal is not None:  # before the replay: a replayed generation screens its offspring
+        algorithm.screener = lambda genomes: executor.screen(genomes, config.search.screen_signal)
     records = store.records()
     _restore(algorithm, store, records)
     inflight: dict[int, Any] = {}

@@ -10,7 +10,9 @@ from typing import Callable
 from torch import nn
 
 from ..data import SearchSplit
-from .evaluator import normalise
+from ..spaces.builder import build_model, count_parameters
+from ..spaces.genome import Genome
+from .evaluator import genome_seed, normalise
 from .proxies import depth_score, naswot_score, synflow_score, zico_score
 from .signal_names import ZERO_COST_SIGNALS
 
@@ -50,4 +52,20 @@ def zero_cost_signal(name: str, model: nn.Module, split: SearchSplit) -> float |
     return value if math.isfinite(value) else None
 
 
-__all__ = ["ZERO_COST", "zero_cost_signal"]
+__all__ = ["ZERO_COST", "screen", "zero_cost_signal"]
+
+
+def screen(genomes: list[Genome], split: SearchSplit, signal: str, seed: int) -> list[tuple[float | None, int]]:
+    """(score, parameters) of each genome: the zero-cost `signal` of its network at the weights its evaluation would
+    start from (on the CPU: a few forward passes cost less than moving the network). A network that cannot even be
+    built or scored gets None, below every score."""
+    results: list[tuple[float | None, int]] = []
+    for genome in genomes:
+        model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes,
+                            seed=genome_seed(seed, genome))
+        try:
+            score = zero_cost_signal(signal, model, split)
+        except Exception:  # a network that fails here would fail its evaluation too: screen it out, not the search
+            score = None
+        results.append((score, count_parameters(model)))
+    return results

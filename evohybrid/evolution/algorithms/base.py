@@ -7,12 +7,15 @@ touches torch or the executor, and its whole state is JSON.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Callable
 
 from ...config import SearchConfig
 from ...errors import EvohybridError
 from ...spaces.genome import Genome
 from ...spaces.space import SearchSpace
+from deap import tools
+
+from .deap_types import Individual, global_random_seeded
 from .proposal import Proposal, objectives
 from .rungs import Rungs
 from .selection import Vector, selection_objectives, selection_vector
@@ -39,6 +42,9 @@ class Algorithm:
     name = "base"
     # Whether proposing before earlier results are in keeps the algorithm's semantics (steady-state).
     asynchronous = True
+    # Whether zero-cost screening picks each proposal among screen_factor candidates (False: the algorithm screens
+    # whole batches itself, as NSGA-II does with each generation's offspring).
+    screens_each_proposal = True
 
     def __init__(self, space: SearchSpace, cfg: SearchConfig, seed: int) -> None:
         self.space = space
@@ -49,6 +55,8 @@ class Algorithm:
         self.pending: dict[int, Proposal] = {}
         self.next_id = 0
         self.rungs = Rungs(len(cfg.rungs), cfg.rung_fraction, cfg.population)
+        # Set by the search when it screens (search.screen_signal): genomes -> [(score, parameters)] from the workers.
+        self.screener: Callable[[list[Genome]], list[tuple[float | None, int]]] | None = None
 
     # -- what each algorithm defines
     def _propose(self) -> tuple[Genome, dict[str, Any]]:
@@ -90,16 +98,44 @@ class Algorithm:
             return self._register(Genome.from_dict(upgrade["genome"]),
                                   {key: upgrade[key] for key in ("rung", "base_id", "batch")})
         genome, meta = self._propose()
+        if self.screener is not None and self.screens_each_proposal:
+            candidates = [(genome, meta)] + [self._propose() for _ in range(self.cfg.screen_factor - 1)]
+            ((genome, meta), score), = self.screened(candidates, 1)
+            meta = {**meta, "screen": score}
         if self.rungs.enabled:
             meta = {**meta, **self.rungs.tag()}
         for _ in range(50):
             if genome.hash not in self.seen:
                 break
             genome = self.space.mutate(genome, self.rng)  # a nearby unseen genome keeps the search local
+            meta.pop("screen", None)  # the score was the seen genome's
         else:
             genome = self._unseen_sample()
+            meta.pop("screen", None)
         self.seen.add(genome.hash)
         return self._register(genome, meta)
+
+    def screened(self, candidates: list[Any], count: int) -> list[tuple[Any, float | None]]:
+        """The best `count` candidates (genomes, or tuples whose first item is the genome) by NSGA-II's sort on
+        (screening score up, parameters down), in their given order, each with its score. Repeats and genomes already
+        proposed are left out while enough others remain: they would only be mutated into unscreened ones."""
+        fresh, hashes = [], set(self.seen)
+        for candidate in candidates:
+            genome = candidate[0] if isinstance(candidate, tuple) else candidate
+            if genome.hash not in hashes:
+                hashes.add(genome.hash)
+                fresh.append(candidate)
+        candidates = fresh if len(fresh) >= count else candidates
+        genomes = [candidate[0] if isinstance(candidate, tuple) else candidate for candidate in candidates]
+        results = self.screener(genomes)
+        finite = [score for score, _ in results if score is not None]
+        floor = min(finite, default=0.0) - 1.0  # a failed score ranks below every other (DEAP needs numbers)
+        individuals = [Individual(genome, (floor if score is None else score, params))
+                       for genome, (score, params) in zip(genomes, results)]
+        with global_random_seeded(self.rng.getrandbits(64)):
+            chosen = {id(ind) for ind in tools.selNSGA2(individuals, count)}
+        return [(candidate, score) for candidate, individual, (score, _) in zip(candidates, individuals, results)
+                if id(individual) in chosen]
 
     def _register(self, genome: Genome, meta: dict[str, Any]) -> Proposal:
         """A new proposal: the next birth index, pending until it is told."""

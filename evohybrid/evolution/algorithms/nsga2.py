@@ -15,6 +15,7 @@ from .deap_types import Individual, global_random_seeded
 class NSGA2(Algorithm):
     name = "nsga2"
     asynchronous = False  # a generation is selected only once all its children are evaluated
+    screens_each_proposal = False  # a generation's offspring are screened together
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -22,6 +23,7 @@ class NSGA2(Algorithm):
         self.parents: list[tuple[Genome, Vector]] = []
         self.children: dict[int, tuple[Genome, Vector]] = {}  # by birth index
         self.queue: list[Genome] = [self.space.sample(self.rng) for _ in range(self.cfg.population)]
+        self.queue_screen: list[float | None] = []  # the screening scores of the queued offspring, when screened
         self.asked_this_generation = 0
 
     def _ready(self) -> bool:
@@ -29,7 +31,10 @@ class NSGA2(Algorithm):
 
     def _propose(self) -> tuple[Genome, dict[str, Any]]:
         self.asked_this_generation += 1
-        return self.queue.pop(0), {"generation": self.generation}
+        meta = {"generation": self.generation}
+        if self.queue_screen:
+            meta["screen"] = self.queue_screen.pop(0)
+        return self.queue.pop(0), meta
 
     def _observe(self, proposal: Proposal, record: dict[str, Any]) -> None:
         self.children[proposal.id] = (proposal.genome, self.selection_vector(proposal, record))
@@ -47,19 +52,27 @@ class NSGA2(Algorithm):
         self.parents = [(ind.genome, vectors[id(ind)]) for ind in survivors]
         self.children, self.asked_this_generation = {}, 0
         self.generation += 1
-        self.queue = [_breed(self, chosen[index % len(chosen)].genome, chosen[(index + 1) % len(chosen)].genome)
-                      for index in range(self.cfg.population)]
+        factor = self.cfg.screen_factor if self.screener is not None else 1
+        offspring = [_breed(self, chosen[index % len(chosen)].genome, chosen[(index + 1) % len(chosen)].genome)
+                     for index in range(self.cfg.population * factor)]
+        if factor == 1:
+            self.queue = offspring
+            return
+        # Evolution proposes, a forward pass screens: only the best 1/factor of the offspring are evaluated.
+        kept = self.screened(offspring, self.cfg.population)
+        self.queue, self.queue_screen = [genome for genome, _ in kept], [score for _, score in kept]
 
     def _extra_state(self) -> dict[str, Any]:
         return {"generation": self.generation, "parents": scored_to_json(self.parents),
                 "children": {str(key): scored_to_json([value])[0] for key, value in self.children.items()}, "queue": [g.to_dict() for g in self.queue],
-                "asked_this_generation": self.asked_this_generation}
+                "queue_screen": self.queue_screen, "asked_this_generation": self.asked_this_generation}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.generation = state["generation"]
         self.parents = scored_from_json(state["parents"])
         self.children = {int(key): scored_from_json([value])[0] for key, value in state["children"].items()}
         self.queue = [Genome.from_dict(g) for g in state["queue"]]
+        self.queue_screen = state.get("queue_screen", [])  # a state saved before screening existed has none
         self.asked_this_generation = state["asked_this_generation"]
 
 

@@ -1,0 +1,98 @@
+"""Zero-cost screening: the workers score candidates at the weights their evaluation would start from, only the best by
+NSGA-II's sort on (score, size) are evaluated, the records keep the score, bad settings are one-line errors, and a
+screened search killed with SIGKILL resumes into the uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import evohybrid
+from evohybrid.config import config_from_dict
+from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.errors import ConfigError
+from evohybrid.evolution.algorithms.nsga2 import NSGA2
+from evohybrid.evolution.algorithms.random_search import RandomSearch
+from evohybrid.fitness.evaluator import genome_seed
+from evohybrid.fitness.signals import zero_cost_signal
+from evohybrid.spaces.builder import build_model, count_parameters
+
+from test_algorithms import TINY, make
+from test_cli import TIMEOUT, _complete_records, _env, kill_search_once_logged
+
+SCREEN = {"screen_signal": "naswot", "screen_factor": 3}
+
+
+@pytest.fixture(scope="module")
+def executor(smoke_config, smoke_split):
+    return LocalExecutor(smoke_config, smoke_split)
+
+
+def test_a_screening_score_is_the_signal_at_the_weights_the_evaluation_starts_from(smoke_config, smoke_split,
+                                                                                 executor):
+    genomes = [TINY.sample(random.Random(seed)) for seed in range(3)]
+    for genome, (score, params) in zip(genomes, executor.screen(genomes, "naswot")):
+        model = build_model(genome, seed=genome_seed(smoke_config.seed, genome))
+        assert score == zero_cost_signal("naswot", model, smoke_split) and params == count_parameters(model)
+
+
+def test_the_screen_keeps_a_non_dominated_candidate_and_everyone_when_asked_for_all(executor):
+    algorithm = make(RandomSearch)
+    algorithm.screener = lambda genomes: executor.screen(genomes, "naswot")
+    candidates = [TINY.sample(random.Random(seed)) for seed in range(8)]
+    results = dict(zip(candidates, executor.screen(candidates, "naswot")))
+    (kept, score), = algorithm.screened(candidates, 1)
+    assert score == results[kept][0]
+    assert not any(other[0] > score and other[1] < results[kept][1] for other in results.values())
+    assert [genome for genome, _ in algorithm.screened(candidates, 8)] == list(dict.fromkeys(candidates))
+
+
+def test_nsga2_screens_each_generations_offspring_and_its_proposals_carry_the_score(executor):
+    algorithm = make(NSGA2, **SCREEN)
+    algorithm.screener = lambda genomes: executor.screen(genomes, "naswot")
+    first = [algorithm.ask() for _ in range(4)]
+    assert all("screen" not in proposal.meta for proposal in first)  # the first generation is sampled as before
+    for index, proposal in enumerate(first):
+        algorithm.tell(proposal.id, {"status": "ok", "val_acc": 0.1 * index, "params": 1000 + index})
+    second = [algorithm.ask() for _ in range(4)]
+    scores = executor.screen([proposal.genome for proposal in second], "naswot")
+    assert [proposal.meta["screen"] for proposal in second] == [score for score, _ in scores]
+    state = json.loads(json.dumps(algorithm.state_dict()))
+    assert state["queue"] == [] and state["queue_screen"] == []
+
+
+@pytest.mark.parametrize("search, message", [
+    ({"screen_signal": "naswot", "screen_factor": 0}, "search.screen_factor must be positive"),
+    ({"screen_signal": "naswot"}, "screens nothing out"),
+    ({"screen_signal": "bn", "screen_factor": 4}, "'bn' needs training"),
+    ({"screen_signal": "grasp", "screen_factor": 4}, "'grasp' is not a signal"),
+    ({"screen_factor": 4}, "needs search.screen_signal"),
+])
+def test_bad_screening_settings_are_one_line_errors(search, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"search": search})
+
+
+def test_sigkill_in_a_screened_search_then_resume_gives_the_uninterrupted_run(smoke_config, smoke_split, tmp_path):
+    budget = 10
+    config = smoke_config.override("search", **SCREEN)
+    (tmp_path / "screened.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict()))))
+    log = tmp_path / "run" / "evaluations.jsonl"
+    before = kill_search_once_logged(tmp_path, ["--config", "screened.yaml", "--budget", str(budget)], 6)
+    assert 6 <= len(before) < budget, "the kill must land past the first generation, mid-run"
+    resumed = subprocess.run([sys.executable, "-m", "evohybrid.cli", "search", "--resume", "run", "--executor",
+                              "local", "--quiet"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                             timeout=TIMEOUT)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _complete_records(log)
+    assert after[:len(before)] == before  # no line lost or rewritten
+    reference = evohybrid.search(config, out=tmp_path / "reference", budget=budget, progress=False,
+                                 executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split))
+    summary = lambda records: sorted((r["id"], r["hash"], r["val_acc"], r.get("screen")) for r in records)
+    assert summary(json.loads(line) for line in after) == summary(reference.records)
+    assert all(("screen" in r) == (r["generation"] > 0) for r in reference.records)
