@@ -193,6 +193,10 @@ def comma_ids(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"must be evaluation ids separated by commas, e.g. 3,17, got '{text}'") from None
 
 
+def comma_positive_ints(text: str) -> tuple[int, ...]:
+    return tuple(positive_int(part) for part in text.split(","))
+
+
 def comma_positive_floats(text: str) -> tuple[float, ...]:
     return tuple(positive_float(part) for part in text.split(","))
 
@@ -333,12 +337,15 @@ def cmd_study_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_study_algorithms(args: argparse.Namespace) -> int:
-    from .studies.algorithm_study import format_algorithms, study_algorithms
+    from .studies.algorithm_study import format_algorithms, format_bands, study_algorithms
 
     summary = study_algorithms(args.runs, args.out, top=args.promote_top, front=args.promote_front,
                                truth=_truth_settings(args), pool=_pool_options(args), log=_log_line,
-                               measure=not args.measured_only)
+                               measure=not args.measured_only, bands=args.bands or (), reference=args.reference,
+                               hv_accuracy=args.true_hv_accuracy)
     print(format_algorithms(summary))
+    if "bands" in summary:
+        print(f"\nthe pick of each search in each size band, judged by full training:\n{format_bands(summary)}")
     print(f"\nstudy directory: {args.out}")
     return 0
 
@@ -485,6 +492,16 @@ def build_parser() -> argparse.ArgumentParser:
     algorithms.add_argument("--promote-front", type=non_negative_int, default=0,
                             help="measure the truth of up to K members of each run's front, spread along it; adds the "
                                  "true hypervolume and the best true accuracy at 100k parameters or fewer")
+    algorithms.add_argument("--bands", type=comma_positive_ints, metavar="LIMITS",
+                            help="parameter limits, e.g. 10000,30000,100000,300000: measure the truth of each run's "
+                                 "best network at or below each by its own fitness (and random search's largest), "
+                                 "compared with the reference search paired by seed")
+    algorithms.add_argument("--reference", metavar="LABEL",
+                            help="the search the others are compared with, by its label in the table (default: the "
+                                 "first run's)")
+    algorithms.add_argument("--true-hv-accuracy", type=positive_float, metavar="ACCURACY",
+                            help="also give each true hypervolume from this accuracy up, e.g. 0.7 (it is always "
+                                 "given from 0 and from chance)")
     algorithms.add_argument("--measured-only", action="store_true",
                             help="train nothing: analyse the truth measured so far (a study stopped part-way)")
     _add_truth_flags(algorithms)

@@ -96,13 +96,13 @@ def test_study_compares_algorithms_paired_by_seed_and_promotes_their_best(runs, 
     assert len(read_records(out / PROMOTED_FILE)) == len(promoted)  # the refusal trained nothing
 
 
-def test_runs_with_other_settings_or_twice_the_same_seed_are_refused(runs, tmp_path, smoke_config, folder_listing):
-    other = evohybrid.search(smoke_config.override("fitness", steps=3), out=tmp_path / "other", budget=2,
-                             progress=False).run_dir
+def test_runs_of_other_data_or_twice_the_same_search_are_refused(runs, tmp_path, smoke_config, folder_listing):
+    other_data = evohybrid.search(smoke_config.override("data", val_size=200), out=tmp_path / "data", budget=2,
+                                  progress=False).run_dir
     before = [folder_listing(run) for run in runs]
-    with pytest.raises(RunDirError, match="different fitness settings"):
-        study_algorithms([runs[0], other], tmp_path / "study", log=lambda line: None)
-    with pytest.raises(RunDirError, match="same algorithm and seed"):
+    with pytest.raises(RunDirError, match="different data settings"):
+        study_algorithms([runs[0], other_data], tmp_path / "study", log=lambda line: None)
+    with pytest.raises(RunDirError, match="same algorithm, fitness and seed"):
         study_algorithms([runs[0], runs[0]], tmp_path / "study", log=lambda line: None)
     assert [folder_listing(run) for run in runs] == before and not (tmp_path / "study").exists()
 
@@ -202,3 +202,44 @@ def test_a_network_that_several_runs_of_one_seed_chose_is_trained_once_per_truth
         assert len(trained) == 1 and {line["val_acc"] for line in same} == {trained[0]["val_acc"]}
         assert all(line["same_as"] == {"run": trained[0]["run"], "id": trained[0]["id"]} and line["train_s"] == 0
                    for line in same if line is not trained[0])
+
+
+def test_band_picks_are_trained_and_compared_with_the_reference_paired_by_seed(runs, tmp_path, smoke_config):
+    noise = [evohybrid.search(smoke_config.override(None, seed=seed).override("search", selection="noise"),
+                              out=tmp_path / f"noise-{seed}", budget=BUDGET, progress=False).run_dir
+             for seed in (0, 1)]
+    out = tmp_path / "study"
+    limits = (2_000, 1_000_000)
+    summary = study_algorithms([*runs, *noise], out, truth=TRUTH, pool=PoolOptions(executor="local"),
+                               log=lambda line: None, bands=limits, reference="nsga2", hv_accuracy=0.5)
+    assert set(summary["algorithms"]) == {"random", "nsga2", "nsga2+noise"}
+    promoted = read_records(out / PROMOTED_FILE)
+    every = summary["bands"]["1000000"]
+    assert set(every) == {"random", "random (largest)", "nsga2", "nsga2+noise"}
+    for label, entry in every.items():
+        assert set(entry["true_val_acc"]) == {"0", "1"}
+        for seed, pick in entry["picks"].items():
+            # The pick's truth is the mean of its truth seeds, as trained.
+            run = next(e["run"] for e in summary["runs"] if e["algorithm"] == label.split(" ")[0]
+                       and e["seed"] == int(seed))
+            values = [m["val_acc"] for m in promoted if m["run"] == run and m["id"] == pick["id"]]
+            assert entry["true_val_acc"][seed] == pytest.approx(sum(values) / len(values))
+        if label != "nsga2":
+            difference = [every["nsga2"]["true_val_acc"][s] - entry["true_val_acc"][s] for s in ("0", "1")]
+            assert entry["nsga2 minus this"] == pytest.approx(sum(difference) / 2)
+            low, high = entry["nsga2 minus this, ci95"]
+            assert min(difference) - 1e-12 <= low <= high <= max(difference) + 1e-12
+    # Random search's largest pick under each limit is its largest network there.
+    for seed, pick in every["random (largest)"]["picks"].items():
+        records = RunStore.open(next(r for r in runs if r.name == f"random-{seed}")).records()
+        assert pick["params"] == max(r["params"] for r in records if r["status"] == "ok")
+    for entry in summary["runs"]:
+        assert set(entry["true_hypervolume_from"]) == {"0", "chance", "0.5"}
+        assert entry["true_hypervolume_from"]["0"] >= entry["true_hypervolume_from"]["chance"] \
+            >= entry["true_hypervolume_from"]["0.5"]
+
+
+def test_a_reference_that_names_no_run_is_a_one_line_error(runs, tmp_path):
+    with pytest.raises(RunDirError, match="--reference 'aging' names none of the runs"):
+        study_algorithms(runs, tmp_path / "study", log=lambda line: None, bands=(1000,), reference="aging")
+    assert not (tmp_path / "study").exists()

@@ -21,9 +21,11 @@ from ..config import config_from_dict
 from ..distributed.job_pool import PoolOptions, run_jobs
 from ..errors import RunDirError
 from ..evolution.store import RunStore, append_jsonl, read_records, write_json_atomic
-from ..inspection.pareto import hypervolume, hypervolume_curve, pareto_front, reference_point
+from ..inspection.pareto import chance_level, hypervolume, hypervolume_curve, pareto_front, reference_point
 from ..spaces.genome import Genome
 from ..training.promoted import select_records
+from .rank_stats import interval, resample
+from .size_bands import best_in_bands, fitness_values, largest_in_bands
 from .truth import TruthSettings, truth_accuracy, truth_data
 
 SUMMARY_FILE = "algorithms.json"
@@ -36,32 +38,49 @@ SMALL_PARAMS = 100_000  # "the best network at this size or below", the deployab
 
 
 def load_runs(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
-    """Each run's algorithm, seed, config and records; the runs must differ in algorithm and seed only."""
+    """Each run's label, seed, config and records. The runs must share their data settings (the same split for each
+    seed); fitness recipes may differ, and the labels then say how."""
     runs = []
     for path in run_dirs:
         store = RunStore.open(path)
         # Read through the current schema, so a run saved before a setting existed compares with its default.
         config = config_from_dict(store.read_config()["config"]).to_dict()
-        runs.append({"path": store.path, "algorithm": search_label(config), "seed": config["seed"],
-                     "config": config, "records": sorted(store.records(), key=lambda r: r["id"])})
+        runs.append({"path": store.path, "seed": config["seed"], "config": config,
+                     "records": sorted(store.records(), key=lambda r: r["id"])})
     if not runs:
         raise RunDirError("no run given: pass the run directories of the searches to compare")
     for run in runs[1:]:
-        for section in ("data", "fitness"):
-            if run["config"][section] != runs[0]["config"][section]:
-                raise RunDirError(f"'{run['path']}' and '{runs[0]['path']}' have different {section} settings: "
-                                  "compare runs that differ in algorithm and seed only")
+        if run["config"]["data"] != runs[0]["config"]["data"]:
+            raise RunDirError(f"'{run['path']}' and '{runs[0]['path']}' have different data settings: "
+                              "compare searches of the same data")
     if len({run["config"]["search"]["time_budget"] for run in runs}) > 1:
         raise RunDirError("the runs had different --time-budget: compare runs given the same time")
+    varying = sorted(key for key in runs[0]["config"]["fitness"] if key not in FITNESS_NOT_A_RECIPE
+                     and len({json.dumps(run["config"]["fitness"][key]) for run in runs}) > 1)
+    for run in runs:
+        run["algorithm"] = search_label(run["config"], varying)
     keys = [(run["algorithm"], run["seed"]) for run in runs]
     if len(set(keys)) < len(keys):
-        raise RunDirError("two runs have the same algorithm and seed: pass each search once")
+        raise RunDirError("two runs have the same algorithm, fitness and seed: pass each search once")
     return runs
 
 
-def search_label(config: dict[str, Any]) -> str:
-    """What tells two searches apart in a comparison: the algorithm, marked when it used fitness rungs."""
-    return config["search"]["algorithm"] + ("+rungs" if config["search"]["rungs"] else "")
+# Fitness settings that say where or how fast a recipe runs, or that an ensemble sets itself, not what it measures.
+FITNESS_NOT_A_RECIPE = ("signals", "threads", "device", "val_batch_size")
+
+
+def search_label(config: dict[str, Any], fitness_keys: list[str] = ()) -> str:
+    """What tells two searches apart in a comparison: the algorithm, marked when it used fitness rungs, another
+    selection or screening, and the values of `fitness_keys` (the fitness settings the compared runs differ in)."""
+    search = config["search"]
+    label = search["algorithm"] + ("+rungs" if search["rungs"] else "")
+    if search.get("selection", "fitness") != "fitness":
+        label += f"+{search['selection']}"
+    if search.get("screen_signal"):
+        label += f"+screen({search['screen_signal']} x{search['screen_factor']})"
+    if fitness_keys:
+        label += " [" + ", ".join(f"{key} {config['fitness'][key]}" for key in fitness_keys) + "]"
+    return label
 
 
 def evaluations_to_reach(curve: list[float], target: float) -> int | None:
@@ -118,15 +137,29 @@ def front_sample(records: list[dict[str, Any]], count: int) -> list[dict[str, An
     return [front[index] for index in sorted(set(np.linspace(0, len(front) - 1, count).round().astype(int)))]
 
 
-def chosen_records(run: dict[str, Any], top: int, front: int) -> list[dict[str, Any]]:
-    """The run's `top` architectures by proxy accuracy and up to `front` of its front, without repeats."""
+def band_choices(run: dict[str, Any], limits: tuple[int, ...]) -> dict[str, dict[int, dict[str, Any] | None]]:
+    """What a user takes from the run at each size limit: its best by its own fitness, and, from random search,
+    also its largest network (a pick by size alone, which a fitness must beat)."""
+    values = fitness_values(run["compared"], run["config"]["search"])
+    choices = {run["algorithm"]: best_in_bands(run["compared"], values, limits)}
+    if run["config"]["search"]["algorithm"] == BASELINE:
+        choices[f"{run['algorithm']} (largest)"] = largest_in_bands(run["compared"], limits)
+    return choices
+
+
+def chosen_records(run: dict[str, Any], top: int, front: int, bands: tuple[int, ...] = ()) -> list[dict[str, Any]]:
+    """The run's `top` architectures by proxy accuracy, up to `front` of its front and its picks in each size band,
+    without repeats."""
     chosen = select_records(run["compared"], run["path"], top=top) if top else []
     chosen += front_sample(run["compared"], front) if front else []
+    if bands:
+        chosen += [pick for picks in band_choices(run, bands).values() for pick in picks.values() if pick]
     return list({record["id"]: record for record in chosen}.values())
 
 
 def promote(runs: list[dict[str, Any]], out: Path, top: int, front: int, *, truth: TruthSettings,
-            pool: PoolOptions, log: Callable[[str], None], measure: bool = True) -> list[dict[str, Any]]:
+            pool: PoolOptions, log: Callable[[str], None], measure: bool = True,
+            bands: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     """The truth of each run's chosen architectures (`chosen_records`): full training at every truth seed, on the
     pool, one JSON line per (run, id, seed), resumable; returns every line. Without `measure`, trains nothing and
     returns the lines measured so far."""
@@ -138,7 +171,7 @@ def promote(runs: list[dict[str, Any]], out: Path, top: int, front: int, *, trut
     write_json_atomic(settings_path, truth.recipe())
     lines = read_records(out / PROMOTED_FILE)
     done = {(m["run"], m["id"], m["truth_seed"]) for m in lines}
-    per_run = [[(run, record) for record in chosen_records(run, top, front)] for run in runs]
+    per_run = [[(run, record) for record in chosen_records(run, top, front, bands)] for run in runs]
     # Round-robin over the runs, so a study stopped part-way holds the same share of every run's choice.
     chosen = {(run["path"].name, record["id"]): (run, record)
               for rank in range(max(map(len, per_run), default=0)) for picks in per_run if rank < len(picks)
@@ -190,28 +223,40 @@ def _record_truth(out: Path, chosen: tuple[dict[str, Any], dict[str, Any]], seed
 
 def study_algorithms(run_dirs: list[str | Path], out: str | Path, *, top: int = 0, front: int = 0,
                      truth: TruthSettings = TruthSettings(), pool: PoolOptions = PoolOptions(),
-                     log: Callable[[str], None] = print, measure: bool = True) -> dict[str, Any]:
-    """Analyse the runs; measure the truth of each run's `top` architectures by proxy and of up to `front` members
-    of its front (without `measure`, use only the truth measured so far); write algorithms.json and hypervolume.png
-    (and true_fronts.png with `front`)."""
+                     log: Callable[[str], None] = print, measure: bool = True, bands: tuple[int, ...] = (),
+                     reference: str | None = None, hv_accuracy: float | None = None) -> dict[str, Any]:
+    """Analyse the runs; measure the truth of each run's `top` architectures by proxy, of up to `front` members
+    of its front and of its picks in each size band of `bands` (without `measure`, use only the truth measured so
+    far); write algorithms.json and hypervolume.png (and true_fronts.png with `front`). The band picks and the true
+    hypervolumes are compared with the `reference` search (default: the first run's), paired by seed; true
+    hypervolumes are also given from accuracy `hv_accuracy` up."""
     runs = load_runs(run_dirs)
+    labels = [run["algorithm"] for run in runs]
+    reference = reference or labels[0]
+    if reference not in labels:
+        raise RunDirError(f"--reference '{reference}' names none of the runs: use one of {sorted(set(labels))}")
     for run in runs:
         truth.check(config_from_dict(run["config"]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = analyse_runs(runs)
-    promoted = promote(runs, out, top, front, truth=truth, pool=pool, log=log, measure=measure) if top or front \
-        else []
-    summary["promotion"] = {"top": top, "front": front, **truth.recipe(), "seeds": truth.seeds}
+    promoted = promote(runs, out, top, front, truth=truth, pool=pool, log=log, measure=measure, bands=bands) \
+        if top or front or bands else []
+    summary["promotion"] = {"top": top, "front": front, "bands": list(bands), **truth.recipe(), "seeds": truth.seeds}
+    summary["reference_search"] = reference
     means = _true_means(promoted, truth.seeds)
-    _true_fronts(runs, means, summary, front)
+    levels = {"0": 0.0, "chance": chance_level(runs[0]["config"]["data"]["dataset"]),
+              **({f"{hv_accuracy:g}": hv_accuracy} if hv_accuracy is not None else {})}
+    _true_fronts(runs, means, summary, front, bands, levels)
+    if bands:
+        summary["bands"] = band_summary(runs, means, bands, reference)
     for name, entry in summary["algorithms"].items():
         values = [value for (run, _), value in means.items() if _algorithm_of(summary, run) == name]
         entry["promoted_mean_val_acc"] = statistics.mean(values) if values else None
         entry["promoted_best_val_acc"] = max(values) if values else None
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
     plot_hypervolume(summary, out / FIGURE_FILE)
-    if front:
+    if front or bands:
         plot_true_fronts(summary, out / TRUE_FRONTS_FILE)
     return summary
 
@@ -229,14 +274,55 @@ def _algorithm_of(summary: dict[str, Any], run_name: str) -> str:
     return next(entry["algorithm"] for entry in summary["runs"] if entry["run"] == run_name)
 
 
+def band_summary(runs: list[dict[str, Any]], means: dict[tuple[str, int], float], limits: tuple[int, ...],
+                 reference: str) -> dict[str, Any]:
+    """Per size limit and search, the true accuracy of its pick on each seed, their mean, and the paired difference
+    from the `reference` search with its 95% bootstrap interval over seeds."""
+    truths: dict[int, dict[str, dict[int, float]]] = {limit: {} for limit in limits}
+    picks: dict[int, dict[str, dict[int, dict[str, Any]]]] = {limit: {} for limit in limits}
+    for run in runs:
+        for label, chosen in band_choices(run, limits).items():
+            for limit, record in chosen.items():
+                if record is not None and (run["path"].name, record["id"]) in means:
+                    truths[limit].setdefault(label, {})[run["seed"]] = means[(run["path"].name, record["id"])]
+                    picks[limit].setdefault(label, {})[run["seed"]] = {"id": record["id"], "params": record["params"]}
+    summary: dict[str, Any] = {}
+    for limit in limits:
+        base = truths[limit].get(reference, {})
+        entries = {}
+        for label, by_seed in sorted(truths[limit].items()):
+            entry = {"true_val_acc": {str(seed): value for seed, value in sorted(by_seed.items())},
+                     "picks": {str(seed): pick for seed, pick in sorted(picks[limit][label].items())},
+                     "mean_true_val_acc": statistics.mean(by_seed.values())}
+            paired = sorted(set(by_seed) & set(base))
+            if label != reference and paired:
+                differences = np.array([base[seed] - by_seed[seed] for seed in paired])
+                entry[f"{reference} minus this"] = float(differences.mean())
+                entry[f"{reference} minus this, ci95"] = interval(resample(len(differences),
+                                                                          lambda i: float(differences[i].mean())))
+                entry[f"seeds where {reference} is ahead"] = [seed for seed in paired if base[seed] > by_seed[seed]]
+            entries[label] = entry
+        summary[str(limit)] = entries
+    return summary
+
+
+def _offered(run: dict[str, Any], front: int, bands: tuple[int, ...]) -> list[dict[str, Any]]:
+    """What a search offers a user: members of its front and its picks by its own fitness in each band (never random
+    search's picks by size alone, a baseline of their own)."""
+    offered = front_sample(run["compared"], front) if front else []
+    if bands:
+        offered += [pick for pick in band_choices(run, bands)[run["algorithm"]].values() if pick]
+    return list({record["id"]: record for record in offered}.values())
+
+
 def _true_fronts(runs: list[dict[str, Any]], means: dict[tuple[str, int], float], summary: dict[str, Any],
-                 front: int) -> None:
+                 front: int, bands: tuple[int, ...], levels: dict[str, float]) -> None:
     """Per run, the front of its promoted architectures by their truth, its true hypervolume (one reference point
     for all runs) and its best true accuracy at SMALL_PARAMS parameters or fewer; per algorithm, their means and
     the seeds on which it beats random search's true hypervolume."""
-    if not front:
+    if not front and not bands:
         return
-    chosen = {run["path"].name: chosen_records(run, 0, front) for run in runs}
+    chosen = {run["path"].name: _offered(run, front, bands) for run in runs}
     points = {name: [{"id": record["id"], "genome": record["genome"], "status": "ok", "params": record["params"],
                       "val_acc": means[(name, record["id"])]} for record in records if (name, record["id"]) in means]
               for name, records in chosen.items()}
@@ -248,8 +334,13 @@ def _true_fronts(runs: list[dict[str, Any]], means: dict[tuple[str, int], float]
         entry["true_front"] = sorted(({"id": p["id"], "params": p["params"], "val_acc": p["val_acc"]}
                                       for p in pareto_front(mine)), key=lambda p: p["params"])
         entry["true_hypervolume"] = hypervolume(mine, reference)
+        # From a given accuracy up: the part of the front a user would consider at all.
+        entry["true_hypervolume_from"] = {name: hypervolume(mine, (-level, reference[1]))
+                                          for name, level in levels.items()}
         entry["best_true_val_acc_small"] = max(small) if small else None
     random_hv = {e["seed"]: e["true_hypervolume"] for e in summary["runs"] if e["algorithm"] == BASELINE}
+    base = {(e["seed"], name): value for e in summary["runs"] if e["algorithm"] == summary["reference_search"]
+            for name, value in e["true_hypervolume_from"].items()}
     for name, entry in summary["algorithms"].items():
         mine = [e for e in summary["runs"] if e["algorithm"] == name]
         entry["mean_true_hypervolume"] = statistics.mean(e["true_hypervolume"] for e in mine)
@@ -259,6 +350,11 @@ def _true_fronts(runs: list[dict[str, Any]], means: dict[tuple[str, int], float]
         entry["mean_best_true_val_acc_small"] = statistics.mean(small) if small else None
         entry["seeds_beating_random_true_hypervolume"] = sorted(
             e["seed"] for e in mine if e["seed"] in random_hv and e["true_hypervolume"] > random_hv[e["seed"]])
+        entry["mean_true_hypervolume_from"] = {name: statistics.mean(e["true_hypervolume_from"][name] for e in mine)
+                                               for name in levels}
+        entry["seeds_where_reference_has_more_true_hypervolume_from"] = {
+            name: sorted(e["seed"] for e in mine if (e["seed"], name) in base
+                         and base[(e["seed"], name)] > e["true_hypervolume_from"][name]) for name in levels}
     summary["true_reference"] = list(reference)
     summary["small_params"] = SMALL_PARAMS
 
@@ -333,6 +429,21 @@ def format_algorithms(summary: dict[str, Any]) -> str:
     lines.append(f"(hypervolume over {count}; 'evals to reach random': per seed, the evaluations needed to match "
                  "random search's final hypervolume on the same seed; truth: full-training validation accuracy of "
                  "the promoted architectures; measured: front members with their truth, of those chosen)")
+    return "\n".join(lines)
+
+
+def format_bands(summary: dict[str, Any]) -> str:
+    """Per size band, each search's pick: mean true accuracy over seeds and the paired difference from the reference."""
+    reference = summary["reference_search"]
+    lines = [f"{'parameters <=':>13}  {'search':<44} {'seeds':>5} {'true acc':>8}  {reference + ' minus this':>30}"]
+    for limit, entries in summary.get("bands", {}).items():
+        for label, entry in entries.items():
+            difference = entry.get(f"{reference} minus this")
+            text = "" if difference is None else (
+                f"{difference:+.4f} [{entry[f'{reference} minus this, ci95'][0]:+.4f}, "
+                f"{entry[f'{reference} minus this, ci95'][1]:+.4f}]")
+            lines.append(f"{int(limit):>13,}  {label:<44} {len(entry['true_val_acc']):>5} "
+                         f"{entry['mean_true_val_acc']:>8.4f}  {text:>30}")
     return "\n".join(lines)
 
 
