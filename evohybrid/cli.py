@@ -467,7 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     study = commands.add_parser("study", help="measure the fitness signal")
     study_commands = study.add_subparsers(dest="study_command", required=True, parser_class=OneLineParser)
     proxy = study_commands.add_parser("proxy", help="rank correlation of every proxy with full training")
-    proxy.add_argument("--n", type=positive_int, default=40, help="architectures, spread over the parameter range")
+    proxy.add_argument("--n", type=positive_int, default=40,
+                       help="architectures, spread over the parameter range; a larger --n grows the study in --out, "
+                            "keeping what it measured")
     proxy.add_argument("--out", required=True, help="study directory (created, or resumed when it holds this study)")
     _add_truth_flags(proxy)
     proxy.add_argument("--proxy-seeds", type=positive_int, default=2,

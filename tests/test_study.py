@@ -100,6 +100,24 @@ def test_a_study_folder_with_other_settings_is_refused_and_left_alone(smoke_stud
     assert folder_listing(out) == before
 
 
+def test_a_study_grows_keeping_what_it_measured_and_never_shrinks(smoke_study, smoke_config, tmp_path,
+                                                                   folder_listing):
+    out, _ = smoke_study
+    grown = shutil.copytree(out, tmp_path / "grown")
+    before = read_records(grown / MEASUREMENTS_FILE)
+    summary = run_study(grown, smoke_config, n=N + 3, truth=TRUTH_SETTINGS, pool=PoolOptions(executor="local"),
+                        log=quiet)
+    after = read_records(grown / MEASUREMENTS_FILE)
+    assert after[:len(before)] == before  # nothing measured again
+    old, new = {m["hash"] for m in before}, {m["hash"] for m in after}
+    assert old < new and len(new) == N + 3 and summary["n"] == N + 3
+    assert json.loads((grown / "study.json").read_text())["sizes"] == [N, N + 3]
+    listing = folder_listing(grown)
+    with pytest.raises(RunDirError, match="may grow it, not shrink it"):
+        run_study(grown, smoke_config, n=N, truth=TRUTH_SETTINGS, log=quiet)
+    assert folder_listing(grown) == listing
+
+
 def test_a_study_saved_before_a_setting_existed_still_resumes(smoke_study, smoke_config, tmp_path):
     out, _ = smoke_study
     older = tmp_path / "older"

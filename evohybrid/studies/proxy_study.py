@@ -147,17 +147,23 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
     out = Path(out)
     study = {"config": config.to_dict(), "n": n, "truth": truth.recipe()}
     study_path = out / STUDY_FILE
-    if study_path.exists() and _comparable(json.loads(study_path.read_text())) != _comparable(study):
+    saved = json.loads(study_path.read_text()) if study_path.exists() else None
+    if saved is not None and _comparable(saved) != _comparable(study):
         raise RunDirError(f"'{out}' holds a study with other settings: choose another --out")
+    # A study grows: --n above what it holds adds architectures to those it has; it never shrinks.
+    sizes = saved.get("sizes", [saved["n"]]) if saved is not None else []
+    if sizes and n < sizes[-1]:
+        raise RunDirError(f"'{out}' holds a study of {sizes[-1]} architectures: --n may grow it, not shrink it")
+    if not sizes or n > sizes[-1]:
+        sizes = [*sizes, n]
     split = load_search_split(config)  # also checks the data set before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(study_path, {**study, "truth_seeds": truth.seeds, "proxy_seeds": proxy_seeds})
-    genomes = spread_sample(load_space(config.space), n, config.seed, split.input_shape, split.num_classes)
-    random.Random(config.seed).shuffle(genomes)
-    sizes = {}
+    write_json_atomic(study_path, {**study, "sizes": sizes, "truth_seeds": truth.seeds, "proxy_seeds": proxy_seeds})
+    genomes = study_genomes(load_space(config.space), sizes, config.seed, split.input_shape, split.num_classes)
+    measures = {}
     for genome in genomes:
         model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes)
-        sizes[genome.hash] = (count_parameters(model), count_flops(model, split.input_shape))
+        measures[genome.hash] = (count_parameters(model), count_flops(model, split.input_shape))
     done = {(m["hash"], m["proxy"], m.get("seed", 0)) for m in read_records(out / MEASUREMENTS_FILE)}
     jobs = [(genome.to_dict(), name, seed) for genome in genomes for name in MEASUREMENTS
             for seed in range(truth.seeds if name == TRUTH else proxy_seeds) if (genome.hash, name, seed) not in done]
@@ -165,7 +171,7 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
     for count, (job, values, seconds) in enumerate(run_jobs(jobs, study_context, (config.to_dict(), asdict(truth)),
                                                               measure_job, pool), start=1):
         genome = Genome.from_dict(job[0])
-        params, flops = sizes[genome.hash]
+        params, flops = measures[genome.hash]
         append_jsonl(out / MEASUREMENTS_FILE, *({"hash": genome.hash, "genome": job[0], "params": params,
                                                  "flops": flops, "proxy": signal, "seed": job[2], "value": value,
                                                  "cost_s": seconds} for signal, value in values.items()))
@@ -174,15 +180,30 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
     return write_study_summary(out, truth_seeds=truth.seeds)
 
 
+def study_genomes(space: SearchSpace, sizes: list[int], seed: int, shape: tuple[int, ...],
+                  classes: int) -> list[Genome]:
+    """A study's architectures in the order they are measured. The first `sizes[0]` are spread over the parameter
+    range and shuffled; each growth to `sizes[k]` adds, shuffled, the architectures of a spread over `sizes[k]` that
+    the study does not hold yet. Any prefix is a fair subsample, and a grown study keeps what it measured."""
+    genomes: list[Genome] = []
+    for step, size in enumerate(sizes):
+        held = {genome.hash for genome in genomes}
+        new = [genome for genome in spread_sample(space, size, seed, shape, classes) if genome.hash not in held]
+        random.Random(seed + step).shuffle(new)  # step 0: the order of a study that never grew
+        genomes += new[:size - len(genomes)]
+    return genomes
+
+
 def _comparable(study: dict[str, Any]) -> dict[str, Any]:
     """What fixes a study's measurements: read through the current config schema (a study saved before a setting
-    existed compares with its default), and without the search settings, which no measurement uses."""
+    existed compares with its default), and without the search settings, which no measurement uses, or the number
+    of architectures, which may grow."""
     try:
         config = config_from_dict(study.get("config")).to_dict()
     except ConfigError:
         config = study.get("config")
     return {"config": {key: value for key, value in (config or {}).items() if key != "search"},
-            "n": study.get("n"), "truth": study.get("truth")}
+            "truth": study.get("truth")}
 
 
 def write_study_summary(out: Path, truth_seeds: int | None = None) -> dict[str, Any]:
