@@ -82,8 +82,8 @@ def _config_from_args(args: argparse.Namespace) -> Config:
     config = config.override("data", dataset=args.dataset, data_dir=args.data_dir)
     if getattr(args, "no_download", False):
         config = config.override("data", download=False)
-    return config.override("search", algorithm=getattr(args, "algorithm", None),
-                           time_budget=getattr(args, "time_budget", None))
+    return config.override("search", **{key: getattr(args, key, None) for key in (
+        "algorithm", "time_budget", "selection", "screen_signal", "screen_factor")})
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +125,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         fixed = [flag for flag, value in (("--config", args.config != "default"), ("--space", args.space),
                                           ("--dataset", args.dataset), ("--algorithm", args.algorithm),
                                           ("--seed", args.seed is not None), ("--out", args.out),
-                                          ("--time-budget", args.time_budget)) if value]
+                                          ("--time-budget", args.time_budget), ("--selection", args.selection),
+                                          ("--screen-signal", args.screen_signal),
+                                          ("--screen-factor", args.screen_factor)) if value]
         if fixed:
             raise EvohybridError(f"{fixed[0]} cannot change a run being resumed: drop it (the run's config.json is used)")
     config = None if resuming else _config_from_args(args)
@@ -377,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="propose nothing new after this much wall time (Ray's start included); in-flight "
                           "evaluations finish (default: none)")
     run.add_argument("--algorithm", help=f"one of {', '.join(ALGORITHMS)} (default: the config's, nsga2)")
+    run.add_argument("--selection", choices=("fitness", "ensemble", "noise"),
+                     help="what evolution selects on beside size: the fitness (default), an ensemble of signals' "
+                          "ranks (search.ensemble), or seeded noise (the ablation)")
+    run.add_argument("--screen-signal", metavar="SIGNAL",
+                     help="screen offspring with this zero-cost signal (naswot, synflow, zico, depth) before the "
+                          "fitness; needs --screen-factor")
+    run.add_argument("--screen-factor", type=positive_int, metavar="K",
+                     help="propose K times the offspring and evaluate the best 1/K by the screening signal and size")
     run.add_argument("--out", help="run directory to create (default: results/<time>-<algorithm>-<dataset>)")
     run.add_argument("--resume", help="continue the run in this directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
