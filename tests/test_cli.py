@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import evohybrid
 from evohybrid.distributed.executors import LocalExecutor
@@ -217,6 +218,24 @@ def kill_search_once_logged(tmp_path: Path, args: list[str], lines: int) -> list
         proc.stderr.close()
     assert proc.returncode == -9
     return _complete_records(log)
+
+
+def kill_and_resume(tmp_path: Path, config: evohybrid.Config, budget: int, lines: int,
+                    split) -> tuple[list[bytes], list[dict], list[dict]]:
+    """Search `config` with the CLI, SIGKILL it once `lines` records are logged, resume it to the end; return the
+    complete lines left by the kill, the records after the resume (checking that none of those lines was lost or
+    rewritten), and the records of the same search run here without a stop."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict()))))
+    before = kill_search_once_logged(tmp_path, ["--config", "config.yaml", "--budget", str(budget)], lines)
+    resumed = subprocess.run([sys.executable, "-m", "evohybrid.cli", "search", "--resume", "run", "--executor",
+                              "local", "--quiet"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                             timeout=TIMEOUT)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _complete_records(tmp_path / "run" / "evaluations.jsonl")
+    assert after[:len(before)] == before  # no line lost or rewritten
+    reference = evohybrid.search(config, out=tmp_path / "reference", budget=budget, progress=False,
+                                 executor_factory=lambda cfg: LocalExecutor(cfg, split))
+    return before, [json.loads(line) for line in after], reference.records
 
 
 def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, smoke_config, smoke_split):

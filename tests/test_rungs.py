@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
-import sys
 
 import pytest
-import yaml
 
 import evohybrid
 from evohybrid.distributed.executors import LocalExecutor
@@ -24,7 +21,7 @@ from evohybrid.evolution.store import read_records
 from evohybrid.inspection.pareto import ok_records, pareto_front
 
 from test_algorithms import TINY, make, ok
-from test_cli import TIMEOUT, _complete_records, _env, kill_search_once_logged
+from test_cli import kill_and_resume
 from test_search import keep_only
 
 BUDGET = 8  # two batches of the smoke population (4)
@@ -207,17 +204,6 @@ def test_a_multi_fidelity_log_with_gaps_resumes_into_the_uninterrupted_run(smoke
 
 def test_sigkill_in_a_multi_fidelity_search_then_resume_gives_the_uninterrupted_run(smoke_config, smoke_split,
                                                                                     tmp_path):
-    config = _rung_config(smoke_config)
-    (tmp_path / "rungs.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict()))))
-    log = tmp_path / "run" / "evaluations.jsonl"
-    before = kill_search_once_logged(tmp_path, ["--config", "rungs.yaml", "--budget", str(BUDGET)], 6)
+    before, after, reference = kill_and_resume(tmp_path, _rung_config(smoke_config), BUDGET, 6, smoke_split)
     assert 6 <= len(before) < BUDGET + 4, "the kill must land past the first batch's upgrades, mid-run"
-    resumed = subprocess.run([sys.executable, "-m", "evohybrid.cli", "search", "--resume", "run", "--executor",
-                              "local", "--quiet"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                             timeout=TIMEOUT)
-    assert resumed.returncode == 0, resumed.stderr
-    after = _complete_records(log)
-    assert after[:len(before)] == before  # no line lost or rewritten
-    reference = evohybrid.search(config, out=tmp_path / "reference", budget=BUDGET, progress=False,
-                                 executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split))
-    assert _summary(json.loads(line) for line in after) == _summary(reference.records)
+    assert _summary(after) == _summary(reference)

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 
 import pytest
-import yaml
 
-import evohybrid
 from evohybrid.config import config_from_dict
 from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.errors import ConfigError
@@ -23,7 +19,7 @@ from evohybrid.fitness.signals import zero_cost_signal
 from evohybrid.spaces.builder import build_model, count_parameters
 
 from test_algorithms import TINY, make
-from test_cli import TIMEOUT, _complete_records, _env, kill_search_once_logged
+from test_cli import kill_and_resume
 
 SCREEN = {"screen_signal": "naswot", "screen_factor": 3}
 
@@ -79,20 +75,9 @@ def test_bad_screening_settings_are_one_line_errors(search, message):
 
 
 def test_sigkill_in_a_screened_search_then_resume_gives_the_uninterrupted_run(smoke_config, smoke_split, tmp_path):
-    budget = 10
-    config = smoke_config.override("search", **SCREEN)
-    (tmp_path / "screened.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict()))))
-    log = tmp_path / "run" / "evaluations.jsonl"
-    before = kill_search_once_logged(tmp_path, ["--config", "screened.yaml", "--budget", str(budget)], 6)
-    assert 6 <= len(before) < budget, "the kill must land past the first generation, mid-run"
-    resumed = subprocess.run([sys.executable, "-m", "evohybrid.cli", "search", "--resume", "run", "--executor",
-                              "local", "--quiet"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                             timeout=TIMEOUT)
-    assert resumed.returncode == 0, resumed.stderr
-    after = _complete_records(log)
-    assert after[:len(before)] == before  # no line lost or rewritten
-    reference = evohybrid.search(config, out=tmp_path / "reference", budget=budget, progress=False,
-                                 executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split))
+    before, after, reference = kill_and_resume(tmp_path, smoke_config.override("search", **SCREEN), 10, 6,
+                                               smoke_split)
+    assert 6 <= len(before) < 10, "the kill must land past the first generation, mid-run"
     summary = lambda records: sorted((r["id"], r["hash"], r["val_acc"], r.get("screen")) for r in records)
-    assert summary(json.loads(line) for line in after) == summary(reference.records)
-    assert all(("screen" in r) == (r["generation"] > 0) for r in reference.records)
+    assert summary(after) == summary(reference)
+    assert all(("screen" in r) == (r["generation"] > 0) for r in reference)

@@ -7,22 +7,18 @@ from __future__ import annotations
 import json
 import math
 import random
-import subprocess
-import sys
 
 import pytest
-import yaml
 
 import evohybrid
 from evohybrid.config import config_from_dict
-from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms import make_algorithm
 from evohybrid.evolution.algorithms.nsga2 import NSGA2
 from evohybrid.evolution.algorithms.selection import aggregate_ranks, noise_value, selection_objectives
 
 from test_algorithms import TINY, make
-from test_cli import TIMEOUT, _complete_records, _env, kill_search_once_logged
+from test_cli import kill_and_resume
 
 ENSEMBLE = {"selection": "ensemble", "ensemble": ["bn", "naswot", "depth"]}
 
@@ -122,21 +118,10 @@ def test_an_ensembles_zero_cost_signals_are_measured_in_every_record():
 
 
 def test_sigkill_in_an_ensemble_search_then_resume_gives_the_uninterrupted_run(smoke_config, smoke_split, tmp_path):
-    budget = 8
-    config = smoke_config.override("search", **ENSEMBLE)
-    (tmp_path / "ensemble.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict()))))
-    log = tmp_path / "run" / "evaluations.jsonl"
-    before = kill_search_once_logged(tmp_path, ["--config", "ensemble.yaml", "--budget", str(budget)], 5)
-    assert 5 <= len(before) < budget, "the kill must land mid-run"
-    resumed = subprocess.run([sys.executable, "-m", "evohybrid.cli", "search", "--resume", "run", "--executor",
-                              "local", "--quiet"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                             timeout=TIMEOUT)
-    assert resumed.returncode == 0, resumed.stderr
-    after = _complete_records(log)
-    assert after[:len(before)] == before  # no line lost or rewritten
-    reference = evohybrid.search(config, out=tmp_path / "reference", budget=budget, progress=False,
-                                 executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split))
+    before, after, reference = kill_and_resume(tmp_path, smoke_config.override("search", **ENSEMBLE), 8, 5,
+                                               smoke_split)
+    assert 5 <= len(before) < 8, "the kill must land mid-run"
     summary = lambda records: sorted((r["id"], r["hash"], r["val_acc"], tuple(sorted(r["signals"].items())))
                                      for r in records)
-    assert summary(json.loads(line) for line in after) == summary(reference.records)
-    assert all(set(r["signals"]) == {"naswot", "depth"} for r in reference.records)
+    assert summary(after) == summary(reference)
+    assert all(set(r["signals"]) == {"naswot", "depth"} for r in reference)

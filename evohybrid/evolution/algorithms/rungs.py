@@ -75,8 +75,9 @@ class Rungs:
         accuracy, params = objectives(record)
         if meta["rung"] == 0:
             batch["members"][proposal.id] = {"genome": proposal.genome.to_dict(), "params": params,
-                                             "meta": meta, "values": [accuracy],
-                                             "signals": record.get("signals"), "status": record.get("status")}
+                                             "meta": meta, "values": [accuracy]}
+            if "signals" in record:
+                batch["members"][proposal.id]["signals"] = record["signals"]
             complete = len(batch["members"]) == self.batch_size
         else:
             batch["members"][meta["base_id"]]["values"].append(accuracy)
@@ -93,10 +94,7 @@ class Rungs:
             return []
         del self.batches[meta["batch"]]
         values = selection_values(batch["members"])
-        # The zero-cost signals of the rung-0 run go along: an ensemble ranks them beside the selection value.
-        return [(Proposal(key, Genome.from_dict(member["genome"]), member["meta"]),
-                 {"status": member.get("status", "ok"), "val_acc": values[key], "params": member["params"],
-                  "signals": member.get("signals")})
+        return [(Proposal(key, Genome.from_dict(member["genome"]), member["meta"]), _heard(member, values[key]))
                 for key, member in sorted(batch["members"].items())]
 
     def state_dict(self) -> dict[str, Any]:
@@ -108,6 +106,15 @@ class Rungs:
         self.proposed, self.queue = state["proposed"], state["queue"]
         self.batches = {int(b): {**batch, "members": {int(k): m for k, m in batch["members"].items()}}
                         for b, batch in state["batches"].items()}
+
+
+def _heard(member: dict[str, Any], value: float) -> dict[str, Any]:
+    """What the algorithm hears of a batch member: its selection value, and the zero-cost signals of its rung-0 run
+    (an ensemble ranks them beside the selection value)."""
+    record = {"status": "ok", "val_acc": value, "params": member["params"]}
+    if "signals" in member:
+        record["signals"] = member["signals"]
+    return record
 
 
 def selection_view(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
