@@ -28,8 +28,8 @@ from torchvision import transforms
 
 import evohybrid
 from evohybrid.data import load_data, search_split
-from evohybrid.fitness.evaluator import evaluate, genome_seed, resolve_device
-from evohybrid.spaces.builder import build_model
+from evohybrid.fitness.evaluator import evaluate, resolve_device
+from evohybrid.spaces.builder import build_model, genome_seed
 
 
 class ArrayImages(Dataset):

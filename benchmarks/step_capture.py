@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 import evohybrid
 from evohybrid.data import load_data
-from evohybrid.fitness.evaluator import genome_seed, resolve_device
-from evohybrid.spaces.builder import build_model
+from evohybrid.fitness.evaluator import resolve_device
+from evohybrid.spaces.builder import build_model, genome_seed
 
 
 def _timed(fn, repeats: int) -> float:

@@ -120,6 +120,12 @@ def as_float(inputs: torch.Tensor) -> torch.Tensor:
     return inputs.float().div_(255) if inputs.dtype == torch.uint8 else inputs.float()
 
 
+def normalise(inputs: torch.Tensor, split: SearchSplit) -> torch.Tensor:
+    """Inputs on a common scale, standardised per channel with the training slice's mean and deviation."""
+    shape = (1, -1) + (1,) * (inputs.ndim - 2)
+    return (as_float(inputs) - split.mean.view(shape)) / split.std.view(shape)
+
+
 def resample(inputs: torch.Tensor, resolution: int) -> torch.Tensor:
     """Inputs at `resolution`: images resized to that many pixels a side; series longer than that many steps
     averaged down to it (a cap, since one config serves sets of 24 to 1,460 steps: shorter series keep theirs)."""

@@ -15,9 +15,10 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import evohybrid
-from evohybrid.fitness.evaluator import (FINITE_CHECK_STEPS, accuracy, blank_record, genome_seed, has_fast_bf16,
-                                         is_device_fault, normalise, train)
-from evohybrid.spaces.builder import build_model
+from evohybrid.data import normalise
+from evohybrid.fitness.evaluator import (FINITE_CHECK_STEPS, accuracy, blank_record, has_fast_bf16, is_device_fault,
+                                         train)
+from evohybrid.spaces.builder import build_model, genome_seed
 from evohybrid.spaces.genome import Genome, StageGene
 
 RECORD_FIELDS = {"hash", "genome", "status", "val_acc", "params", "flops", "train_s", "eval_s", "train_samples",

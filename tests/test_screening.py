@@ -14,9 +14,8 @@ from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms.nsga2 import NSGA2
 from evohybrid.evolution.algorithms.random_search import RandomSearch
-from evohybrid.fitness.evaluator import genome_seed
 from evohybrid.fitness.signals import zero_cost_signal
-from evohybrid.spaces.builder import build_model, count_parameters
+from evohybrid.spaces.builder import build_model, count_parameters, genome_seed
 
 from test_algorithms import TINY, make
 from test_cli import kill_and_resume

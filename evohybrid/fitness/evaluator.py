@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 import traceback
 from typing import Any
@@ -12,10 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from ..config import FitnessConfig
-from ..data import SearchSplit, as_float, augment
+from ..data import SearchSplit, augment, normalise
 from ..errors import DeviceLost
-from ..spaces.builder import bn_gamma_indicator, build_model, count_flops, count_parameters
+from ..spaces.builder import bn_gamma_indicator, build_model, count_flops, count_parameters, genome_seed
 from ..spaces.genome import Genome
+from .signals import zero_cost_signal
 
 FINITE_CHECK_STEPS = 16  # training stops this many steps at most after the loss stops being finite
 
@@ -25,20 +25,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def genome_seed(run_seed: int, genome: Genome, repeat: int = 0) -> int:
-    """The weight seed of a genome: the same network gets the same random weights whoever evaluates it. Repeat r > 0
-    (fitness.repeats) draws another set of weights for the same network."""
-    key = f"{run_seed}:{genome.hash}" + (f":{repeat}" if repeat else "")
-    digest = hashlib.sha256(key.encode()).digest()
-    return int.from_bytes(digest[:8], "big") & (2 ** 63 - 1)
-
-
-def normalise(inputs: torch.Tensor, split: SearchSplit) -> torch.Tensor:
-    """Inputs on a common scale, standardised per channel with the training slice's mean and deviation."""
-    shape = (1, -1) + (1,) * (inputs.ndim - 2)
-    return (as_float(inputs) - split.mean.view(shape)) / split.std.view(shape)
 
 
 def _optimizer(params: list[torch.nn.Parameter], cfg: FitnessConfig) -> torch.optim.Optimizer:
@@ -208,8 +194,6 @@ def _model(genome: Genome, split: SearchSplit, cfg: FitnessConfig, weight_seed: 
 def _zero_cost_signals(genome: Genome, split: SearchSplit, cfg: FitnessConfig, seed: int,
                        device: torch.device) -> dict[str, float | None]:
     """Each configured zero-cost signal, on its own copy of the first set of weights (a signal may change them)."""
-    from .signals import zero_cost_signal  # signals import this module
-
     return {name: zero_cost_signal(name, _model(genome, split, cfg, genome_seed(seed, genome), device), split)
             for name in cfg.signals}
 

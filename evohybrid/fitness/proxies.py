@@ -12,9 +12,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
-from ..data import SearchSplit
+from ..data import SearchSplit, normalise
 from ..spaces.builder import GenomeNet
-from .evaluator import normalise
 
 
 def naswot_score(model: nn.Module, images: torch.Tensor) -> float:

@@ -9,10 +9,9 @@ from typing import Callable
 
 from torch import nn
 
-from ..data import SearchSplit
-from ..spaces.builder import build_model, count_parameters
+from ..data import SearchSplit, normalise
+from ..spaces.builder import build_model, count_parameters, genome_seed
 from ..spaces.genome import Genome
-from .evaluator import genome_seed, normalise
 from .proxies import depth_score, naswot_score, synflow_score, zico_score
 from .signal_names import ZERO_COST_SIGNALS
 

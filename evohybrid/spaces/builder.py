@@ -3,6 +3,7 @@ kind (`kinds.py`) says whether the convolutions run over images (2D) or series (
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
@@ -108,6 +109,14 @@ def set_trainable(model: GenomeNet, trainable: str) -> list[nn.Parameter]:
         for param in module.parameters(recurse=False):
             param.requires_grad_(trainable == "all" or (is_bn and train_bn) or (is_head and train_head))
     return [param for param in model.parameters() if param.requires_grad]
+
+
+def genome_seed(run_seed: int, genome: Genome, repeat: int = 0) -> int:
+    """The weight seed of a genome: the same network gets the same random weights whoever evaluates it. Repeat r > 0
+    (fitness.repeats) draws another set of weights for the same network."""
+    key = f"{run_seed}:{genome.hash}" + (f":{repeat}" if repeat else "")
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2 ** 63 - 1)
 
 
 def build_model(genome: Genome, *, in_channels: int = 1, num_classes: int = 10, seed: int = 0,

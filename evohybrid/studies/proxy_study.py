@@ -23,10 +23,10 @@ from ..data import SearchSplit
 from ..distributed.job_pool import PoolOptions, run_jobs
 from ..errors import ConfigError, RunDirError
 from ..evolution.store import append_jsonl, read_records, write_json_atomic
-from ..fitness.evaluator import evaluate, genome_seed
+from ..fitness.evaluator import evaluate
 from ..fitness.proxies import readout_accuracy
 from ..fitness.signals import ZERO_COST, zero_cost_signal
-from ..spaces.builder import build_model, count_flops, count_parameters
+from ..spaces.builder import build_model, count_flops, count_parameters, genome_seed
 from ..spaces.genome import Genome
 from ..spaces.space import SearchSpace, load_space
 from ..training.trainer import TrainingData

@@ -30,9 +30,8 @@ from ..distributed.executors import Executor
 from ..errors import ConfigError, DatasetError
 from ..evolution.loop import search
 from ..evolution.store import RunStore, write_json_atomic
-from ..fitness.evaluator import genome_seed
 from ..fitness.proxies import readout_classifier
-from ..spaces.builder import build_model, count_parameters
+from ..spaces.builder import build_model, count_parameters, genome_seed
 from ..spaces.genome import Genome
 from ..training.promote import PromoteOptions, promote
 from ..training.promoted import model_dir, promoted_model, read_ledger, select_records

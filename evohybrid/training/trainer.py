@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ..config import Config
-from ..data import SearchSplit, augment, load_data, resample, search_split
-from ..fitness.evaluator import accuracy, batch_indices, genome_seed, normalise, resolve_device
-from ..spaces.builder import build_model
+from ..data import SearchSplit, augment, load_data, normalise, resample, search_split
+from ..fitness.evaluator import accuracy, batch_indices, resolve_device
+from ..spaces.builder import build_model, genome_seed
 from ..spaces.genome import Genome
 
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
