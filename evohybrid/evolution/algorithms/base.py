@@ -9,12 +9,12 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
+from deap import tools
+
 from ...config import SearchConfig
 from ...errors import EvohybridError
 from ...spaces.genome import Genome
 from ...spaces.space import SearchSpace
-from deap import tools
-
 from .deap_types import Individual, global_random_seeded
 from .proposal import Proposal, objectives
 from .rungs import Rungs
@@ -100,8 +100,8 @@ class Algorithm:
         genome, meta = self._propose()
         if self.screener is not None and self.screens_each_proposal:
             candidates = [(genome, meta)] + [self._propose() for _ in range(self.cfg.screen_factor - 1)]
-            ((genome, meta), score), = self.screened(candidates, 1)
-            meta = {**meta, "screen": score}
+            (index, score), = self.screened([candidate for candidate, _ in candidates], 1)
+            genome, meta = candidates[index][0], {**candidates[index][1], "screen": score}
         if self.rungs.enabled:
             meta = {**meta, **self.rungs.tag()}
         for _ in range(50):
@@ -115,26 +115,24 @@ class Algorithm:
         self.seen.add(genome.hash)
         return self._register(genome, meta)
 
-    def screened(self, candidates: list[Any], count: int) -> list[tuple[Any, float | None]]:
-        """The best `count` candidates (genomes, or tuples whose first item is the genome) by NSGA-II's sort on
-        (screening score up, parameters down), in their given order, each with its score. Repeats and genomes already
-        proposed are left out while enough others remain: they would only be mutated into unscreened ones."""
+    def screened(self, genomes: list[Genome], count: int) -> list[tuple[int, float | None]]:
+        """The positions of the best `count` genomes by NSGA-II's sort on (screening score up, parameters down), in
+        order, each with its score. Repeats and genomes already proposed are left out while enough others remain:
+        they would only be mutated into unscreened ones."""
         fresh, hashes = [], set(self.seen)
-        for candidate in candidates:
-            genome = candidate[0] if isinstance(candidate, tuple) else candidate
+        for index, genome in enumerate(genomes):
             if genome.hash not in hashes:
                 hashes.add(genome.hash)
-                fresh.append(candidate)
-        candidates = fresh if len(fresh) >= count else candidates
-        genomes = [candidate[0] if isinstance(candidate, tuple) else candidate for candidate in candidates]
-        results = self.screener(genomes)
+                fresh.append(index)
+        positions = fresh if len(fresh) >= count else list(range(len(genomes)))
+        results = self.screener([genomes[index] for index in positions])
         finite = [score for score, _ in results if score is not None]
         floor = min(finite, default=0.0) - 1.0  # a failed score ranks below every other (DEAP needs numbers)
-        individuals = [Individual(genome, (floor if score is None else score, params))
-                       for genome, (score, params) in zip(genomes, results)]
+        individuals = [Individual(genomes[index], (floor if score is None else score, params))
+                       for index, (score, params) in zip(positions, results)]
         with global_random_seeded(self.rng.getrandbits(64)):
             chosen = {id(ind) for ind in tools.selNSGA2(individuals, count)}
-        return [(candidate, score) for candidate, individual, (score, _) in zip(candidates, individuals, results)
+        return [(index, score) for index, individual, (score, _) in zip(positions, individuals, results)
                 if id(individual) in chosen]
 
     def _register(self, genome: Genome, meta: dict[str, Any]) -> Proposal:

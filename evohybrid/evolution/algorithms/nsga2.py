@@ -60,7 +60,7 @@ class NSGA2(Algorithm):
             return
         # Evolution proposes, a forward pass screens: only the best 1/factor of the offspring are evaluated.
         kept = self.screened(offspring, self.cfg.population)
-        self.queue, self.queue_screen = [genome for genome, _ in kept], [score for _, score in kept]
+        self.queue, self.queue_screen = [offspring[index] for index, _ in kept], [score for _, score in kept]
 
     def _extra_state(self) -> dict[str, Any]:
         return {"generation": self.generation, "parents": scored_to_json(self.parents),
