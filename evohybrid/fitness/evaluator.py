@@ -152,12 +152,13 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
         split = split.to(device)
         accuracies = []
         for repeat in range(cfg.repeats):
-            model = _model(genome, split, cfg, genome_seed(seed, genome, repeat), device)
-            if repeat == 0:
+            model = _model(genome, split, cfg, genome_seed(seed, genome, repeat))
+            if repeat == 0:  # counted on the host, before the model moves
                 record["params"] = count_parameters(model)
                 record["flops"] = count_flops(model, split.input_shape)
                 if cfg.signals:
                     record["signals"] = _zero_cost_signals(genome, split, cfg, seed, device)
+            model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
             start = time.perf_counter()
             finite, seen = train(model, split, cfg, seed)
             record["train_s"] += time.perf_counter() - start
@@ -184,17 +185,15 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
     return record
 
 
-def _model(genome: Genome, split: SearchSplit, cfg: FitnessConfig, weight_seed: int,
-           device: torch.device) -> torch.nn.Module:
-    model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes, seed=weight_seed,
-                        trainable=cfg.trainable, bn_init=cfg.bn_init)
-    return model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+def _model(genome: Genome, split: SearchSplit, cfg: FitnessConfig, weight_seed: int) -> torch.nn.Module:
+    return build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes, seed=weight_seed,
+                       trainable=cfg.trainable, bn_init=cfg.bn_init)
 
 
 def _zero_cost_signals(genome: Genome, split: SearchSplit, cfg: FitnessConfig, seed: int,
                        device: torch.device) -> dict[str, float | None]:
     """Each configured zero-cost signal, on its own copy of the first set of weights (a signal may change them)."""
-    return {name: zero_cost_signal(name, _model(genome, split, cfg, genome_seed(seed, genome), device), split)
+    return {name: zero_cost_signal(name, _model(genome, split, cfg, genome_seed(seed, genome)).to(device), split)
             for name in cfg.signals}
 
 
