@@ -26,7 +26,8 @@ COMBINED = {"combined (bn, params, naswot)": ("bn", "params", "naswot"),
             "combined (bn, params)": ("bn", "params")}
 # Ensembles: each signal's ranks among the study's architectures, aggregated as a search's ensemble selection does
 # (AZ-NAS's sum of log ranks): nothing fitted, so no fold is needed.
-ENSEMBLES = {"ensemble (bn, naswot, zico, depth)": ("bn", "naswot", "zico", "depth"),
+ENSEMBLES = {"ensemble (bn, naswot)": ("bn", "naswot"),
+             "ensemble (bn, naswot, zico, depth)": ("bn", "naswot", "zico", "depth"),
              "ensemble (bn, naswot, zico, depth, params)": ("bn", "naswot", "zico", "depth", "params")}
 # A signal averaged over its two weight seeds: what fitness.repeats 2 gives a search.
 SEED_MEANS = {"bn (mean of 2 seeds)": "bn"}
