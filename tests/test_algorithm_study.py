@@ -14,7 +14,7 @@ from evohybrid.distributed.job_pool import PoolOptions
 from evohybrid.errors import RunDirError
 from evohybrid.evolution.store import RunStore, read_records
 from evohybrid.studies.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, front_sample,
-                                       study_algorithms)
+                                               search_label, study_algorithms)
 from evohybrid.studies.truth import TruthSettings
 
 BUDGET = 6
@@ -204,18 +204,14 @@ def test_a_network_that_several_runs_of_one_seed_chose_is_trained_once_per_truth
                    for line in same if line is not trained[0])
 
 
-def test_band_picks_are_trained_and_compared_with_the_reference_paired_by_seed(runs, tmp_path, smoke_config):
-    noise = [evohybrid.search(smoke_config.override(None, seed=seed).override("search", selection="noise"),
-                              out=tmp_path / f"noise-{seed}", budget=BUDGET, progress=False).run_dir
-             for seed in (0, 1)]
+def test_band_picks_are_trained_and_compared_with_the_reference_paired_by_seed(runs, tmp_path):
     out = tmp_path / "study"
     limits = (2_000, 1_000_000)
-    summary = study_algorithms([*runs, *noise], out, truth=TRUTH, pool=PoolOptions(executor="local"),
-                               log=lambda line: None, bands=limits, reference="nsga2", hv_accuracy=0.5)
-    assert set(summary["algorithms"]) == {"random", "nsga2", "nsga2+noise"}
+    summary = study_algorithms(runs, out, truth=TRUTH, pool=PoolOptions(executor="local"), log=lambda line: None,
+                               bands=limits, reference="nsga2", hv_accuracy=0.5)
     promoted = read_records(out / PROMOTED_FILE)
     every = summary["bands"]["1000000"]
-    assert set(every) == {"random", "random (largest)", "nsga2", "nsga2+noise"}
+    assert set(every) == {"random", "random (largest)", "nsga2"}
     for label, entry in every.items():
         assert set(entry["true_val_acc"]) == {"0", "1"}
         for seed, pick in entry["picks"].items():
@@ -243,3 +239,12 @@ def test_a_reference_that_names_no_run_is_a_one_line_error(runs, tmp_path):
     with pytest.raises(RunDirError, match="--reference 'aging' names none of the runs"):
         study_algorithms(runs, tmp_path / "study", log=lambda line: None, bands=(1000,), reference="aging")
     assert not (tmp_path / "study").exists()
+
+
+def test_a_search_is_labelled_by_its_selection_its_screening_and_the_fitness_settings_the_runs_differ_in():
+    config = evohybrid.Config().to_dict()
+    assert search_label(config) == "nsga2"
+    noise = evohybrid.Config().override("search", selection="noise", rungs=[{"steps": 80}]).to_dict()
+    assert search_label(noise) == "nsga2+rungs+noise"
+    screened = evohybrid.Config().override("search", screen_signal="naswot", screen_factor=4).to_dict()
+    assert search_label(screened, ["lr", "steps"]) == "nsga2+screen(naswot x4) [lr 0.03, steps 40]"

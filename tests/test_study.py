@@ -105,13 +105,13 @@ def test_a_study_grows_keeping_what_it_measured_and_never_shrinks(smoke_study, s
     out, _ = smoke_study
     grown = shutil.copytree(out, tmp_path / "grown")
     before = read_records(grown / MEASUREMENTS_FILE)
-    summary = run_study(grown, smoke_config, n=N + 3, truth=TRUTH_SETTINGS, pool=PoolOptions(executor="local"),
+    summary = run_study(grown, smoke_config, n=N + 1, truth=TRUTH_SETTINGS, pool=PoolOptions(executor="local"),
                         log=quiet)
     after = read_records(grown / MEASUREMENTS_FILE)
     assert after[:len(before)] == before  # nothing measured again
     old, new = {m["hash"] for m in before}, {m["hash"] for m in after}
-    assert old < new and len(new) == N + 3 and summary["n"] == N + 3
-    assert json.loads((grown / "study.json").read_text())["sizes"] == [N, N + 3]
+    assert old < new and len(new) == N + 1 and summary["n"] == N + 1
+    assert json.loads((grown / "study.json").read_text())["sizes"] == [N, N + 1]
     listing = folder_listing(grown)
     with pytest.raises(RunDirError, match="may grow it, not shrink it"):
         run_study(grown, smoke_config, n=N, truth=TRUTH_SETTINGS, log=quiet)
