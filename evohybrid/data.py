@@ -332,7 +332,7 @@ GENERATED: dict[str, Callable[[int, int], LabelledData]] = {"mnist1d": _generate
 
 def dataset_holds(name: str) -> str:
     """What a registered data set holds, known without loading it: "series" (the UCR sets, MNIST-1D) or "images"."""
-    return "series" if name.startswith("ucr:") or name == "mnist1d" else "images"
+    return "series" if name.startswith("ucr:") or name in GENERATED else "images"  # the generated sets are series
 
 
 def unknown_dataset(name: str) -> str:
