@@ -112,11 +112,15 @@ def _add_truth_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--truth-lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
 
 
+WORKER_TIMEOUT_HELP = "stop (resumable) when no Ray worker has been alive this long, e.g. every node but the head gone (default 120)"
+
+
 def _add_pool_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", choices=("ray", "local"), default="ray",
                         help="ray: a pool of workers, one per CPU or GPU (default); local: one at a time in this process")
     parser.add_argument("--workers", type=positive_int, help="Ray workers (default: one per GPU, else one per CPU)")
     parser.add_argument("--address", help="join a running Ray cluster: 'auto' or host:port (default: a local Ray)")
+    parser.add_argument("--worker-timeout", type=positive_float, metavar="SECONDS", help=WORKER_TIMEOUT_HELP)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -140,8 +144,8 @@ def cmd_search(args: argparse.Namespace) -> int:
           else "  (no successful evaluation yet)")
     stats = result.executor_stats
     if stats:
-        replaced = f" ({stats['replaced_workers']} replaced after dying)" if stats.get("replaced_workers") else ""
-        print(f"\nworkers: {stats['workers']}{replaced}, utilisation {stats['utilisation']:.0%} (busy over wall time)")
+        lost = f" ({stats['lost_workers']} lost on the way)" if stats.get("lost_workers") else ""
+        print(f"\nworkers: {stats['workers']}{lost}, utilisation {stats['utilisation']:.0%} (busy over wall time)")
     print(f"run directory: {result.run_dir}")
     if result.interrupted:
         print(f"evohybrid: stopped by {stop_signals.signal_name()}: every finished evaluation is saved; resume with "
@@ -152,15 +156,17 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _executor_factory(args: argparse.Namespace) -> Callable[[Config], Executor] | None:
     if args.executor == "local":
-        if args.address or args.workers or getattr(args, "gpus_per_eval", None):
-            raise EvohybridError("--address, --workers and --gpus-per-eval need --executor ray")
+        if args.address or args.workers or args.worker_timeout or getattr(args, "gpus_per_eval", None):
+            raise EvohybridError("--address, --workers, --worker-timeout and --gpus-per-eval need --executor ray")
         return None
     from .distributed.ray_executor import RayExecutor, RayOptions
 
-    # Commands without --cpus-per-eval or --gpus-per-eval (the studies) keep RayOptions' defaults.
-    per_eval = {name: getattr(args, name) for name in ("cpus_per_eval", "gpus_per_eval")
-                if getattr(args, name, None) is not None}
-    options = RayOptions(workers=args.workers, address=args.address, **per_eval)
+    # Flags a command lacks (the studies have no --cpus-per-eval) or left out keep RayOptions' defaults.
+    given = {option: getattr(args, flag) for flag, option in (("cpus_per_eval", "cpus_per_eval"),
+                                                               ("gpus_per_eval", "gpus_per_eval"),
+                                                               ("worker_timeout", "worker_timeout_s"))
+             if getattr(args, flag, None) is not None}
+    options = RayOptions(workers=args.workers, address=args.address, **given)
     return lambda config: RayExecutor(config, options)
 
 
@@ -285,7 +291,10 @@ def _truth_settings(args: argparse.Namespace) -> TruthSettings:
 def _pool_options(args: argparse.Namespace) -> PoolOptions:
     if args.executor == "local" and args.workers not in (None, 1):
         raise EvohybridError("--workers needs the Ray executor: drop it, or drop --executor local")
-    return PoolOptions(executor=args.executor, workers=args.workers, address=args.address)
+    if args.executor == "local" and args.worker_timeout is not None:
+        raise EvohybridError("--worker-timeout needs the Ray executor: drop it, or drop --executor local")
+    timeout = {} if args.worker_timeout is None else {"worker_timeout_s": args.worker_timeout}
+    return PoolOptions(executor=args.executor, workers=args.workers, address=args.address, **timeout)
 
 
 def _log_line(line: str) -> None:
@@ -397,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-eval", type=non_negative_float,
                      help="GPUs per worker, fractional packs several on one GPU (default: 1 if any GPU, else 0)")
     run.add_argument("--address", help="join a running Ray cluster: 'auto' or host:port (default: start a local Ray)")
+    run.add_argument("--worker-timeout", type=positive_float, metavar="SECONDS", help=WORKER_TIMEOUT_HELP)
     _add_config_flags(run)
     run.set_defaults(func=cmd_search)
 

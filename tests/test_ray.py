@@ -20,28 +20,10 @@ import pytest
 import evohybrid
 from evohybrid.distributed.executors import LocalExecutor
 from evohybrid.distributed.ray_executor import RayExecutor, RayOptions
+from search_processes import cli as _cli, records as _records, wait_for_lines as _wait_for_lines
 
 RAY_BIN = Path(sys.executable).parent / "ray"
 LOOPBACK = ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]")
-
-
-def _records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines() if line.strip()]
-
-
-def _cli(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "evohybrid.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def _wait_for_lines(path: Path, count: int, proc: subprocess.Popen, timeout: float = 180.0) -> None:
-    """Wait (a condition, not a fixed sleep) until the log holds `count` records or the process ended."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if path.exists() and len([l for l in path.read_text().splitlines() if l.strip()]) >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{path} did not reach {count} lines (process returned {proc.poll()})")
 
 
 def _listening_sockets_of(pids: set[int]) -> list[str]:
@@ -118,7 +100,7 @@ def test_generational_nsga2_proposes_the_same_genomes_whatever_the_worker_count(
     assert sum(rung == 0 for _, rung in by_id(two)) == 12
 
 
-def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
+def test_a_killed_workers_genome_is_retried_and_the_pool_says_so(tmp_path):
     proc = _cli("search", "--config", "smoke", "--budget", "16", "--workers", "2", "--out", "run", "--quiet",
                 cwd=tmp_path)
     log = tmp_path / "run" / "evaluations.jsonl"
@@ -131,13 +113,12 @@ def test_a_killed_worker_is_replaced_and_its_genome_retried(tmp_path):
     assert len(records) == 16
     assert len({r["hash"] for r in records}) == 16
     assert sorted(r["id"] for r in records) == list(range(16))
-    assert victim not in {r["pid"] for r in records[-4:]}  # the dead worker's successor is a new process
-    # A successor only comes when a genome sent to the dead worker failed with it; none is failed, so that
-    # genome was retried and is in the log as ok.
+    assert victim not in {r["pid"] for r in records[-4:]}  # the dead worker took no genome after its death
+    # The genome it held was retried (none is failed) and is in the log as ok.
     assert all(r["status"] == "ok" for r in records), [r["error"] for r in records if r["status"] != "ok"]
-    assert "workers: 2 (1 replaced after dying)" in stdout
+    assert "workers: 2 (1 lost on the way)" in stdout
     slot = next(r["worker"] for r in records if r["pid"] == victim)
-    assert any(r["worker"] == slot and r["pid"] != victim for r in records)  # a new process in the dead one's slot
+    assert f"evohybrid: 2 -> 1 workers: {slot} died" in stderr.splitlines()  # the pool says so as it happens
 
 
 def test_a_genome_whose_worker_dies_with_no_retries_left_is_failed_and_the_run_goes_on(tmp_path, local_ray):
@@ -176,7 +157,7 @@ def test_a_genome_whose_worker_dies_with_no_retries_left_is_failed_and_the_run_g
     # finished, whether it was being evaluated or only just sent when the kill landed.
     assert failed[0]["id"] == max(r["id"] for r in records if r.get("pid") == killed[0]) + 1
     assert all(r["pid"] != killed[0] for r in records if r["id"] > failed[0]["id"])  # its successor took over
-    assert result.executor_stats["replaced_workers"] == 1
+    assert result.executor_stats["lost_workers"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -401,5 +382,6 @@ def test_sixteen_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path, lo
     assert len(records) == 32 and len({r["hash"] for r in records}) == 32
     assert sorted(r["id"] for r in records) == list(range(32))
     assert all(r["status"] == "ok" for r in records)  # the killed worker's genome was retried, not lost
-    assert result.executor_stats["workers"] == 16 and result.executor_stats["replaced_workers"] == 1
-    assert len({r["worker"] for r in records}) >= 8  # the work spread over the pool
+    # All 16 were up at once; work starts with the first worker up, so how it spreads depends on start times.
+    assert result.executor_stats["workers"] == 16 and result.executor_stats["lost_workers"] == 1
+    assert len({r["worker"] for r in records}) > 1

@@ -8,23 +8,27 @@ The caller records each result as it arrives, so an interrupted pool loses only 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import EvohybridError, ExecutorLost
-from .ray_runtime import HEARTBEAT_S, check_ray_alive, connect_ray, import_ray
+from .ray_runtime import connect_ray, import_ray
+from .worker_pool import WORKER_TIMEOUT_S, Demand, PoolActor, WorkerPool
 
 SAVED = "finished results are saved; run the same command again to continue"
+MAX_CRASHES = 2  # a job whose worker crashes (its node alive) is run again this many times
 
 
 @dataclass(frozen=True)
 class PoolOptions:
     executor: str = "ray"  # ray: a pool of actors; local: one job at a time in this process
-    workers: int | None = None  # None: one per GPU when the cluster has GPUs, else one per CPU
+    workers: int | None = None  # None: one per GPU when the cluster has GPUs, else one per CPU, following the cluster
     address: str | None = None  # None starts a local Ray on 127.0.0.1; "auto" or "host:port" joins a cluster
+    worker_timeout_s: float = WORKER_TIMEOUT_S  # with no worker alive this long, the pool stops
 
 
-class PoolWorker:
+class PoolWorker(PoolActor):
     """Holds what `setup(*args)` built and runs `run(context, job)` for each job; reports (job, result, seconds)."""
 
     def __init__(self, setup: Callable[..., Any], args: tuple, run: Callable[[Any, Any], Any], threads: int) -> None:
@@ -32,9 +36,6 @@ class PoolWorker:
 
         torch.set_num_threads(threads)
         self.context, self.run = setup(*args), run
-
-    def ready(self) -> bool:
-        return True
 
     def do(self, job: Any) -> tuple[Any, Any, float]:
         start = time.perf_counter()
@@ -60,36 +61,34 @@ def run_jobs(jobs: Iterable[Any], setup: Callable[..., Any], args: tuple, run: C
 def _run_on_ray(jobs: list[Any], setup: Callable[..., Any], args: tuple, run: Callable[[Any, Any], Any],
                 options: PoolOptions) -> Iterator[tuple[Any, Any, float]]:
     ray = import_ray(options.address)  # first: it keeps a local Ray on loopback
-    from ray.util import ActorPool
-
     started = connect_ray(options.address)
+    pool = None
     try:
-        resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
-        count = options.workers or (gpus or int(resources.get("CPU", 1)))
-        count = min(count, len(jobs))
-        actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=0)(PoolWorker)
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         shared = ray.put(args)  # the data goes into the object store once, not once per worker
-        actors = [actor.remote(setup, shared, run, 1) for _ in range(count)]
-        try:
-            ray.get([worker.ready.remote() for worker in actors])
-            pool = ActorPool(actors)
-            for job in jobs:
-                pool.submit(lambda worker, item: worker.do.remote(item), job)
-            while pool.has_next():
-                try:
-                    yield pool.get_next_unordered(timeout=HEARTBEAT_S)
-                except TimeoutError:  # nothing finished for a while: make sure Ray is still there to finish it
-                    check_ray_alive(ray, started)
-        except ExecutorLost as error:
-            raise ExecutorLost(f"{error}: {SAVED}") from None
-        except ray.exceptions.RayError as error:
-            try:
-                check_ray_alive(ray, started)  # a worker that died with its node: say that, not the worker's error
-            except ExecutorLost as lost:
-                raise ExecutorLost(f"{lost}: {SAVED}") from None
-            raise EvohybridError(f"a worker of the pool failed ({_last_line(error)}): {SAVED}") from None
+        pool = WorkerPool(ray, PoolWorker, lambda name: (setup, shared, run, 1),
+                          Demand(cpus=1, gpus=gpus, workers=options.workers, at_most=len(jobs)),
+                          started_ray=started, worker_timeout_s=options.worker_timeout_s)
+        queue, crashes, left = deque(range(len(jobs))), [0] * len(jobs), len(jobs)
+        while left:
+            for worker in pool.idle:
+                if queue:
+                    index = queue.popleft()
+                    pool.call(worker, "do", jobs[index], tag=index)
+            for outcome in pool.wait():
+                if outcome.error is None:
+                    left -= 1
+                    yield outcome.value
+                    continue
+                crashes[outcome.tag] += 0 if outcome.node_lost else 1  # a job lost with its node is run again
+                if crashes[outcome.tag] > MAX_CRASHES or not isinstance(outcome.error, ray.exceptions.RayActorError):
+                    raise EvohybridError(f"a worker of the pool failed ({_last_line(outcome.error)}): {SAVED}")
+                queue.appendleft(outcome.tag)
+    except ExecutorLost as error:
+        raise ExecutorLost(f"{error}: {SAVED}") from None
     finally:
+        if pool is not None:
+            pool.close()
         if started:
             ray.shutdown()
 

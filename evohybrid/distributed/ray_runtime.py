@@ -1,4 +1,5 @@
-"""Starting or joining Ray. A Ray that evohybrid starts listens on 127.0.0.1 only; joining a cluster uses its token."""
+"""Starting or joining Ray. A Ray that evohybrid starts listens on 127.0.0.1 only; a cluster that requires a token gets
+the one at hand."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import contextlib
 import os
 import re
 import socket
-import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
 from .. import stop_signals
 from ..errors import EvohybridError, ExecutorLost
@@ -34,20 +34,22 @@ def _is_loopback(address: str) -> bool:
 
 
 def import_ray(address: str | None = None):
-    """Import Ray, keeping it on loopback when it is local (no address, or a 127.0.0.1 cluster), and with token
-    authentication when it joins a cluster and the token is at hand (Ray 2.60+ clusters require it by default)."""
+    """Import Ray, keeping it on loopback when it is local (no address, or a 127.0.0.1 cluster)."""
     if address is None or _is_loopback(address):
         # Ray reads this once, at import: without it, a local Ray listens on every interface.
         os.environ.setdefault(LOOPBACK_ENV, "0")
-    if address is not None and AUTH_MODE_ENV not in os.environ and token_available():
-        os.environ[AUTH_MODE_ENV] = "token"
-        if "ray" in sys.modules:  # Ray caches its config at import: refresh it, as Ray itself does
-            from ray._raylet import Config
-
-            Config.initialize("")
     import ray
 
     return ray
+
+
+def _use_token() -> None:
+    """Turn on Ray's token authentication in this process (Ray caches its config at import: refresh it, as Ray
+    itself does)."""
+    os.environ[AUTH_MODE_ENV] = "token"
+    from ray._raylet import Config
+
+    Config.initialize("")
 
 
 def token_available() -> bool:
@@ -74,16 +76,32 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None) -> bool
     check_address(address)
     if address != "auto":
         _check_listening(address)
-    with _captured_stderr() as captured, _bounded_join():
+    failure = _join(ray, address)
+    if failure is not None and AUTH_MODE_ENV not in os.environ and token_available() and _needs_token(*failure):
+        # A cluster that requires a token (Ray 2.60+ by default): join again with the one at hand. Never the other
+        # way round: a driver with a token joined to a cluster without makes workers that die at once.
+        _use_token()
+        failure = _join(ray, address)
+    if failure is None:
+        stop_signals.reinstall()
+        return True
+    raise EvohybridError(f"cannot join the Ray cluster at '{address}': {_join_advice(*failure)}") from None
+
+
+def _join(ray, address: str) -> tuple[str, Exception] | None:
+    """Join the cluster; None, or what went wrong: (Ray's log lines, the error)."""
+    with _captured_stderr() as log, _bounded_join():
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-            stop_signals.reinstall()
-            return True
+            return None
         except Exception as error:  # Ray raises several kinds here; all mean "could not join"
             failure = error
-    log = captured.read()
-    captured.close()
-    raise EvohybridError(f"cannot join the Ray cluster at '{address}': {_join_advice(log, failure)}") from None
+    return "".join(log), failure
+
+
+def _needs_token(log: str, error: Exception) -> bool:
+    text = f"{log}\n{error}".lower()
+    return "unauthenticated" in text or "invalidauthtoken" in text or "authentication" in text
 
 
 def _check_listening(address: str) -> None:
@@ -99,8 +117,7 @@ def _check_listening(address: str) -> None:
 
 def _join_advice(log: str, error: Exception) -> str:
     """What went wrong in joining, read off Ray's log lines, and what to do."""
-    text = f"{log}\n{error}".lower()
-    if "unauthenticated" in text or "invalidauthtoken" in text or "authentication" in text:
+    if _needs_token(log, error):
         if not token_available():
             return ("it requires token authentication and no token is here: copy the head's ~/.ray/auth_token "
                     "to this machine, or set RAY_AUTH_TOKEN")
@@ -124,18 +141,20 @@ def _bounded_join() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _captured_stderr() -> Iterator[IO[str]]:
+def _captured_stderr() -> Iterator[list[str]]:
     """Ray's native client logs each failed attempt to file descriptor 2: keep them out of the user's terminal,
-    and readable here to say what went wrong."""
-    capture = tempfile.TemporaryFile(mode="w+")
-    saved = os.dup(2)
-    os.dup2(capture.fileno(), 2)
-    try:
-        yield capture
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        capture.seek(0)
+    and readable afterwards (in the list it yields) to say what went wrong."""
+    text: list[str] = []
+    with tempfile.TemporaryFile(mode="w+") as capture:
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield text
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text.append(capture.read())
 
 
 def check_ray_alive(ray, started: bool) -> None:

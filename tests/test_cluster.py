@@ -1,0 +1,143 @@
+"""A search on a real multi-node Ray cluster on 127.0.0.1 (cluster_nodes.py), while nodes die and join: no hang, no
+genome lost or duplicated, the pool says what happened."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import evohybrid
+from evohybrid.distributed.executors import LocalExecutor
+from search_processes import cli, records, wait_for_lines
+
+BUDGET = 16
+NODES_SCRIPT = Path(__file__).with_name("cluster_nodes.py")
+
+
+class LoopbackCluster:
+    """The cluster of cluster_nodes.py, driven from the test; it requires a token, as a real cluster should."""
+
+    def __init__(self) -> None:
+        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        self.process = subprocess.Popen([sys.executable, str(NODES_SCRIPT)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env,
+                                        start_new_session=True)
+        self.address = self._answer("address")
+        self.workers: list[str] = []  # node ids of the live worker nodes
+
+    def _answer(self, kind: str) -> str:
+        line = self.process.stdout.readline().split()
+        assert line and line[0] == kind, f"the cluster process answered {line}"
+        return line[1] if len(line) > 1 else ""
+
+    def add(self) -> str:
+        self.process.stdin.write("add\n")
+        self.process.stdin.flush()
+        self.workers.append(self._answer("node"))
+        return self.workers[-1]
+
+    def kill(self, node_id: str) -> None:
+        self.process.stdin.write(f"kill {node_id}\n")
+        self.process.stdin.flush()
+        self._answer("killed")
+        self.workers.remove(node_id)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def head():
+    cluster = LoopbackCluster()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def cluster(head):
+    """The shared head; each test adds the worker nodes it needs, and those still alive are killed after it."""
+    yield head
+    for node_id in list(head.workers):
+        head.kill(node_id)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> list[str]:
+    """Genome hashes by id of an uninterrupted smoke search: what a resumed one must propose."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    result = evohybrid.search(evohybrid.load_config("smoke"), out=out, budget=BUDGET, progress=False,
+                              executor_factory=LocalExecutor)
+    return [r["hash"] for r in sorted(result.records, key=lambda r: r["id"])]
+
+
+def test_a_worker_node_lost_mid_search_loses_and_repeats_nothing(tmp_path, cluster, uninterrupted):
+    cluster.add(), cluster.add()
+    proc = cli("search", "--config", "smoke", "--budget", str(BUDGET), "--address", cluster.address, "--out", "run",
+               "--quiet", cwd=tmp_path, env=cluster.env)
+    wait_for_lines(tmp_path / "run" / "evaluations.jsonl", 4, proc)
+    cluster.kill(records(tmp_path / "run")[0]["node_id"])  # a node known to hold a worker
+    stdout, stderr = proc.communicate(timeout=300)  # bounded: a hang fails here
+    assert proc.returncode == 0, stderr
+    assert "evohybrid: 2 -> 1 workers: node 127.0.0.1 lost" in stderr.splitlines()
+    found = sorted(records(tmp_path / "run"), key=lambda r: r["id"])
+    assert [r["id"] for r in found] == list(range(BUDGET))  # none lost, none twice
+    assert all(r["status"] == "ok" for r in found)  # none failed for its node's death
+    assert [r["hash"] for r in found] == uninterrupted  # and the search is the one it would have been
+    assert "workers: 2 (1 lost on the way)" in stdout
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["following-the-cluster", "two-asked-for"])
+def test_a_node_that_joins_mid_search_gets_workers(tmp_path, cluster, workers):
+    cluster.add()
+    proc = cli("search", "--config", "smoke", "--budget", "1000", *workers, "--address", cluster.address, "--out",
+               "run", "--quiet", cwd=tmp_path, env=cluster.env)
+    wait_for_lines(tmp_path / "run" / "evaluations.jsonl", 2, proc)
+    joined = cluster.add()
+    deadline = time.monotonic() + 120
+    while not any(r.get("node_id") == joined for r in records(tmp_path / "run")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no record from the node that joined"
+        time.sleep(0.2)  # polls a condition
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    lines = stderr.splitlines()
+    assert "evohybrid: 1 -> 2 workers: ray-1 started on node 127.0.0.1" in lines
+    if workers:  # more than fit: said once, at the start
+        assert lines[0] == ("evohybrid: 1 of 2 workers wait for resources (the cluster holds 1 now); the others "
+                            "work meanwhile")
+
+
+def test_every_node_but_the_head_lost_stops_in_bounded_time_and_resume_finishes(tmp_path, cluster, uninterrupted):
+    cluster.add(), cluster.add()
+    proc = cli("search", "--config", "smoke", "--budget", str(BUDGET), "--address", cluster.address,
+               "--worker-timeout", "3", "--out", "run", "--quiet", cwd=tmp_path, env=cluster.env)
+    wait_for_lines(tmp_path / "run" / "evaluations.jsonl", 2, proc)
+    for node_id in list(cluster.workers):
+        cluster.kill(node_id)
+    _, stderr = proc.communicate(timeout=120)  # bounded: a hang fails here
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == ("evohybrid: error: no Ray worker has been alive for 3 s (every node that "
+                                       "could hold one is gone): every finished evaluation is saved; resume with "
+                                       "'evohybrid search --resume run'")
+    before = records(tmp_path / "run")
+    assert before and all(r["status"] == "ok" for r in before)
+    cluster.add()
+    resumed = cli("search", "--resume", "run", "--address", cluster.address, "--quiet", cwd=tmp_path, env=cluster.env)
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    after = records(tmp_path / "run")
+    assert after[:len(before)] == before
+    assert [r["hash"] for r in sorted(after, key=lambda r: r["id"])] == uninterrupted
