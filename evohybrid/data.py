@@ -93,12 +93,7 @@ def search_split(data: LabelledData, *, val_size: int | float, train_size: int |
     """Hold out `val_size` training inputs (or that fraction of them, below 1) for validation, fixed by `seed`;
     keep `train_size` of the rest."""
     total = len(data.train_labels)
-    if isinstance(val_size, float):
-        if not 0 < val_size < 1:
-            raise DatasetError(f"data.val_size is a count of inputs, or a fraction between 0 and 1: got {val_size}")
-        val_size = max(1, round(val_size * total))
-    if val_size < 1 or val_size >= total:
-        raise DatasetError(f"data.val_size must be between 1 and {total - 1} for {data.name}, got {val_size}")
+    val_size = validation_count(val_size, total, data.name)
     order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
     val_index, train_index = order[:val_size], order[val_size:]
     if train_size is not None:
@@ -113,6 +108,26 @@ def search_split(data: LabelledData, *, val_size: int | float, train_size: int |
     augmentation = AUGMENTATION.get(data.name, NO_AUGMENTATION).resized(data.input_shape[-1], train_inputs.shape[-1])
     return SearchSplit(train_inputs, data.train_labels[train_index], val_inputs, data.train_labels[val_index],
                        mean, std, data.num_classes, augmentation)
+
+
+def validation_count(val_size: int | float, total: int, name: str) -> int:
+    """The number of inputs `val_size` (a count, or a fraction below 1) holds out of `total` training inputs."""
+    if isinstance(val_size, float):
+        if not 0 < val_size < 1:
+            raise DatasetError(f"data.val_size is a count of inputs, or a fraction between 0 and 1: got {val_size}")
+        val_size = max(1, round(val_size * total))
+    if val_size < 1 or val_size >= total:
+        fits = " (--config timeseries holds out a fifth of any set)" if dataset_holds(name) == "series" else ""
+        raise DatasetError(f"data.val_size must be between 1 and {total - 1} for {name}, got {val_size}: "
+                           f"set it lower{fits}")
+    return val_size
+
+
+def check_validation_slice(data: Any) -> None:
+    """A series set's validation slice checked against its size before any worker loads it (series sets are small
+    to read; an image set's training split holds any slice a config asks for in practice)."""
+    if dataset_holds(data.dataset) == "series":
+        validation_count(data.val_size, len(load_data(data).train_labels), data.dataset)
 
 
 def as_float(inputs: torch.Tensor) -> torch.Tensor:

@@ -110,6 +110,13 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
                                 {"bad.yaml": "search:\n  ensemble: [bn, grasp]\n"}, ["unknown signal 'grasp'"]),
     "repeats-zero": (["search", "--config", "bad.yaml", "--out", "run"], None,
                      {"bad.yaml": "fitness:\n  repeats: 0\n"}, ["fitness.repeats"]),
+    "val-size-beyond-a-series-set": (["search", "--dataset", "ucr:GunPoint", "--space", "conv1d", "--out", "run"],
+                                     None, {}, ["data.val_size", "ucr:GunPoint", "--config timeseries"]),
+    "workers-zero": (["search", "--workers", "0"], None, {}, ["--workers", "'0'"]),
+    "cpus-per-eval-no-node-holds": (["search", "--config", "smoke", "--cpus-per-eval", "4096", "--out", "run"], None,
+                                    {}, ["--cpus-per-eval 4096", "no node of the Ray cluster"]),
+    "worker-timeout-with-local-executor": (["search", "--config", "smoke", "--executor", "local", "--worker-timeout",
+                                            "5"], None, {}, ["--worker-timeout", "--executor ray"]),
     "study-too-few": (["study", "proxy", "--config", "smoke", "--n", "5", "--out", "study"], None, {},
                       ["--n 5", "at least 10"]),
 }

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config, config_from_dict
+from ..data import check_validation_slice
 from ..distributed.executors import Executor, LocalExecutor
 from ..errors import ExecutorLost, RunDirError
 from ..inspection.pareto import ParetoArchive
@@ -63,6 +64,7 @@ def _resolve_run(config: Config, resume: str | Path | None,
         space_raw = read_yaml(resolve_yaml(config.space, SPACES_DIR, "search space"), "search space")
         space = parse_space(space_raw, str(config.space))
         check_space_data(space.name, space.kind, config.data.dataset)
+        check_validation_slice(config.data)
         config = config.override("search", budget=budget)
         return None, _run_document(config, space_raw), config, space
     store = RunStore.open(resume)
