@@ -43,6 +43,7 @@ class Worker:
     node_id: str | None = None  # known once it has started
     ip: str | None = None
     calls: int = 0  # calls in flight
+    idle_since: float = 0.0  # when its last call came back (or it started)
     announce: bool = True  # whether its start is news (not for the workers the pool starts with)
 
 
@@ -129,7 +130,9 @@ class WorkerPool:
 
     @property
     def idle(self) -> list[Worker]:
-        return [worker for worker in self.started if worker.calls == 0]
+        """Started workers with no call in flight, the longest idle first: work spreads over the pool, and a worker
+        that died idle is found out by its next call soon."""
+        return sorted((worker for worker in self.started if worker.calls == 0), key=lambda worker: worker.idle_since)
 
     @property
     def slots(self) -> int:
@@ -153,6 +156,7 @@ class WorkerPool:
     def _started(self, worker: Worker, where: tuple[str, str]) -> None:
         self._count()
         worker.node_id, worker.ip = where
+        worker.idle_since = time.monotonic()
         size = len(self.started)
         self.peak = max(self.peak, size)
         self.no_worker_since = None
@@ -278,6 +282,7 @@ class WorkerPool:
     def _settle_call(self, ref: Any) -> list[Outcome]:
         worker, tag = self.calls.pop(ref)
         worker.calls -= 1
+        worker.idle_since = time.monotonic()
         try:
             return [Outcome(tag, value=self.ray.get(ref), worker=worker.name)]
         except self.ray.exceptions.RayActorError as error:
