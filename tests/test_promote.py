@@ -1,12 +1,13 @@
 """Promotion with real Ray Tune: two tiny architectures of a smoke search trained fully for one epoch, their outputs,
 a resumed promotion that trains nothing again, the data it trains and tests on, the choice of what to promote (the
-knee among them), and one-line CLI errors."""
+knee among them), one-line CLI errors, and a promotion whose Ray dies, resumed without loading any pickle."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import pickle
 import random
 import re
 import shutil
@@ -27,13 +28,10 @@ from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.report import PROMOTED_FIGURE, write_report
 from evohybrid.spaces.builder import build_model, count_flops
 from evohybrid.training.promote import promote
-from evohybrid.training.promoted import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, PromotionError, format_promoted,
-                                         kendall_tau, select_records)
-
-
-def _outputs(run: Path, ids: list[int]) -> dict[str, bytes]:
-    files = [f"{eval_id}/{name}" for eval_id in ids for name in ("genome.json", "model.pt", "metrics.json", "curve.csv")]
-    return {name: (run / PROMOTED_DIR / name).read_bytes() for name in files + [SUMMARY_FILE]}
+from evohybrid.training.promoted import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, TRIALS_DIR, PromotionError,
+                                         format_promoted, kendall_tau, select_records)
+from test_ray import _session_processes
+from test_weights_only import SideEffect
 
 
 def test_promoted_models_have_every_output(promoted):
@@ -63,15 +61,30 @@ def test_promoted_models_have_every_output(promoted):
     assert {"proxy_val_acc", "val_acc", "test_acc", "params", "train_s"} <= set(summary[0])
 
 
-def test_resume_of_a_finished_promotion_trains_nothing_again(promoted, tmp_path):
+def test_resume_of_a_finished_promotion_trains_nothing_again(promoted, tmp_path, folder_listing):
     run, ids = promoted
-    run = shutil.copytree(run, tmp_path / run.name)  # a resume rewrites Tune's state: not in the shared run
-    before = _outputs(run, ids)
-    checkpoints = sorted(path.name for path in (run / PROMOTED_DIR / "tune").rglob("checkpoint_*"))
+    run = shutil.copytree(run, tmp_path / run.name)  # a resume writes the outputs again: not in the shared run
+    before = folder_listing(run)
     result = promote(run, resume=True)
     assert sorted(result.written) == sorted(ids) and not result.failures and not result.interrupted
-    assert _outputs(run, ids) == before  # same weights and the same recorded training time: nothing retrained
-    assert sorted(path.name for path in (run / PROMOTED_DIR / "tune").rglob("checkpoint_*")) == checkpoints
+    # Same weights, the same recorded training time, the same trial checkpoints and no new Tune experiment.
+    assert folder_listing(run) == before
+    assert json.loads((run / PROMOTED_DIR / LEDGER_FILE).read_text())[-1]["finished"] is True
+
+
+def test_resume_keeps_the_outputs_of_a_promotion_made_before_trial_folders(promoted, tmp_path, folder_listing):
+    run, ids = promoted
+    run = shutil.copytree(run, tmp_path / run.name)
+    # What an earlier evohybrid left: outputs written from Tune's checkpoints, no trial folders, a ledger (here one
+    # whose promotion was stopped after its outputs were written).
+    shutil.rmtree(run / PROMOTED_DIR / TRIALS_DIR)
+    ledger = json.loads((run / PROMOTED_DIR / LEDGER_FILE).read_text())
+    (run / PROMOTED_DIR / LEDGER_FILE).write_text(json.dumps([{**ledger[-1], "finished": False}]))
+    ledger_name = f"{PROMOTED_DIR}/{LEDGER_FILE}"
+    before = {name: data for name, data in folder_listing(run).items() if name != ledger_name}
+    result = promote(run, resume=True)
+    assert result.written == [] and not result.failures and not result.interrupted  # nothing trained or rewritten
+    assert {name: data for name, data in folder_listing(run).items() if name != ledger_name} == before
     assert json.loads((run / PROMOTED_DIR / LEDGER_FILE).read_text())[-1]["finished"] is True
 
 
@@ -170,7 +183,29 @@ def _kill_9(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def test_promotion_and_every_pruning_level_continue_after_kill_9(tmp_path, smoke_config, smoke_split):
+def _trial_progress(run: Path) -> dict | None:
+    """The progress of the only trial of the run's promotion, from its newest checkpoint (None before one)."""
+    checkpoints = sorted((run / PROMOTED_DIR / TRIALS_DIR).rglob("checkpoint-*/progress.json"))
+    return json.loads(checkpoints[-1].read_text()) if checkpoints else None
+
+
+def _plant_pickles(tune: Path, marker: Path) -> list[Path]:
+    """Replace every pickle Tune wrote (its tuner.pkl, trainable and trial parameters) with one whose unpickling
+    creates `marker`, and add a tuner.pkl where Tune has none: what a shared run folder could hold."""
+    payload = pickle.dumps(SideEffect(marker))
+    pickle.loads(pickle.dumps(SideEffect(marker.with_name("proof"))))
+    assert marker.with_name("proof").exists()  # the payload really runs code when unpickled
+    planted = [*tune.rglob("*.pkl"), *(folder / "tuner.pkl" for folder in tune.iterdir())]
+    for path in planted:
+        path.write_bytes(payload)
+    return planted
+
+
+def test_a_promotion_stopped_by_a_dead_ray_resumes_from_our_files_alone_then_pruning_survives_kill_9(
+        tmp_path, smoke_config, smoke_split):
+    """A promotion whose local Ray dies mid-training (raylet and trial killed with SIGKILL) stops in bounded time with
+    one line; --resume continues the trial from its last epoch and loads none of the pickles planted in Tune's
+    folder; a pruning level killed with kill -9 continues from its checkpoint."""
     run = evohybrid.search(smoke_config, out=tmp_path / "run", budget=2, progress=False,
                            executor_factory=lambda cfg: LocalExecutor(cfg, smoke_split)).run_dir
     cli = [sys.executable, "-m", "evohybrid.cli"]
@@ -179,16 +214,27 @@ def test_promotion_and_every_pruning_level_continue_after_kill_9(tmp_path, smoke
     proc = subprocess.Popen(promote_command + ["--ids", "0", "--epochs", "2", "--batch-size", "512", "--resolution",
                                                "12", "--train-size", "24576"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    tune = run / PROMOTED_DIR / "tune"
-    _wait_for(proc, lambda: any(tune.rglob("checkpoint_000000")), "promotion")  # the first epoch is checkpointed
-    _kill_9(proc)
+    _wait_for(proc, lambda: _trial_progress(run) is not None, "promotion")  # the first epoch is checkpointed
+    raylets = _session_processes(proc.pid, "raylet")
+    assert raylets, "no raylet of this promotion found"
+    for pid in raylets + [int(child) for raylet in raylets for child in subprocess.run(
+            ["pgrep", "-P", str(raylet)], capture_output=True, text=True).stdout.split()]:
+        os.kill(pid, signal.SIGKILL)  # the node dies with its workers, the trial among them
+    _, stderr = proc.communicate(timeout=120)  # bounded: a promotion waiting on the dead Ray forever fails here
+    assert proc.returncode == 1 and stderr.strip().splitlines() == [
+        f"evohybrid: error: the local Ray stopped (raylet died): every finished epoch is saved; resume with "
+        f"'evohybrid promote {run} --resume'"], stderr
+    assert _trial_progress(run)["epoch"] == 1
+
+    marker = tmp_path / "pickle-ran"
+    assert _plant_pickles(run / PROMOTED_DIR / "tune", marker)
     resumed = subprocess.run(promote_command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    # Tune numbers a trial's checkpoints by report: two epochs in all means two reports, so the resumed trial
-    # went on from its checkpoint instead of training from the start again.
-    assert [path.name for path in tune.rglob("checkpoint_*")] == ["checkpoint_000001"]
+    assert not marker.exists()  # no pickle of the run folder was loaded
+    assert _trial_progress(run)["starts"] == [0, 1]  # the resumed trial began at its checkpoint, not at epoch 0
     curve = list(csv.DictReader((run / PROMOTED_DIR / "0" / "curve.csv").open()))
     assert [int(row["epoch"]) for row in curve] == [1, 2]
+    assert json.loads((run / PROMOTED_DIR / LEDGER_FILE).read_text())[-1]["finished"] is True
 
     prune_command = cli + ["prune", str(run), "0", "--levels", "1", "--rewind", "1ep"]
     proc = subprocess.Popen(prune_command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

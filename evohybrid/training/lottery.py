@@ -17,7 +17,6 @@ import csv
 import json
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from ..errors import EvohybridError
 from ..evolution.store import RunStore, write_json_atomic
 from ..spaces.builder import build_model
 from ..spaces.genome import Genome
+from .checkpoints import resume_training, save_checkpoint, save_new
 from .promoted import promoted_model
 from .trainer import Training, TrainingData, steps_per_epoch, training_data
 
@@ -125,22 +125,6 @@ def folded_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def _save_new(folder: Path, write: Callable[[Path], None]) -> None:
-    """Write a new folder's files into a temporary sibling, then rename it into place: a kill never leaves half a
-    folder. An existing folder is kept (it holds the same state)."""
-    if folder.exists():
-        return
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    write(staging)
-    staging.rename(folder)
-
-
-def _latest_checkpoint(folder: Path) -> Path | None:
-    """The newest complete epoch checkpoint of a level (progress.json is written last)."""
-    complete = [path for path in folder.glob("checkpoint-*") if (path / "progress.json").exists()]
-    return max(complete, default=None, key=lambda path: int(path.name.split("-")[1]))
-
-
 @dataclass(frozen=True)
 class Recipe:
     """The promotion recipe each level is trained with, read from the promoted model's metrics."""
@@ -165,18 +149,15 @@ def _train(genome: Genome, data: TrainingData, recipe: Recipe, folder: Path, mas
         training.load(start)  # weights, momentum and schedule as they were at the rewind step
     if masks is not None:
         apply_masks(training.model, masks)  # after loading: the optimiser keeps the same parameters, now masked
-    for staging in folder.glob(".checkpoint-*"):  # left by a kill while a checkpoint was being written
-        shutil.rmtree(staging)
-    progress = {"train_s": 0.0}
-    checkpoint = _latest_checkpoint(folder)
-    if checkpoint is not None:
-        training.load(checkpoint)
-        progress = json.loads((checkpoint / "progress.json").read_text())
+    progress = resume_training(folder, training)
+    if progress is None:
+        progress = {"train_s": 0.0}
+    else:
         log(f"{'control of ' if seed != data.seed else ''}level {level}: continuing from epoch {training.epoch}")
 
     def keep_rewind_point(training: Training) -> None:
         if rewind is not None and training.step == rewind[0]:
-            _save_new(rewind[1], training.save)
+            save_new(rewind[1], training.save)
 
     if training.step == 0:
         keep_rewind_point(training)  # rewinding to step 0 keeps the initial weights
@@ -184,15 +165,7 @@ def _train(genome: Genome, data: TrainingData, recipe: Recipe, folder: Path, mas
 
     def checkpoint_epoch(training: Training, loss: float) -> None:
         progress["train_s"] += time.perf_counter() - clock["start"]
-
-        def write(staging: Path) -> None:
-            training.save(staging)
-            (staging / "progress.json").write_text(json.dumps(progress))
-
-        _save_new(folder / f"checkpoint-{training.step}", write)
-        for older in folder.glob("checkpoint-*"):  # the new one is complete: the older ones can go
-            if older.name != f"checkpoint-{training.step}":
-                shutil.rmtree(older)
+        save_checkpoint(folder, training, progress)
         clock["start"] = time.perf_counter()  # checkpointing is not training time
 
     training.run(checkpoint_epoch, keep_rewind_point)

@@ -1,31 +1,46 @@
 """Promotion: train chosen architectures fully (every weight) with Ray Tune, one trial per architecture and learning
 rate, checkpointed every epoch and resumable. The test split is used here and only here, once per trial. Where the
-outputs go is `promoted.py`'s business; Tune keeps its experiments under `RUN/promoted/tune/`, which `--resume`
-restores.
+outputs go is `promoted.py`'s business.
+
+Each trial keeps its state in a folder of ours, `RUN/promoted/trials/<promotion>/id-<id>-lr-<lr>/`: its newest epoch
+checkpoint (`checkpoints.py`: tensors loaded weights-only, progress in JSON). A trial that Tune restarts after a crash
+continues from there, and `--resume` runs a fresh Tune experiment over the trials not finished. Tune's own state under
+`RUN/promoted/tune/` is never restored: it is a pickle, and a run folder someone shared must not run their code here.
+Trials on other nodes of a cluster write into the run folder too, so it must be shared with the driver (e.g. NFS),
+as Tune's local storage path already requires.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import itertools
+import logging
 import os
-import tempfile
+import shutil
+import signal
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from ..config import config_from_dict
-from ..distributed.ray_runtime import connect_ray, import_ray
+from ..distributed.ray_runtime import HEARTBEAT_S, check_ray_alive, connect_ray, import_ray
+from ..errors import ExecutorLost
 from ..evolution.store import RunStore
 from ..inspection.pareto import run_chance
 from ..spaces.genome import Genome
-from .promoted import (LEDGER_FILE, METRICS_FILE, PromotionError, kendall_tau, model_dir, promoted_dir, read_ledger,
-                       read_promoted, select_records, write_ledger, write_model, write_summary)
+from .checkpoints import latest_checkpoint, read_progress, resume_training, save_checkpoint
+from .promoted import (METRICS_FILE, TUNE_DIR, PromotionError, kendall_tau, model_dir, promoted_dir, read_ledger,
+                       read_promoted, select_records, trial_name, trials_dir, write_ledger, write_model,
+                       write_summary)
 from .trainer import NATIVE, Training, TrainingData, training_data
 
-PROGRESS_FILE = "progress.json"  # a trial checkpoint's epoch, training seconds, curve and test accuracy
+# Tune logs a failed trial's traceback and a stopped experiment's trials; the failures' lines and the stop's say it.
+TUNE_LOGGERS = ("ray.tune", "ray.air", "ray.train")
 # Tune without network, tensorboard/wandb loggers or its new console output: quiet, and nothing to install.
 TUNE_ENV = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -59,21 +74,22 @@ class PromotionResult:
     interrupted: bool = False
 
 
-def train_trial(trial: dict[str, Any], *, data: TrainingData, genomes: dict[int, dict[str, Any]],
+def train_trial(config: dict[str, Any], *, root: str, data: TrainingData, genomes: dict[int, dict[str, Any]],
                 threads: int) -> None:
-    """A Tune function trainable: train one genome at one learning rate, report and checkpoint every epoch,
-    and continue from Tune's checkpoint when the trial is restarted or the experiment restored."""
+    """A Tune function trainable: train one genome at one learning rate, checkpoint it into its folder under `root`
+    and report to Tune every epoch, and continue from that folder's newest checkpoint when there is one (a restart
+    after a crash, or a resumed promotion)."""
     from ray import tune
 
     torch.set_num_threads(threads)
-    training = Training(Genome.from_dict(genomes[trial["id"]]), data, epochs=trial["epochs"], lr=trial["lr"],
-                        batch_size=trial["batch_size"], label_smoothing=trial.get("label_smoothing", 0.0))
-    progress: dict[str, Any] = {"epoch": 0, "train_s": 0.0, "curve": [], "test_acc": None}
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            training.load(Path(folder))
-            progress = json.loads((Path(folder) / PROGRESS_FILE).read_text())
+    trial = config["trial"]
+    folder = Path(root) / trial_name(trial["id"], trial["lr"])
+    folder.mkdir(parents=True, exist_ok=True)
+    training = Training(Genome.from_dict(genomes[trial["id"]]), data, epochs=config["epochs"], lr=trial["lr"],
+                        batch_size=config["batch_size"], label_smoothing=config["label_smoothing"])
+    progress = resume_training(folder, training) or {"epoch": 0, "train_s": 0.0, "curve": [], "test_acc": None}
+    # The epoch each run of the trial began at: more than one means it continued (after a crash, a stop, a dead Ray).
+    progress.setdefault("starts", []).append(training.epoch)
     clock = {"start": time.perf_counter()}
 
     def report(training: Training, loss: float) -> None:
@@ -83,11 +99,8 @@ def train_trial(trial: dict[str, Any], *, data: TrainingData, genomes: dict[int,
         progress["curve"].append({"epoch": training.epoch, "train_loss": loss, "val_acc": val_acc})
         if training.epoch == training.epochs:
             progress["test_acc"] = training.test_accuracy()
-        with tempfile.TemporaryDirectory() as folder:
-            training.save(Path(folder))
-            (Path(folder) / PROGRESS_FILE).write_text(json.dumps(progress))
-            metrics = {"epoch": training.epoch, "train_loss": loss, "val_acc": val_acc, "test_acc": progress["test_acc"]}
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        save_checkpoint(folder, training, progress)
+        tune.report({"epoch": training.epoch, "train_loss": loss, "val_acc": val_acc, "test_acc": progress["test_acc"]})
         clock["start"] = time.perf_counter()  # the time to evaluate and checkpoint is not training time
 
     training.run(report)
@@ -118,50 +131,140 @@ def _trial_resources(ray: Any, options: PromoteOptions) -> dict[str, float]:
     return {"cpus_per_trial": options.cpus_per_trial, "gpus_per_trial": gpus}
 
 
-def _fit(request: dict[str, Any], storage: Path, data: TrainingData, genomes: dict[int, dict[str, Any]],
-         max_failures: int, resume: bool) -> Any:
-    """Run (or restore and finish) the request's Tune experiment on the connected Ray; its ResultGrid."""
+def _trials(run_dir: Path, request: dict[str, Any], root: Path) -> list[tuple[int, float]]:
+    """The request's trials as (id, learning rate), less those of ids whose outputs an earlier evohybrid wrote from
+    Tune's checkpoints (outputs and no trial folder): their outputs stay as they are."""
+    kept = {eval_id for eval_id in request["ids"] if (model_dir(run_dir, eval_id) / METRICS_FILE).exists()
+            and not any((root / trial_name(eval_id, lr)).exists() for lr in request["lrs"])}
+    return [(eval_id, lr) for eval_id in request["ids"] if eval_id not in kept for lr in request["lrs"]]
+
+
+def _finished_checkpoint(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """A finished trial's last checkpoint and its progress; None for a trial not finished or not started."""
+    checkpoint = latest_checkpoint(folder)
+    if checkpoint is None:
+        return None
+    progress = read_progress(checkpoint)
+    return (checkpoint, progress) if progress["test_acc"] is not None else None
+
+
+def _experiment_name(storage: Path, promotion: str) -> str:
+    """A Tune experiment name not used before: the promotion's, then `-resume-<k>` for each resumed run of it."""
+    names = itertools.chain([promotion], (f"{promotion}-resume-{k}" for k in itertools.count(1)))
+    return next(name for name in names if not (storage / name).exists())
+
+
+def _fit(request: dict[str, Any], pending: list[tuple[int, float]], root: Path, storage: Path, data: TrainingData,
+         genomes: dict[int, dict[str, Any]], max_failures: int) -> Any:
+    """A fresh Tune experiment over the `pending` trials of the request on the connected Ray; its ResultGrid."""
     from ray import tune
 
-    # A restored trial keeps the resources it was created with, so they come from the request, never from flags.
+    # A resumed trial keeps the resources it was created with, so they come from the request, never from flags.
     threads = max(1, int(request["cpus_per_trial"]))
-    trainable = tune.with_resources(tune.with_parameters(train_trial, data=data, genomes=genomes, threads=threads),
-                                    {"cpu": request["cpus_per_trial"], "gpu": request["gpus_per_trial"]})
-    if resume:
-        if not tune.Tuner.can_restore(storage / request["name"]):
-            raise PromotionError(f"'{storage / request['name']}' holds no Tune experiment to resume: delete "
-                                 f"{LEDGER_FILE} next to it and promote again")
-        return tune.Tuner.restore(str(storage / request["name"]), trainable=trainable, resume_errored=True).fit()
-    run_config = tune.RunConfig(name=request["name"], storage_path=str(storage), verbose=0,
-                                failure_config=tune.FailureConfig(max_failures=max_failures),
-                                checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
-    param_space = {"id": tune.grid_search(request["ids"]), "lr": tune.grid_search(request["lrs"]),
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, root=str(root), data=data, genomes=genomes, threads=threads),
+        {"cpu": request["cpus_per_trial"], "gpu": request["gpus_per_trial"]})
+    run_config = tune.RunConfig(name=_experiment_name(storage, request["name"]), storage_path=str(storage), verbose=0,
+                                failure_config=tune.FailureConfig(max_failures=max_failures))
+    param_space = {"trial": tune.grid_search([{"id": eval_id, "lr": lr} for eval_id, lr in pending]),
                    "epochs": request["epochs"], "batch_size": request["batch_size"],
                    "label_smoothing": request.get("label_smoothing", 0.0)}
-    return tune.Tuner(trainable, param_space=param_space, run_config=run_config).fit()
+    with _quiet(TUNE_LOGGERS):
+        return tune.Tuner(trainable, param_space=param_space, run_config=run_config).fit()
 
 
-def _finished_trials(results: Any, failures: list[str]) -> tuple[dict[int, list[tuple[float, dict, Path]]], bool]:
-    """Finished trials grouped by id as (lr, progress, checkpoint folder); whether any trial was left unfinished."""
-    finished: dict[int, list[tuple[float, dict, Path]]] = {}
-    unfinished = False
+@contextlib.contextmanager
+def _quiet(names: tuple[str, ...]) -> Iterator[None]:
+    """Only critical records from these loggers while the block runs: what they say, we say in one line."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _watching(ray: Any, started: bool, lost: list[ExecutorLost]) -> Iterator[None]:
+    """While the block runs, check every HEARTBEAT_S that Ray is alive (Tune would wait forever on a dead one); on
+    loss, append it to `lost` and interrupt the main thread: the first interrupt ends Tune's loop as Ctrl-C does, a
+    later one raises KeyboardInterrupt in a Tune that does not return. Only the main thread can be interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    done, lock, main = threading.Event(), threading.Lock(), threading.main_thread().ident
+
+    def watch() -> None:
+        while not done.wait(HEARTBEAT_S):
+            if not lost:
+                try:
+                    check_ray_alive(ray, started)
+                    continue
+                except ExecutorLost as error:
+                    lost.append(error)
+            with lock:  # never after the block: an interrupt there would hit whatever runs next
+                if not done.is_set():
+                    # A real SIGINT, not interrupt_main's flag: it also wakes a main thread blocked in Ray's C++.
+                    signal.pthread_kill(main, signal.SIGINT)
+
+    saved = signal.getsignal(signal.SIGINT)
+    if not callable(saved):  # ignored (a background job) or default (a SIGINT would kill the process)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    thread = threading.Thread(target=watch, name="evohybrid-ray-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done.set()
+        try:
+            thread.join()
+        finally:
+            if saved is not None:  # Tune leaves its handler behind, which would swallow the next Ctrl-C
+                signal.signal(signal.SIGINT, saved)
+
+
+def _fit_watched(ray: Any, started: bool, lost: list[ExecutorLost], *fit_args: Any) -> dict[tuple[int, float], str]:
+    """`_fit` while `_watching` Ray: the failed trials' lines, or none when Ray was lost (appended to `lost`)."""
+    try:
+        with _watching(ray, started, lost):
+            return _trial_errors(_fit(*fit_args))
+    except KeyboardInterrupt:
+        if not lost:
+            raise
+        return {}
+
+
+def _trial_errors(results: Any) -> dict[tuple[int, float], str]:
+    """One line per trial that Tune gave up on, by (id, learning rate)."""
+    errors = {}
     for result in results:
-        trial = result.config
         if result.error is not None:
+            trial = result.config["trial"]
             # Ray wraps the trial's exception; its last line is the exception itself.
             message = (str(result.error).strip().splitlines() or [type(result.error).__name__])[-1][:200]
-            failures.append(f"trial for id {trial['id']} at lr {trial['lr']:g} failed: {message} "
-                            f"(details in {result.path})")
-            continue
-        if result.checkpoint is None:
+            errors[trial["id"], trial["lr"]] = (f"trial for id {trial['id']} at lr {trial['lr']:g} failed: {message} "
+                                                f"(details in {result.path})")
+    return errors
+
+
+def _finished_trials(trials: list[tuple[int, float]], root: Path, errors: dict[tuple[int, float], str],
+                     failures: list[str]) -> tuple[dict[int, list[tuple[float, dict, Path]]], bool]:
+    """The finished `trials` grouped by id as (lr, progress, checkpoint folder), read from their folders under `root`;
+    whether any trial was left unfinished without failing (stopped, or its Ray lost)."""
+    finished: dict[int, list[tuple[float, dict, Path]]] = {}
+    unfinished = False
+    for eval_id, lr in trials:
+        done = _finished_checkpoint(root / trial_name(eval_id, lr))
+        if done is not None:
+            finished.setdefault(eval_id, []).append((lr, done[1], done[0]))
+        elif (eval_id, lr) in errors:
+            failures.append(errors[eval_id, lr])
+        else:
             unfinished = True
-            continue
-        folder = Path(result.checkpoint.path)
-        progress = json.loads((folder / PROGRESS_FILE).read_text())
-        if progress["test_acc"] is None:
-            unfinished = True
-            continue
-        finished.setdefault(trial["id"], []).append((trial["lr"], progress, folder))
     return finished, unfinished
 
 
@@ -182,8 +285,9 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
             knee: bool = False, resume: bool = False, options: PromoteOptions = PromoteOptions()) -> PromotionResult:
     """Train the chosen evaluations of a search run fully with Ray Tune and write `RUN/promoted/`.
 
-    Ids promoted before are skipped. `resume=True` restores the run's latest promotion instead (finished trials are
-    not trained again, interrupted ones continue from their last epoch, failed ones are retried).
+    Ids promoted before are skipped. `resume=True` continues the run's latest promotion instead (finished trials are
+    not trained again, interrupted ones continue from their last epoch, failed ones are retried), from its ledger and
+    trial folders alone. ExecutorLost when the Ray it trains on dies: what finished is written first.
     """
     store = RunStore.open(run_dir)
     run_path = store.path.resolve()
@@ -202,29 +306,41 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
         result.skipped = [eval_id for eval_id in chosen if (model_dir(run_path, eval_id) / METRICS_FILE).exists()]
         request = _new_request(ledger, [eval_id for eval_id in chosen if eval_id not in result.skipped], options,
                                run_dir)
+    lost: list[ExecutorLost] = []
     if request["ids"]:
         by_id = {record.get("id"): record for record in records}
         # Promotions from before these options existed trained at the search's resolution on every image (None).
         data = training_data(config_from_dict(store.read_config()["config"]), resolution=request.get("resolution"),
                              train_size=request.get("train_size"))
-        for name, value in TUNE_ENV.items():
-            os.environ.setdefault(name, value)
-        ray = import_ray(options.address)
-        started = connect_ray(options.address)
-        try:
-            if not resume:
-                request.update(_trial_resources(ray, options))
-                folder.mkdir(exist_ok=True)
-                ledger.append(request)
-                write_ledger(run_path, ledger)
-            results = _fit(request, folder / "tune", data, {i: by_id[i]["genome"] for i in request["ids"]},
-                           options.max_failures, resume)
-        finally:
-            if started:
-                ray.shutdown()
-        finished, result.interrupted = _finished_trials(results, result.failures)
-        for eval_id, trials in finished.items():
-            _write_model(model_dir(run_path, eval_id), by_id[eval_id], trials, request, data)
+        root = trials_dir(run_path, request["name"])
+        if not resume:
+            shutil.rmtree(root, ignore_errors=True)  # left under this name by a deleted ledger: not this request's
+        trials = _trials(run_path, request, root)
+        pending = [trial for trial in trials if _finished_checkpoint(root / trial_name(*trial)) is None]
+        if pending and resume and not root.exists() and (folder / TUNE_DIR / request["name"]).exists():
+            warnings.warn(f"promotion '{request['name']}' was started by an evohybrid that kept its checkpoints in "
+                          "Ray Tune's state, a pickle, which is not loaded: its unfinished trials train again from "
+                          "the first epoch", stacklevel=2)
+        errors: dict[tuple[int, float], str] = {}
+        if pending:
+            for name, value in TUNE_ENV.items():
+                os.environ.setdefault(name, value)
+            ray = import_ray(options.address)
+            started = connect_ray(options.address)
+            try:
+                if not resume:
+                    request.update(_trial_resources(ray, options))
+                    folder.mkdir(exist_ok=True)
+                    ledger.append(request)
+                    write_ledger(run_path, ledger)
+                errors = _fit_watched(ray, started, lost, request, pending, root, folder / TUNE_DIR, data,
+                                      {i: by_id[i]["genome"] for i in request["ids"]}, options.max_failures)
+            finally:
+                if started:
+                    ray.shutdown()
+        finished, result.interrupted = _finished_trials(trials, root, errors, result.failures)
+        for eval_id, by_lr in finished.items():
+            _write_model(model_dir(run_path, eval_id), by_id[eval_id], by_lr, request, data)
         result.written = sorted(finished)
         if not result.interrupted:
             request["finished"] = True
@@ -233,4 +349,7 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
     result.tau = kendall_tau(result.rows)
     if result.rows:
         write_summary(run_path, result.rows)
+    if lost:  # a fault, not a stop: the CLI says so and exits 1
+        raise ExecutorLost(f"{lost[0]}: every finished epoch is saved; resume with 'evohybrid promote {run_dir} "
+                           "--resume'")
     return result

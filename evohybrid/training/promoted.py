@@ -2,8 +2,10 @@
 metrics say, the summary over all of them, which evaluations to promote, and how proxy and full accuracy agree.
 
 `RUN/promoted/` holds `<id>/` per promoted model (genome.json, model.pt, metrics.json, curve.csv, and `lottery/`
-once pruned), `summary.csv` over all of them, `promotions.json` (what each `evohybrid promote` asked for) and `tune/`
-(Ray Tune's experiments, their checkpoints and state).
+once pruned), `summary.csv` over all of them, `promotions.json` (what each `evohybrid promote` asked for),
+`trials/<promotion>/id-<id>-lr-<lr>/` (each trial's newest epoch checkpoint: what a resumed promotion continues from
+and what the results are read from) and `tune/` (Ray Tune's logs and state, written by Tune and never read back: its
+state is a pickle, which a shared run folder must not make us load).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ PROMOTED_DIR = "promoted"
 LEDGER_FILE = "promotions.json"
 SUMMARY_FILE = "summary.csv"
 METRICS_FILE = "metrics.json"
+TRIALS_DIR = "trials"
+TUNE_DIR = "tune"
 SUMMARY_FIELDS = ("id", "architecture", "proxy_val_acc", "val_acc", "test_acc", "params", "train_s", "epochs", "lr",
                   "resolution")
 
@@ -41,6 +45,16 @@ def promoted_dir(run_dir: str | Path) -> Path:
 def model_dir(run_dir: str | Path, eval_id: int) -> Path:
     """The folder of one promoted model (complete once its metrics.json exists)."""
     return promoted_dir(run_dir) / str(eval_id)
+
+
+def trials_dir(run_dir: str | Path, promotion: str) -> Path:
+    """The folder of one promotion's trials (its name in the ledger, e.g. `promote-1`)."""
+    return promoted_dir(run_dir) / TRIALS_DIR / promotion
+
+
+def trial_name(eval_id: int, lr: float) -> str:
+    """A trial's folder name: its architecture and learning rate (repr: two learning rates never share a name)."""
+    return f"id-{eval_id}-lr-{float(lr)!r}"
 
 
 def promoted_model(run_dir: str | Path, eval_id: int) -> tuple[Path, dict[str, Any]]:
