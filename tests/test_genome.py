@@ -213,6 +213,24 @@ def test_hash_is_stable_across_processes_and_versions():
     assert len(genome.hash) == 16 and int(genome.hash, 16) >= 0
 
 
+def test_hash_of_a_kind_and_a_dilation_is_stable():
+    # The canonical form is written out by hand: its bytes, and so the hashes that logs store, must not move.
+    genome = Genome(8, (StageGene(2, 16, 5, 2, (True, False), dilation=4), EMPTY, StageGene(1, 32, 3, 1, (False,))),
+                    "conv1d")
+    assert genome.hash == "58c240a93b518669"
+
+
+@pytest.mark.parametrize("space_name", SPACE_NAMES)
+def test_canonical_json_is_the_sorted_compact_json_of_the_present_stages(space_name):
+    space = evohybrid.load_space(space_name)
+    rng = random.Random(0)
+    for _ in range(200):
+        genome = space.mutate(space.sample(rng), rng)
+        form = genome.to_dict()
+        form["stages"] = [stage for stage in form["stages"] if stage["depth"]]
+        assert genome.canonical_json() == json.dumps(form, sort_keys=True, separators=(",", ":"))
+
+
 def test_empty_stage_position_does_not_change_the_hash():
     first, second, third = Genome(8, (A, EMPTY, B)), Genome(8, (A, B, EMPTY)), Genome(8, (EMPTY, A, B))
     assert first != second  # different genomes ...

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
 import itertools
+import math
 import random
 from pathlib import Path
 
@@ -190,6 +193,99 @@ def test_mutate_removes_a_stage_only_while_another_remains(tmp_path):
     # Both present: either may go.
     children = {space.mutate(Genome(4, (present, present)), random.Random(seed)) for seed in range(50)}
     assert children == {Genome(4, (absent, present)), Genome(4, (present, absent))}
+
+
+def _changed_gene(parent: Genome, child: Genome) -> tuple[int | None, str]:
+    """The one gene in which a mutant differs from its parent: (stage index or None for the stem, field)."""
+    changed = [(None, "stem")] if child.stem_width != parent.stem_width else []
+    for index, (before, after) in enumerate(zip(parent.stages, child.stages)):
+        if before.depth != after.depth:
+            changed.append((index, "depth"))
+            continue
+        changed += [(index, field) for field in ("width", "kernel", "residual", "dilation")
+                    if getattr(before, field) != getattr(after, field)]
+    assert len(changed) == 1, (parent, child)
+    return changed[0]
+
+
+def _documented_draw(space: SearchSpace, genome: Genome) -> dict[tuple[int | None, str], float]:
+    """The chance of each gene being the one changed, by the draw that `SearchSpace.mutate` documents: a position
+    (the stem or a stage), a field of it, a value of that field (current one included), drawn again until it
+    changes the genome and leaves a stage present."""
+    positions = len(space.stages) + 1
+    weights = collections.Counter({(None, "stem"): sum(width != genome.stem_width for width in space.stem_widths)
+                                   / len(space.stem_widths) / positions})
+    for index, (stage, choices) in enumerate(zip(genome.stages, space.stages)):
+        fields = ["depth", "width", "kernel", "residual"] + (["dilation"] if len(choices.dilations) > 1 else [])
+        for field in fields:
+            share = 1 / positions / len(fields)
+            if field == "depth" or not stage.depth:  # an absent stage redraws its depth whatever the field
+                others = any(other.depth for position, other in enumerate(genome.stages) if position != index)
+                depths = range(choices.min_depth, choices.max_depth + 1)
+                weights[index, "depth"] += share * sum(d != stage.depth and (d > 0 or others) for d in depths) / len(depths)
+            elif field == "residual":
+                flips = sum(bit != old for old in stage.residual for bit in choices.residual)
+                weights[index, field] += share * flips / (stage.depth * len(choices.residual))
+            else:
+                values = {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field]
+                weights[index, field] += share * sum(value != getattr(stage, field) for value in values) / len(values)
+    total = sum(weights.values())
+    return {gene: weight / total for gene, weight in weights.items() if weight}
+
+
+def test_mutate_draws_a_position_then_a_field_then_a_value(tmp_path):
+    # Stage 0 offers every field a choice, stage 1 may be absent, stage 2 has a single depth and width: each gene
+    # that can change must be the changed one as often as the documented draw says, and a width's values alike.
+    stages = [{"depth": [1, 3], "widths": [4, 8, 16, 32], "kernels": [3, 5], "dilations": [1, 2]},
+              {"depth": [0, 2], "widths": [8, 16], "kernels": [3], "residual": [True]},
+              {"depth": [2, 2], "widths": [16], "kernels": [3, 5]}]
+    space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [4, 8]}, "stages": stages}))
+    parent = Genome(4, (StageGene(2, 8, 3, 1, (True, False), dilation=2), StageGene(1, 8, 3, 1, (True,)),
+                        StageGene(2, 16, 5, 1, (False, False))))
+    space.validate(parent)
+    draws = 20_000
+    children = [space.mutate(parent, random.Random(seed)) for seed in range(draws)]
+    counts = collections.Counter(_changed_gene(parent, child) for child in children)
+    expected = _documented_draw(space, parent)
+    assert set(counts) == set(expected) == {
+        (None, "stem"), (0, "depth"), (0, "width"), (0, "kernel"), (0, "residual"), (0, "dilation"), (1, "depth"),
+        (1, "width"), (2, "kernel"), (2, "residual")}
+    # Within four standard deviations of a count's expectation (at least 300 here), so chance cannot fail it.
+    assert all(abs(counts[gene] - share * draws) < 4 * math.sqrt(share * draws) for gene, share in expected.items()), counts
+    widths = collections.Counter(child.stages[0].width for child in children
+                                 if _changed_gene(parent, child) == (0, "width"))
+    assert set(widths) == {4, 16, 32}
+    assert max(widths.values()) < 1.3 * min(widths.values()), widths
+    blocks = collections.Counter(child.stages[0].residual for child in children
+                                 if _changed_gene(parent, child) == (0, "residual"))
+    assert set(blocks) == {(False, False), (True, True)}  # one block's bit flipped, either block
+
+
+@pytest.mark.parametrize("name, chain", [("default", "e7818b8915754bbf"), ("conv1d", "032120fb21d98bf9")])
+def test_mutation_draws_are_those_of_the_committed_runs(name, chain):
+    # The runs under results/ reproduce, proposal for proposal, only with these draws: a change to them must be a
+    # deliberate one, said in the CHANGELOG (fifty mutations in a row from one seed, by the hash of their hashes).
+    space = evohybrid.load_space(name)
+    rng = random.Random(0)
+    genome, hashes = space.sample(rng), []
+    for _ in range(50):
+        genome = space.mutate(genome, rng)
+        hashes.append(genome.hash)
+    assert hashlib.sha256(" ".join(hashes).encode()).hexdigest()[:16] == chain
+
+
+def test_a_lone_choice_of_dilation_other_than_one_is_kept(tmp_path):
+    # The dilation is drawn only where there is a choice; a single dilation must still be the space's, not 1.
+    stage = {"depth": [0, 2], "widths": [4, 8], "kernels": [3], "dilations": [2]}
+    space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [4]}, "stages": [stage, stage]}))
+    rng = random.Random(0)
+    for _ in range(100):
+        genome = space.sample(rng)
+        space.validate(genome)
+        for _ in range(5):  # mutations that bring back an absent stage draw it afresh
+            genome = space.mutate(genome, rng)
+            space.validate(genome)
+        assert {stage.dilation for stage in genome.stages if stage.depth} == {2}
 
 
 def test_a_stage_mutated_to_another_depth_keeps_its_blocks(space):

@@ -174,7 +174,9 @@ def test_blank_lines_are_ignored_silently(tmp_path, recwarn):
 
 def test_state_round_trip_and_corruption(tmp_path):
     store = RunStore.create(tmp_path / "run", CONFIG)
-    state = {"algorithm": "random", "next_id": 3, "seen": ["a", "b"], "rng": [3, [1, 2], None]}
+    # A failed evaluation's size is infinite: the state keeps it (as JSON's common Infinity extension).
+    state = {"algorithm": "random", "next_id": 3, "seen": ["a", "b"], "rng": [3, [1, 2], None],
+             "population": [{"objectives": [0.0, math.inf]}]}
     store.write_state(state)
     assert store.read_state() == state
     store.write_state({**state, "next_id": 4})

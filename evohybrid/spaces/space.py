@@ -5,7 +5,7 @@ default, or `conv1d`): every genome it makes is of that kind."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,10 @@ from .genome import DEFAULT_KIND, Genome, StageGene
 from .kinds import KINDS
 
 SPACES_DIR = shipped_folder("evohybrid.search_spaces")
+# The genes of a present stage, in the order mutation draws among them (see `SearchSpace.mutate`).
+STAGE_FIELDS = ("depth", "width", "kernel", "residual", "dilation")
+# Position-first draws per mutation before it draws among the genes that can change (see `SearchSpace.mutate`).
+MUTATION_TRIES = 100
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,21 @@ class SearchSpace:
                 return Genome(rng.choice(self.stem_widths), stages, self.kind)
 
     def mutate(self, genome: Genome, rng: random.Random) -> Genome:
-        """Change one gene to another allowed value; always returns a different valid genome when one exists."""
+        """Change one gene to another allowed value; always returns a different valid genome when one exists.
+
+        A draw takes a position uniformly (the stem or a stage), then a field of it uniformly (depth, width, kernel,
+        residual, and dilation where the stage offers a choice; an absent stage redraws its depth whatever the
+        field), then a value of that field uniformly, the current one included (residual: a block, then its bit). A
+        draw that changes nothing, or that would remove the last present stage, is drawn again, up to
+        MUTATION_TRIES times; then the gene is drawn uniformly among those that have another allowed value, and
+        its new value among those values."""
         self.validate(genome)
-        # Only genes with another allowed value take part, so no draw lands on a gene that cannot change.
+        # The repeated draws are those of the operator that made the committed runs (results/), which reproduce
+        # with them; the fallback finds the few genes that can change where such draws almost always miss them.
+        for _ in range(MUTATION_TRIES):
+            drawn = self._draw_mutation(genome, rng)
+            if drawn is not None:
+                return self._set_gene(genome, *drawn, rng)
         genes = [(gene, values) for gene in self._genes(genome) if (values := self._alternatives(genome, gene))]
         if not genes:
             return genome  # the space has a single member
@@ -106,18 +122,45 @@ class SearchSpace:
     def _sample_stage(choices: StageChoices, depth: int, rng: random.Random) -> StageGene:
         if depth == 0:
             return StageGene(0, 0, 0, 1, ())
+        width, kernel = rng.choice(choices.widths), rng.choice(choices.kernels)
+        residual = tuple(rng.choice(choices.residual) for _ in range(depth))
         # The dilation is drawn last, and only where there is a choice: spaces without one sample as before.
-        stage = StageGene(depth, rng.choice(choices.widths), rng.choice(choices.kernels), choices.stride,
-                          tuple(rng.choice(choices.residual) for _ in range(depth)))
-        return replace(stage, dilation=rng.choice(choices.dilations)) if len(choices.dilations) > 1 else stage
+        dilation = rng.choice(choices.dilations) if len(choices.dilations) > 1 else choices.dilations[0]
+        return StageGene(depth, width, kernel, choices.stride, residual, dilation)
+
+    def _draw_mutation(self, genome: Genome, rng: random.Random) -> tuple[tuple[int | None, str], Any] | None:
+        """One position-first draw of `mutate`: the gene and its new value (for the residual gene, the block whose
+        bit flips), or None when the draw changes nothing or would leave no stage present. Decided from the drawn
+        values alone, before any genome is built: the search pays for a mutation with each retry for an unseen
+        genome."""
+        index = rng.randrange(len(self.stages) + 1)
+        if index == len(self.stages):
+            width = rng.choice(self.stem_widths)
+            return None if width == genome.stem_width else ((None, "stem"), width)
+        stage, choices = genome.stages[index], self.stages[index]
+        field = rng.choice(STAGE_FIELDS if len(choices.dilations) > 1 else STAGE_FIELDS[:-1])
+        if field == "depth" or stage.depth == 0:
+            depth = rng.randint(choices.min_depth, choices.max_depth)
+            if depth == stage.depth or not (depth or self._another_present(genome, index)):
+                return None
+            return (index, "depth"), depth
+        if field == "residual":
+            block, bit = rng.randrange(stage.depth), rng.choice(choices.residual)
+            return None if bit == stage.residual[block] else ((index, "residual"), block)
+        value = rng.choice({"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field])
+        return None if value == getattr(stage, field) else ((index, field), value)
+
+    @staticmethod
+    def _another_present(genome: Genome, index: int) -> bool:
+        """Whether a stage other than `index` is present, so that stage `index` may go to depth 0."""
+        return any(other.depth for position, other in enumerate(genome.stages) if position != index)
 
     @staticmethod
     def _genes(genome: Genome) -> list[tuple[int | None, str]]:
         """(stage index, field) of every gene of the genome, the stem without an index; an absent stage has only
         its depth."""
-        fields = ("depth", "width", "kernel", "residual", "dilation")
         return [(None, "stem")] + [(index, field) for index, stage in enumerate(genome.stages)
-                                   for field in (fields if stage.depth else ("depth",))]
+                                   for field in (STAGE_FIELDS if stage.depth else ("depth",))]
 
     def _alternatives(self, genome: Genome, gene: tuple[int | None, str]) -> list[Any]:
         """The values a gene may change to; for the residual gene, the blocks whose bit may flip."""
@@ -127,7 +170,7 @@ class SearchSpace:
         stage, choices = genome.stages[index], self.stages[index]
         if field == "depth":
             # A stage may go to depth 0 only while another stage keeps the network non-empty.
-            others = any(other.depth for position, other in enumerate(genome.stages) if position != index)
+            others = self._another_present(genome, index)
             return [depth for depth in range(choices.min_depth, choices.max_depth + 1)
                     if depth != stage.depth and (depth > 0 or others)]
         if field == "residual":
@@ -136,23 +179,30 @@ class SearchSpace:
         return [value for value in values if value != getattr(stage, field)]
 
     def _set_gene(self, genome: Genome, gene: tuple[int | None, str], value: Any, rng: random.Random) -> Genome:
+        # Built directly, not by dataclasses.replace: every retry for an unseen genome pays for this.
         index, field = gene
         if field == "stem":
-            return replace(genome, stem_width=value)
+            return Genome(value, genome.stages, genome.kind)
         stage, choices = genome.stages[index], self.stages[index]
-        if field == "depth" and (value == 0 or stage.depth == 0):
+        depth, width, kernel, residual, dilation = stage.depth, stage.width, stage.kernel, stage.residual, stage.dilation
+        if field == "depth" and (value == 0 or depth == 0):
             new_stage = self._sample_stage(choices, value, rng)
-        elif field == "depth":
-            # Grow or shrink at the end, keeping the blocks the stage already has.
-            extra = tuple(rng.choice(choices.residual) for _ in range(value - stage.depth))
-            new_stage = replace(stage, depth=value, residual=(stage.residual + extra)[:value])
-        elif field == "residual":
-            bits = list(stage.residual)
-            bits[value] = not bits[value]  # the space offers both bits, or this gene would not take part
-            new_stage = replace(stage, residual=tuple(bits))
         else:
-            new_stage = replace(stage, **{field: value})
-        return replace(genome, stages=genome.stages[:index] + (new_stage,) + genome.stages[index + 1:])
+            if field == "depth":
+                # Grow or shrink at the end, keeping the blocks the stage already has.
+                extra = tuple(rng.choice(choices.residual) for _ in range(value - depth))
+                depth, residual = value, (residual + extra)[:value]
+            elif field == "residual":
+                # Flip: the space offers both bits, or the drawn bit differed, or this gene would not be drawn.
+                residual = residual[:value] + (not residual[value],) + residual[value + 1:]
+            elif field == "width":
+                width = value
+            elif field == "kernel":
+                kernel = value
+            else:
+                dilation = value
+            new_stage = StageGene(depth, width, kernel, stage.stride, residual, dilation)
+        return Genome(genome.stem_width, genome.stages[:index] + (new_stage,) + genome.stages[index + 1:], genome.kind)
 
 
 def _int_list(value: Any, where: str, *, odd: bool = False) -> tuple[int, ...]:

@@ -119,9 +119,9 @@ class Algorithm:
         """The positions of the best `count` genomes by NSGA-II's sort on (screening score up, parameters down), in
         order, each with its score. Repeats and genomes already proposed are left out while enough others remain:
         they would only be mutated into unscreened ones."""
-        fresh, hashes = [], set(self.seen)
+        fresh, hashes = [], set()  # the batch's own hashes: a copy of `seen` would cost as much as the run is long
         for index, genome in enumerate(genomes):
-            if genome.hash not in hashes:
+            if genome.hash not in self.seen and genome.hash not in hashes:
                 hashes.add(genome.hash)
                 fresh.append(index)
         positions = fresh if len(fresh) >= count else list(range(len(genomes)))
