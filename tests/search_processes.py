@@ -10,7 +10,9 @@ from pathlib import Path
 
 
 def records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines() if line.strip()]
+    """The run's records; a last line still being written (no newline yet) is left out, as the store does."""
+    lines = (run_dir / "evaluations.jsonl").read_text().split("\n")[:-1]
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def cli(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:

@@ -73,6 +73,23 @@ def cluster(head):
         head.kill(node_id)
 
 
+@pytest.fixture
+def search(tmp_path, cluster):
+    """Runs `evohybrid search ARGS --address <the cluster> --out run --quiet` in tmp_path; a search a failed test
+    left running is killed before the nodes go (it would take the next test's nodes)."""
+    started: list[subprocess.Popen] = []
+
+    def run(*args: str) -> subprocess.Popen:
+        started.append(cli("search", *args, "--address", cluster.address, "--quiet", cwd=tmp_path, env=cluster.env))
+        return started[-1]
+
+    yield run
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> list[str]:
     """Genome hashes by id of an uninterrupted smoke search: what a resumed one must propose."""
@@ -82,10 +99,9 @@ def uninterrupted(tmp_path_factory) -> list[str]:
     return [r["hash"] for r in sorted(result.records, key=lambda r: r["id"])]
 
 
-def test_a_worker_node_lost_mid_search_loses_and_repeats_nothing(tmp_path, cluster, uninterrupted):
+def test_a_worker_node_lost_mid_search_loses_and_repeats_nothing(tmp_path, cluster, search, uninterrupted):
     cluster.add(), cluster.add()
-    proc = cli("search", "--config", "smoke", "--budget", str(BUDGET), "--address", cluster.address, "--out", "run",
-               "--quiet", cwd=tmp_path, env=cluster.env)
+    proc = search("--config", "smoke", "--budget", str(BUDGET), "--out", "run")
     wait_for_lines(tmp_path / "run" / "evaluations.jsonl", 4, proc)
     cluster.kill(records(tmp_path / "run")[0]["node_id"])  # a node known to hold a worker
     stdout, stderr = proc.communicate(timeout=300)  # bounded: a hang fails here
@@ -99,10 +115,9 @@ def test_a_worker_node_lost_mid_search_loses_and_repeats_nothing(tmp_path, clust
 
 
 @pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["following-the-cluster", "two-asked-for"])
-def test_a_node_that_joins_mid_search_gets_workers(tmp_path, cluster, workers):
+def test_a_node_that_joins_mid_search_gets_workers(tmp_path, cluster, search, workers):
     cluster.add()
-    proc = cli("search", "--config", "smoke", "--budget", "1000", *workers, "--address", cluster.address, "--out",
-               "run", "--quiet", cwd=tmp_path, env=cluster.env)
+    proc = search("--config", "smoke", "--budget", "1000", *workers, "--out", "run")
     wait_for_lines(tmp_path / "run" / "evaluations.jsonl", 2, proc)
     joined = cluster.add()
     deadline = time.monotonic() + 120
@@ -119,10 +134,10 @@ def test_a_node_that_joins_mid_search_gets_workers(tmp_path, cluster, workers):
                             "work meanwhile")
 
 
-def test_every_node_but_the_head_lost_stops_in_bounded_time_and_resume_finishes(tmp_path, cluster, uninterrupted):
+def test_every_node_but_the_head_lost_stops_in_bounded_time_and_resume_finishes(tmp_path, cluster, search,
+                                                                                 uninterrupted):
     cluster.add(), cluster.add()
-    proc = cli("search", "--config", "smoke", "--budget", str(BUDGET), "--address", cluster.address,
-               "--worker-timeout", "3", "--out", "run", "--quiet", cwd=tmp_path, env=cluster.env)
+    proc = search("--config", "smoke", "--budget", str(BUDGET), "--worker-timeout", "3", "--out", "run")
     wait_for_lines(tmp_path / "run" / "evaluations.jsonl", 2, proc)
     for node_id in list(cluster.workers):
         cluster.kill(node_id)
@@ -135,7 +150,7 @@ def test_every_node_but_the_head_lost_stops_in_bounded_time_and_resume_finishes(
     before = records(tmp_path / "run")
     assert before and all(r["status"] == "ok" for r in before)
     cluster.add()
-    resumed = cli("search", "--resume", "run", "--address", cluster.address, "--quiet", cwd=tmp_path, env=cluster.env)
+    resumed = search("--resume", "run")
     _, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr
     after = records(tmp_path / "run")

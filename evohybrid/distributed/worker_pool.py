@@ -203,11 +203,7 @@ class WorkerPool:
         if now - self._followed < HEARTBEAT_S:
             return []
         self._followed = now
-        try:
-            check_ray_alive(self.ray, self.started_ray)
-        except ExecutorLost:
-            self.lost = True
-            raise
+        self._check_ray()
         nodes = self._nodes()
         alive = {node["NodeID"] for node in nodes}
         outcomes: list[Outcome] = []
@@ -227,6 +223,13 @@ class WorkerPool:
             raise ExecutorLost(f"no Ray worker has been alive for {limit:g} s (every node that could hold one is "
                                "gone)")
         return outcomes
+
+    def _check_ray(self) -> None:
+        try:
+            check_ray_alive(self.ray, self.started_ray)
+        except ExecutorLost:
+            self.lost = True
+            raise
 
     def _grow(self, capacity: int) -> None:
         if time.monotonic() < self.held_until:
@@ -286,6 +289,7 @@ class WorkerPool:
         try:
             return [Outcome(tag, value=self.ray.get(ref), worker=worker.name)]
         except self.ray.exceptions.RayActorError as error:
+            self._check_ray()  # a worker that died with the Ray under it: say that, not the worker's death
             node_lost = worker.node_id not in {node["NodeID"] for node in self._nodes()} or _node_died(error)
             why = f"node {worker.ip} lost" if node_lost else f"{worker.name} died"
             self._followed = 0.0  # look at the cluster (and replace the worker) in the next round, not a heartbeat later
