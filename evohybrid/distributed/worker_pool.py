@@ -84,8 +84,9 @@ class WorkerPool:
         self.held_until = 0.0  # no new worker before then (one could not start)
         self.no_worker_since: float | None = time.monotonic()
         self._followed = 0.0
-        self._check_fits()
-        capacity = self._capacity()
+        nodes = self._nodes()
+        self._check_fits(nodes)
+        capacity = self._capacity(nodes)
         wanted = self._wanted(capacity)
         if demand.workers is not None and wanted > capacity:
             self.report(f"{wanted - capacity} of {wanted} workers wait for resources (the cluster holds {capacity} "
@@ -104,20 +105,19 @@ class WorkerPool:
         by_gpu = int(resources.get("GPU", 0) // self.demand.gpus) if self.demand.gpus > 0 else 10**6
         return min(by_cpu, by_gpu)
 
-    def _capacity(self) -> int:
+    def _capacity(self, nodes: list[dict[str, Any]]) -> int:
         """How many workers the live nodes hold, node by node (a worker cannot span two nodes)."""
-        return sum(self._fits_on(node["Resources"]) for node in self._nodes())
+        return sum(self._fits_on(node["Resources"]) for node in nodes)
 
     def _wanted(self, capacity: int) -> int:
         wanted = self.demand.workers if self.demand.workers is not None else capacity
         return min(wanted, self.demand.at_most) if self.demand.at_most is not None else wanted
 
-    def _check_fits(self) -> None:
+    def _check_fits(self, nodes: list[dict[str, Any]]) -> None:
         # Ray would wait forever for a worker that no node can hold: say so instead.
-        largest = max(self._nodes(), key=lambda node: self._fits_on(node["Resources"]), default=None)
-        if largest is None or self._fits_on(largest["Resources"]) == 0:
-            cpus = max((node["Resources"].get("CPU", 0) for node in self._nodes()), default=0)
-            gpus = max((node["Resources"].get("GPU", 0) for node in self._nodes()), default=0)
+        if not any(self._fits_on(node["Resources"]) for node in nodes):
+            cpus = max((node["Resources"].get("CPU", 0) for node in nodes), default=0)
+            gpus = max((node["Resources"].get("GPU", 0) for node in nodes), default=0)
             if self.demand.cpus > cpus:
                 problem = f"--cpus-per-eval {self.demand.cpus:g} but no node of the Ray cluster has more than {cpus:g} CPUs"
             else:
@@ -216,7 +216,7 @@ class WorkerPool:
                 self.workers.pop(worker.name)
                 self.pings = {ref: w for ref, w in self.pings.items() if w is not worker}
                 self._kill(worker)
-        self._grow(sum(self._fits_on(node["Resources"]) for node in nodes))
+        self._grow(self._capacity(nodes))
         # The first workers may take a while to load their data: they get START_S at least.
         limit = self.worker_timeout_s if self.peak else max(self.worker_timeout_s, START_S)
         if self.no_worker_since is not None and now - self.no_worker_since > limit:
