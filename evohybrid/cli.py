@@ -112,7 +112,8 @@ def _add_truth_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--truth-lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
 
 
-WORKER_TIMEOUT_HELP = "stop (resumable) when no Ray worker has been alive this long, e.g. every node but the head gone (default 120)"
+WORKER_TIMEOUT_HELP = ("stop (resumable) when no live node has held a Ray worker this long, e.g. every node but the "
+                       "head gone (default 120)")
 
 
 def _add_pool_flags(parser: argparse.ArgumentParser) -> None:

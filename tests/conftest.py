@@ -29,6 +29,19 @@ PROMOTED_MODULES = ("test_promote.py", "test_export.py", "test_lottery.py", "tes
 LONGEST_MODULES = ("test_ray.py", *PROMOTED_MODULES, "test_cli.py", "test_study.py", "test_algorithm_study.py")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `make test` each xdist worker takes its share of the cores for torch's threads, and hands it to the
+    commands it starts (OMP_NUM_THREADS): every worker on every core would have OpenMP's threads spin against each
+    other (a pruning command beside another busy worker took 8x longer on two threads than on one)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduling:
     """`make test` spreads the suite over pytest-xdist workers a module at a time (its module fixtures are built
     once), keeps PROMOTED_MODULES together, and hands out modules in the order of collection."""

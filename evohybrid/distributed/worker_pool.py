@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ..errors import EvohybridError, ExecutorLost
 from .ray_runtime import HEARTBEAT_S, check_ray_alive
 
-START_S = 60.0  # a worker the cluster had room for that has not started by then is given up, and tried again later
+START_S = 60.0  # a worker beyond what the live nodes hold that has not started by then is given up, and tried later
 WORKER_TIMEOUT_S = 120.0  # with no worker alive this long (every node but the head gone), the pool stops
 
 
@@ -197,8 +197,9 @@ class WorkerPool:
             self.wait(calls=False)
 
     def _follow_cluster(self) -> list[Outcome]:
-        """Every heartbeat: check that Ray is there, drop the workers of dead nodes, give up on workers that do
-        not start, add workers where the cluster has room, and stop when no worker has lived for too long."""
+        """Every heartbeat: check that Ray is there, drop the workers of dead nodes, give up on workers that
+        cannot start, add workers where the cluster has room, and stop when no live node has held a worker for too
+        long (workers still starting where there is room are slow, not lost)."""
         now = time.monotonic()
         if now - self._followed < HEARTBEAT_S:
             return []
@@ -210,18 +211,15 @@ class WorkerPool:
         for ip in sorted({w.ip for w in self.started if w.node_id not in alive}):
             gone = [w for w in self.started if w.node_id not in alive and w.ip == ip]
             outcomes += self._remove(gone, f"node {ip} lost")
+        capacity = self._capacity(nodes)
         if self.demand.workers is None:
-            slow = [w for w in self.workers.values() if w.node_id is None and now - w.created > START_S]
-            for worker in slow:  # the room it was made for went elsewhere: try again when there is room
-                self.workers.pop(worker.name)
-                self.pings = {ref: w for ref, w in self.pings.items() if w is not worker}
-                self._kill(worker)
-        self._grow(self._capacity(nodes))
-        # The first workers may take a while to load their data: they get START_S at least.
-        limit = self.worker_timeout_s if self.peak else max(self.worker_timeout_s, START_S)
-        if self.no_worker_since is not None and now - self.no_worker_since > limit:
-            raise ExecutorLost(f"no Ray worker has been alive for {limit:g} s (every node that could hold one is "
-                               "gone)")
+            self._give_up_beyond(capacity, now)
+        self._grow(capacity)
+        if self.workers and capacity and not self.started:
+            self.no_worker_since = now  # workers are starting where there is room: slow (a busy machine), not lost
+        if self.no_worker_since is not None and now - self.no_worker_since > self.worker_timeout_s:
+            raise ExecutorLost(f"no Ray worker has been alive for {self.worker_timeout_s:g} s (every node that could "
+                               "hold one is gone)")
         return outcomes
 
     def _check_ray(self) -> None:
@@ -230,6 +228,17 @@ class WorkerPool:
         except ExecutorLost:
             self.lost = True
             raise
+
+    def _give_up_beyond(self, capacity: int, now: float) -> None:
+        """Kill workers that have waited START_S to start and are more than the live nodes hold (the room they were
+        made for went with a node): new ones are made when there is room again."""
+        beyond = len(self.workers) - capacity
+        waiting = sorted((w for w in self.workers.values() if w.node_id is None and now - w.created > START_S),
+                         key=lambda worker: worker.created, reverse=True)
+        for worker in waiting[:max(0, beyond)]:
+            self.workers.pop(worker.name)
+            self.pings = {ref: w for ref, w in self.pings.items() if w is not worker}
+            self._kill(worker)
 
     def _grow(self, capacity: int) -> None:
         if time.monotonic() < self.held_until:
