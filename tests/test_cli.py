@@ -99,6 +99,8 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
                              {"r.yaml": "steps: [80\n", "study/study.json": "{}\n"}, ["r.yaml", "not valid YAML"]),
     "address-not-host-port": (["search", "--config", "smoke", "--address", "nonsense", "--out", "run"], None, {},
                               ["--address", "not host:port"]),
+    "address-port-out-of-range": (["search", "--config", "smoke", "--address", "127.0.0.1:99999", "--out", "run"],
+                                  None, {}, ["--address", "not host:port"]),
     "screen-factor-without-signal": (["search", "--config", "smoke", "--screen-factor", "4", "--out", "run"], None,
                                      {}, ["search.screen_factor", "search.screen_signal"]),
     "screen-signal-that-trains": (["search", "--config", "smoke", "--screen-signal", "bn", "--screen-factor", "4",

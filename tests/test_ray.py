@@ -282,12 +282,9 @@ def test_a_wrong_token_is_one_line_that_names_the_token(tmp_path, local_cluster)
     assert "token" in _one_line_error(tmp_path, address, env)
 
 
-@pytest.mark.parametrize("address, fragment", [("127.0.0.1:{closed}", "nothing answers"),
-                                               ("head-without-port", "not host:port"),
-                                               ("127.0.0.1:99999", "not host:port")])
-def test_an_address_that_leads_nowhere_is_one_line(tmp_path, address, fragment):
-    stderr = _one_line_error(tmp_path, address.format(closed=_free_port()), dict(os.environ))
-    assert fragment in stderr
+def test_an_address_where_nothing_answers_is_one_line(tmp_path):
+    """(Addresses that are not host:port are user errors of tests/test_cli.py.)"""
+    assert "nothing answers" in _one_line_error(tmp_path, f"127.0.0.1:{_free_port()}", dict(os.environ))
 
 
 # SIGTERM under Ray (whose own handler must not win); SIGHUP with the local executor, the same handler without Ray.
