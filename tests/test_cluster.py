@@ -99,6 +99,16 @@ def uninterrupted(tmp_path_factory) -> list[str]:
     return [r["hash"] for r in sorted(result.records, key=lambda r: r["id"])]
 
 
+def test_a_cluster_with_no_worker_node_yet_is_one_line_that_says_to_start_one(tmp_path, search):
+    """Its head holds no CPU: no flag of ours would help, so the line names the remedy, not --cpus-per-eval."""
+    proc = search("--config", "smoke", "--budget", "2", "--out", "run")
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and stderr.strip().splitlines() == ["evohybrid: error: no node of the Ray cluster has a CPU for a worker: "
+                                           "start a worker node with 'ray start --address <the head>', or leave "
+                                           "out --address to run on this machine"], stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_worker_node_lost_mid_search_loses_and_repeats_nothing(tmp_path, cluster, search, uninterrupted):
     cluster.add(), cluster.add()
     proc = search("--config", "smoke", "--budget", str(BUDGET), "--out", "run")

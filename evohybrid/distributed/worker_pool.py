@@ -115,14 +115,18 @@ class WorkerPool:
 
     def _check_fits(self, nodes: list[dict[str, Any]]) -> None:
         # Ray would wait forever for a worker that no node can hold: say so instead.
-        if not any(self._fits_on(node["Resources"]) for node in nodes):
-            cpus = max((node["Resources"].get("CPU", 0) for node in nodes), default=0)
-            gpus = max((node["Resources"].get("GPU", 0) for node in nodes), default=0)
-            if self.demand.cpus > cpus:
-                problem = f"--cpus-per-eval {self.demand.cpus:g} but no node of the Ray cluster has more than {cpus:g} CPUs"
-            else:
-                problem = f"--gpus-per-eval {self.demand.gpus:g} but no node of the Ray cluster has more than {gpus:g} GPUs"
-            raise EvohybridError(f"{problem}: ask for less per evaluation")
+        if any(self._fits_on(node["Resources"]) for node in nodes):
+            return
+        cpus = max((node["Resources"].get("CPU", 0) for node in nodes), default=0)
+        gpus = max((node["Resources"].get("GPU", 0) for node in nodes), default=0)
+        if cpus == 0:  # e.g. a head started with --num-cpus 0 and no worker node yet: no flag of ours would help
+            raise EvohybridError("no node of the Ray cluster has a CPU for a worker: start a worker node with "
+                                 "'ray start --address <the head>', or leave out --address to run on this machine")
+        if self.demand.cpus > cpus:
+            problem = f"--cpus-per-eval {self.demand.cpus:g} but no node of the Ray cluster has more than {cpus:g} CPUs"
+        else:
+            problem = f"--gpus-per-eval {self.demand.gpus:g} but no node of the Ray cluster has more than {gpus:g} GPUs"
+        raise EvohybridError(f"{problem}: ask for less per evaluation")
 
     @property
     def started(self) -> list[Worker]:
