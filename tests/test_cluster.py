@@ -103,9 +103,10 @@ def test_a_cluster_with_no_worker_node_yet_is_one_line_that_says_to_start_one(tm
     """Its head holds no CPU: no flag of ours would help, so the line names the remedy, not --cpus-per-eval."""
     proc = search("--config", "smoke", "--budget", "2", "--out", "run")
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and stderr.strip().splitlines() == ["evohybrid: error: no node of the Ray cluster has a CPU for a worker: "
-                                           "start a worker node with 'ray start --address <the head>', or leave "
-                                           "out --address to run on this machine"], stderr
+    assert proc.returncode == 2, stderr
+    assert stderr.strip().splitlines() == ["evohybrid: error: no node of the Ray cluster has a CPU for a worker: start "
+                                           "a worker node with 'ray start --address <the head>', or leave out "
+                                           "--address to run on this machine"]
     assert not (tmp_path / "run").exists()
 
 

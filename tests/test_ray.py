@@ -372,8 +372,9 @@ def test_sixteen_actors_share_a_search_and_a_killed_one_is_replaced(tmp_path, lo
     killer = threading.Thread(target=kill_a_worker)
     killer.start()
     config = evohybrid.load_config("smoke").override("fitness", steps=2)
+    options = RayOptions(workers=16, worker_timeout_s=1)
     result = evohybrid.search(config, out=tmp_path / "run", budget=32, progress=False,
-                              executor_factory=lambda cfg: RayExecutor(cfg, RayOptions(workers=16, worker_timeout_s=1)))
+                              executor_factory=lambda cfg: RayExecutor(cfg, options))
     killer.join()
     records = _records(tmp_path / "run")
     assert killed, "no worker was killed"
