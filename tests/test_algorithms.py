@@ -1,6 +1,6 @@
 """The search algorithms driven by hand through ask/tell, with objectives chosen so that the expected selection is
 known: aging evolution's tournament and retirement, steady-state NSGA-II's replacement of the worst, NSGA-II's
-generations, the JSON state with proposals still pending, a replayed genome adopted, and the error once every genome
+generations, NSGA-II's selection the same as DEAP's, the JSON state with proposals still pending, a replayed genome adopted, and the error once every genome
 of a space has been proposed. No training, no Ray."""
 
 from __future__ import annotations
@@ -8,15 +8,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import random
 from typing import Any
 
 import pytest
+from deap import tools
 
 import evohybrid
 from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms import Algorithm, SpaceExhausted, make_algorithm
 from evohybrid.evolution.algorithms.aging import AgingEvolution
+from evohybrid.evolution.algorithms.deap_types import Individual
 from evohybrid.evolution.algorithms.nsga2 import NSGA2, SteadyStateNSGA2
+from evohybrid.evolution.algorithms.nsga2_selection import select_nsga2
 from evohybrid.evolution.algorithms.proposal import objectives
 from evohybrid.evolution.algorithms.random_search import RandomSearch
 from evohybrid.spaces.space import parse_space
@@ -215,3 +219,18 @@ def _every_genome(space) -> list:
 def test_the_objectives_rank_a_failed_evaluation_below_every_finished_one(record, expected):
     assert objectives(record) == expected
 
+
+
+@pytest.mark.parametrize("levels", [3, 10, 1000])
+def test_nsga2_selection_picks_what_deaps_picks_ties_and_nans_included(levels):
+    # The fast sort must keep DEAP's fronts and their order, or recorded runs would select differently.
+    rng = random.Random(levels)
+    for trial in range(300):
+        values = [(rng.randint(0, levels) / levels if trial % 5 or rng.random() > 0.2 else math.nan,
+                   float(rng.randint(1, levels))) for _ in range(rng.randint(1, 30))]
+        k = rng.randint(1, len(values) + 2)
+        ours, deaps = ([Individual(None, value) for value in values] for _ in range(2))
+        assert ([ours.index(ind) for ind in select_nsga2(ours, k)]
+                == [deaps.index(ind) for ind in tools.selNSGA2(deaps, k)])
+        assert ([repr(ind.fitness.__dict__.get("crowding_dist")) for ind in ours]
+                == [repr(ind.fitness.__dict__.get("crowding_dist")) for ind in deaps])

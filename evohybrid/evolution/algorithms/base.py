@@ -9,13 +9,12 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
-from deap import tools
-
 from ...config import SearchConfig
 from ...errors import EvohybridError
 from ...spaces.genome import Genome
 from ...spaces.space import SearchSpace
 from .deap_types import Individual, global_random_seeded
+from .nsga2_selection import select_nsga2
 from .proposal import Proposal, objectives
 from .rungs import Rungs
 from .selection import Vector, selection_objectives, selection_vector
@@ -131,7 +130,7 @@ class Algorithm:
         individuals = [Individual(genomes[index], (floor if score is None else score, params))
                        for index, (score, params) in zip(positions, results)]
         with global_random_seeded(self.rng.getrandbits(64)):
-            chosen = {id(ind) for ind in tools.selNSGA2(individuals, count)}
+            chosen = {id(ind) for ind in select_nsga2(individuals, count)}
         return [(index, score) for index, individual, (score, _) in zip(positions, individuals, results)
                 if id(individual) in chosen]
 

@@ -10,6 +10,7 @@ from deap import tools
 from ...spaces.genome import Genome
 from .base import Algorithm, Proposal, Vector, scored_from_json, scored_to_json
 from .deap_types import Individual, global_random_seeded
+from .nsga2_selection import select_nsga2
 
 
 class NSGA2(Algorithm):
@@ -46,7 +47,7 @@ class NSGA2(Algorithm):
         scored = self.parents + [self.children[key] for key in sorted(self.children)]
         pool = [Individual(genome, values) for (genome, _), values in zip(scored, self.selection_objectives(scored))]
         with global_random_seeded(self.rng.getrandbits(64)):
-            survivors = tools.selNSGA2(pool, self.cfg.population)
+            survivors = select_nsga2(pool, self.cfg.population)
             chosen = tools.selTournamentDCD(survivors, _multiple_of_four(len(survivors)))
         vectors = {id(ind): vector for ind, (_, vector) in zip(pool, scored)}
         self.parents = [(ind.genome, vectors[id(ind)]) for ind in survivors]
@@ -91,7 +92,7 @@ class SteadyStateNSGA2(Algorithm):
             return self.space.sample(self.rng), {"origin": "random"}
         pool = self._individuals()
         with global_random_seeded(self.rng.getrandbits(64)):
-            tools.selNSGA2(pool, len(pool))  # assigns the crowding distances the tournament reads
+            select_nsga2(pool, len(pool))  # assigns the crowding distances the tournament reads
             mother, father = tools.selTournamentDCD(pool, 4)[:2]
         return _breed(self, mother.genome, father.genome), {"origin": "offspring"}
 
@@ -100,7 +101,7 @@ class SteadyStateNSGA2(Algorithm):
         if len(self.population) > self.cfg.population:
             pool = self._individuals()
             with global_random_seeded(self.rng.getrandbits(64)):
-                survivors = {id(ind) for ind in tools.selNSGA2(pool, self.cfg.population)}
+                survivors = {id(ind) for ind in select_nsga2(pool, self.cfg.population)}
             self.population = [item for item, ind in zip(self.population, pool) if id(ind) in survivors]
 
     def _individuals(self) -> list[Individual]:

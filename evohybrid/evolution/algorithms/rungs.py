@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from deap import tools
-
 from ...spaces.genome import Genome
 from .deap_types import Individual, global_random_seeded
+from .nsga2_selection import select_nsga2
 from .proposal import Proposal, objectives
 
 
@@ -43,7 +42,7 @@ def promote(members: dict[int, dict[str, Any]], fraction: float, rung: int, seed
     individuals = [Individual(Genome.from_dict(members[key]["genome"]), (values[key], members[key]["params"]))
                    for key in candidates]
     with global_random_seeded(seed):
-        chosen = {id(ind) for ind in tools.selNSGA2(individuals, count)}
+        chosen = {id(ind) for ind in select_nsga2(individuals, count)}
     return sorted(key for key, ind in zip(candidates, individuals) if id(ind) in chosen)
 
 
