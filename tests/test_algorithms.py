@@ -1,7 +1,7 @@
 """The search algorithms driven by hand through ask/tell, with objectives chosen so that the expected selection is
 known: aging evolution's tournament and retirement, steady-state NSGA-II's replacement of the worst, NSGA-II's
-generations, NSGA-II's selection the same as DEAP's, the JSON state with proposals still pending, a replayed genome adopted, and the error once every genome
-of a space has been proposed. No training, no Ray."""
+generations, NSGA-II's selection against DEAP's own, the JSON state with proposals still pending, a replayed genome
+adopted, and the error once every genome of a space has been proposed. No training, no Ray."""
 
 from __future__ import annotations
 
