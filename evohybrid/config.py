@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import DATASETS, GENERATED, unknown_dataset
+from .dataset_names import DATASET_NAMES, GENERATED_DEFAULTS, unknown_dataset
 from .errors import ConfigError
 from .fitness.signal_names import FITNESS_SIGNAL, SIGNALS, ZERO_COST_SIGNALS
-from .spaces.builder import BN_INITS, TRAINABLE_SETS
+from .spaces.builder_names import BN_INITS, TRAINABLE_SETS
 from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 
 CONFIGS_DIR = shipped_folder("evohybrid.configs")
@@ -53,7 +53,7 @@ class FitnessConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    algorithm: str = "nsga2"  # a name registered in evolution.algorithms.ALGORITHMS
+    algorithm: str = "nsga2"  # one of ALGORITHM_NAMES
     budget: int = 200  # distinct architectures evaluated
     time_budget: float | None = None  # seconds: no new proposal after this much wall time of one search command
     population: int = 20
@@ -99,7 +99,11 @@ class Config:
         return config_from_dict(raw)
 
 
+# The algorithms registered in evolution.algorithms, by name (a test keeps the two equal): the schema checks a
+# name without importing the algorithms, which read this schema.
+ALGORITHM_NAMES = ("nsga2", "nsga2-steady", "aging", "random")
 CHOICES = {
+    ("search", "algorithm"): ALGORITHM_NAMES,
     ("fitness", "trainable"): TRAINABLE_SETS,
     ("fitness", "bn_init"): BN_INITS,
     ("fitness", "optimizer"): ("adam", "sgd"),
@@ -149,13 +153,8 @@ def _section(cls: type, raw: Any, section: str | None) -> Any:
             continue
         where = f"{prefix}{name}"
         values[name] = _check_type(value, hints[name], where)
-        if (section, name) == ("data", "dataset") and value not in DATASETS:
+        if (section, name) == ("data", "dataset") and value not in DATASET_NAMES:
             raise ConfigError(f"{where}: {unknown_dataset(value)}")
-        if (section, name) == ("search", "algorithm"):
-            from .evolution.algorithms import ALGORITHMS  # here, not above: the algorithms read their config
-
-            if value not in ALGORITHMS:
-                raise ConfigError(f"{where} must be one of {list(ALGORITHMS)}, got {value!r}")
         if (section, name) in CHOICES and values[name] not in CHOICES[(section, name)]:
             raise ConfigError(f"{where} must be one of {list(CHOICES[(section, name)])}, got {value!r}")
         if (section, name) in POSITIVE and values[name] is not None and values[name] <= 0:
@@ -218,10 +217,10 @@ MIN_GENERATED_SAMPLES = 100  # ten classes, a fifth of them for the test split
 
 
 def _check_generated(data: DataConfig) -> None:
-    if data.dataset not in GENERATED:
+    if data.dataset not in GENERATED_DEFAULTS:
         given = [key for key in ("samples", "generator_seed") if getattr(data, key) is not None]
         if given:
-            raise ConfigError(f"data.{given[0]} sets a generated data set ({', '.join(GENERATED)}) only: remove it "
+            raise ConfigError(f"data.{given[0]} sets a generated data set ({', '.join(GENERATED_DEFAULTS)}) only: remove it "
                               f"for {data.dataset}")
     elif data.samples is not None and data.samples < MIN_GENERATED_SAMPLES:
         raise ConfigError(f"data.samples must be at least {MIN_GENERATED_SAMPLES} for {data.dataset}, got {data.samples}")

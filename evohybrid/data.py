@@ -17,21 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .dataset_names import GENERATED_DEFAULTS, NUM_CLASSES, UCR_CLASSES, UCR_SETS, dataset_holds, unknown_dataset
 from .errors import DatasetError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_CACHE = Path.home() / ".cache" / "evohybrid" / "data"
-# The UCR/UEA sets that ship inside aeon (so they need no download), with their classes: univariate, multivariate
-# (BasicMotions) and of unequal length (JapaneseVowels, zero-padded).
-UCR_CLASSES = {"ACSF1": 10, "ArrowHead": 3, "BasicMotions": 4, "GunPoint": 2, "ItalyPowerDemand": 2,
-               "JapaneseVowels": 9, "OSULeaf": 6}
-UCR_SETS = tuple(UCR_CLASSES)
-# The classes of each registered data set: its loader's and its chance level's one source, read without loading it.
-NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "synthetic-cifar10": 10,
-               "mnist1d": 10, **{f"ucr:{name}": classes for name, classes in UCR_CLASSES.items()}}
-# Sets made by a generator rather than read from files: their size and generator seed are settings (data.samples,
-# data.generator_seed), with these defaults (MNIST-1D: the paper's 4,000 training and 1,000 test series).
-GENERATED_DEFAULTS = {"mnist1d": {"samples": 5000, "generator_seed": 42}}
 
 
 @dataclass(frozen=True)
@@ -331,6 +321,7 @@ AUGMENTATION = {"fashion-mnist": Augmentation(2, False), "mnist": Augmentation(2
                 "cifar10": Augmentation(4, True), "cifar100": Augmentation(4, True),
                 "synthetic-cifar10": Augmentation(4, True)}
 
+# Each name of dataset_names.DATASET_NAMES, in its order, with its loader.
 DATASETS: dict[str, Callable[[Path | None, bool], LabelledData]] = {
     "fashion-mnist": _load_fashion_mnist,
     "mnist": _torchvision_loader("mnist", "MNIST"),
@@ -343,19 +334,6 @@ DATASETS: dict[str, Callable[[Path | None, bool], LabelledData]] = {
 
 
 GENERATED: dict[str, Callable[[int, int], LabelledData]] = {"mnist1d": _generate_mnist1d}
-
-
-def dataset_holds(name: str) -> str:
-    """What a registered data set holds, known without loading it: "series" (the UCR sets, MNIST-1D) or "images"."""
-    return "series" if name.startswith("ucr:") or name in GENERATED else "images"  # the generated sets are series
-
-
-def unknown_dataset(name: str) -> str:
-    """The one-line error for a data set name that is not registered: the UCR sets listed apart."""
-    if name.startswith("ucr:"):
-        return f"unknown UCR set '{name[4:]}': the bundled ones are {', '.join(UCR_SETS)} (as ucr:<name>)"
-    images = sorted(set(DATASETS) - {f"ucr:{ucr}" for ucr in UCR_SETS})
-    return f"unknown data set '{name}': use one of {images}, or ucr:<name> for a bundled UCR set"
 
 
 def load_data(data: Any) -> LabelledData:

@@ -13,7 +13,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import evohybrid
 from evohybrid.errors import ConfigError
-from evohybrid.spaces.builder import TRAINABLE_SETS, set_trainable
+from evohybrid.spaces.builder import set_trainable
+from evohybrid.spaces.builder_names import TRAINABLE_SETS
 from evohybrid.spaces.genome import Genome, StageGene
 from evohybrid.spaces.kinds import KINDS
 

@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -55,8 +56,8 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> s
 
 # -- user errors -----------------------------------------------------------------------------------------------------
 # Each case: command-line arguments, standard input, the files the working folder holds first, and what the one
-# line of stderr must name. The cases run concurrently (each command spends ~2 s importing torch), then each test
-# checks one of them.
+# line of stderr must name. The cases run concurrently (most load a config or a data set, which imports torch), then
+# each test checks one of them.
 
 ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] = {
     "budget-zero": (["search", "--budget", "0"], None, {}, ["--budget", "'0'"]),
@@ -160,6 +161,31 @@ def test_user_error_is_one_line_with_exit_code_2(error_runs, case):
 def test_user_error_writes_nothing(error_runs, case):
     _result, before, after = error_runs[case]
     assert after == before  # no run directory, no results/ folder, existing files untouched
+
+
+# Run in a fresh interpreter: the test process itself has imported everything already.
+NO_HEAVY_IMPORTS = """
+import sys
+import evohybrid.config, evohybrid.cli
+for argv in (["--help"], ["search", "--budget", "0"], ["search", "--algorithm", "nope"], ["pareto"]):
+    try:
+        evohybrid.cli.main(argv)
+    except SystemExit:
+        pass
+print(sorted({name.split(".")[0] for name in sys.modules} & {"torch", "ray", "matplotlib", "deap", "numpy"}))
+"""
+
+
+def test_help_and_usage_errors_import_neither_torch_nor_ray(tmp_path):
+    result = subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORTS], cwd=tmp_path, env=_env(), capture_output=True,
+                            text=True, timeout=TIMEOUT)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+    assert "search.algorithm must be one of" in result.stderr
+
+
+def test_version_names_the_installed_package(tmp_path):
+    result = cli("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"evohybrid {version('evohybrid')}"
 
 
 # -- a real run ------------------------------------------------------------------------------------------------------

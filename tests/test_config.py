@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 import evohybrid
-from evohybrid.config import CONFIGS_DIR, Config, config_from_dict
+from evohybrid.config import ALGORITHM_NAMES, CONFIGS_DIR, Config, config_from_dict
 from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms import ALGORITHMS
 
@@ -28,7 +28,8 @@ def test_smoke_config_is_small():
     assert config.search.budget <= 12 and config.fitness.steps <= 10
 
 
-def test_every_registered_algorithm_is_a_config_choice():
+def test_the_config_offers_exactly_the_registered_algorithms():
+    assert sorted(ALGORITHM_NAMES) == sorted(ALGORITHMS)
     for name in ALGORITHMS:
         assert config_from_dict({"search": {"algorithm": name}}).search.algorithm == name
 

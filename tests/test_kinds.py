@@ -13,7 +13,8 @@ import torch
 import evohybrid
 from evohybrid.cli import main
 from evohybrid.config import config_from_dict
-from evohybrid.data import UCR_SETS, load_dataset, search_split
+from evohybrid.data import load_dataset, search_split
+from evohybrid.dataset_names import UCR_SETS
 from evohybrid.errors import ConfigError, GenomeError
 from evohybrid.spaces.builder import build_model, count_flops
 from evohybrid.spaces.genome import Genome, StageGene

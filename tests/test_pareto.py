@@ -13,7 +13,8 @@ import pytest
 
 import evohybrid
 from evohybrid.cli import main
-from evohybrid.data import DATASETS, NUM_CLASSES
+from evohybrid.data import DATASETS
+from evohybrid.dataset_names import DATASET_NAMES, NUM_CLASSES
 from evohybrid.errors import GenomeError
 from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.pareto import (ParetoArchive, chance_level, format_front, format_rows, front_rows,
@@ -136,7 +137,7 @@ def test_no_knee_with_fewer_than_three_members_above_chance():
 
 
 def test_every_registered_data_set_has_its_chance_level():
-    assert set(NUM_CLASSES) == set(DATASETS)
+    assert tuple(NUM_CLASSES) == DATASET_NAMES == tuple(DATASETS)
     assert chance_level("fashion-mnist") == CHANCE and chance_level("cifar100") == 0.01
     assert all(chance_level(name) == 1 / NUM_CLASSES[name] for name in DATASETS)
 

@@ -15,7 +15,7 @@ import numpy as np
 from deap import tools
 
 from ..config import config_from_dict
-from ..data import NUM_CLASSES
+from ..dataset_names import NUM_CLASSES
 from ..evolution.algorithms.base import objectives
 from ..evolution.algorithms.deap_types import Individual
 from ..evolution.algorithms.rungs import selection_view

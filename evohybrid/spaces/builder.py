@@ -12,11 +12,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
 from ..errors import ConfigError
+from .builder_names import BN_INITS, TRAINABLE_SETS
 from .genome import Genome, StageGene
 from .kinds import Kind, kind_of
-
-TRAINABLE_SETS = ("bn", "bn+head", "head", "all")
-BN_INITS = ("uniform", "ones")
 
 
 def layers(kind: Kind) -> tuple[type[_ConvNd], type[_BatchNorm]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..dataset_names import dataset_holds
 from ..errors import ConfigError, GenomeError
 from .genome import Genome
 
@@ -32,8 +33,6 @@ def kind_of(genome: Genome) -> Kind:
 
 def check_space_data(space_name: str, space_kind: str, dataset: str) -> None:
     """A one-line error, before anything runs, when a space's networks cannot read the data set."""
-    from ..data import dataset_holds
-
     holds, reads = dataset_holds(dataset), KINDS[space_kind].data
     if holds != reads:
         raise ConfigError(f"search space '{space_name}' is of kind {space_kind}, which reads {reads}, but {dataset} "

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ..config import Config, config_from_dict, load_config
-from ..data import AEON_MISSING, UCR_SETS
+from ..data import AEON_MISSING
+from ..dataset_names import UCR_SETS
 from ..distributed.executors import Executor
 from ..errors import ConfigError, DatasetError
 from ..evolution.loop import search

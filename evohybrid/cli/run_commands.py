@@ -1,0 +1,162 @@
+"""`evohybrid pareto`, `report`, `promote`, `export` and `prune`: what a user does with a finished search."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import stop_signals
+from ..errors import EvohybridError
+from .arguments import (add_address_flag, comma_positive_floats, log_line, non_negative_float, non_negative_int,
+                        positive_float, positive_int)
+
+RUN_HELP = "a run directory written by 'evohybrid search'"
+# PromoteOptions fields set by `evohybrid promote` flags (argparse dest = field), and the flag that sets each.
+PROMOTE_RECIPE_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lrs": "--lr", "resolution": "--resolution",
+                        "train_size": "--train-size", "label_smoothing": "--label-smoothing",
+                        "cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial",
+                        "max_failures": "--max-failures"}
+
+
+def comma_ids(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be evaluation ids separated by commas, e.g. 3,17, got '{text}'") from None
+
+
+def resolution(text: str) -> int | str:
+    """'native' or a positive number of pixels."""
+    if text == "native" or (text.isdigit() and int(text) > 0):
+        return text if text == "native" else int(text)
+    raise argparse.ArgumentTypeError(f"must be 'native' or a positive number of pixels, got '{text}'")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    pareto = commands.add_parser("pareto", help="the Pareto front of a run (accuracy up, parameters down), knee and "
+                                                "members at or below chance marked")
+    pareto.add_argument("run", help=RUN_HELP)
+    pareto.add_argument("--fronts", type=positive_int, default=1, help="how many non-dominated fronts (default 1)")
+    pareto.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    pareto.set_defaults(func=pareto_command)
+
+    report = commands.add_parser("report", help="figures and a self-contained report.html in the first run's folder")
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run directories; later ones join the hypervolume plot")
+    report.set_defaults(func=report_command)
+
+    promote = commands.add_parser("promote", help="train chosen architectures fully (all weights) with Ray Tune")
+    promote.add_argument("run", help=RUN_HELP)
+    choice = promote.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--top", type=positive_int, help="the K evaluations of highest proxy accuracy")
+    choice.add_argument("--ids", type=comma_ids, help="evaluation ids, e.g. 3,17")
+    choice.add_argument("--front", action="store_true", help="every evaluation on the Pareto front")
+    choice.add_argument("--knee", action="store_true",
+                        help="the knee of the Pareto front, as 'evohybrid pareto' marks it (never a network at or "
+                             "below chance)")
+    choice.add_argument("--resume", action="store_true", help="finish the run's latest promotion")
+    promote.add_argument("--epochs", type=positive_int, help="training epochs (default 15)")
+    promote.add_argument("--resolution", type=resolution,
+                         help="image size to train at: 'native' (the data set's own, default) or pixels, e.g. 16")
+    promote.add_argument("--label-smoothing", type=non_negative_float,
+                         help="weight of the uniform target in the loss, e.g. 0.1 (default 0)")
+    promote.add_argument("--train-size", type=positive_int,
+                         help="training images, for a quick look (default: all but the search's validation slice)")
+    promote.add_argument("--batch-size", type=positive_int, help="images per step (default 128)")
+    promote.add_argument("--lr", dest="lrs", type=comma_positive_floats,
+                         help="learning rates, one trial each, the best validation accuracy kept (default 0.1)")
+    promote.add_argument("--cpus-per-trial", type=positive_float, help="CPUs per trial (default 1)")
+    promote.add_argument("--gpus-per-trial", type=non_negative_float, help="GPUs per trial (default: 1 if any GPU)")
+    add_address_flag(promote)
+    promote.add_argument("--max-failures", type=int,
+                         help="restarts of a crashed trial from its last checkpoint (default 2; -1: no limit)")
+    promote.set_defaults(func=promote_command, stop_hint="resume with 'evohybrid promote {run} --resume'")
+
+    export = commands.add_parser("export", help="write a promoted model as one standalone file")
+    export.add_argument("run", help=RUN_HELP)
+    export.add_argument("id", type=int, help="the evaluation id of a promoted model")
+    export.add_argument("--out", required=True, help="the file to write, e.g. model.pt")
+    export.add_argument("--level", type=non_negative_int,
+                        help="a pruning level written by 'evohybrid prune' (default: the dense promoted model)")
+    export.set_defaults(func=export_command)
+
+    prune = commands.add_parser("prune", help="lottery tickets of a promoted model: iterative magnitude pruning with "
+                                              "weight rewinding, and a random-reinitialisation control")
+    prune.add_argument("run", help=RUN_HELP)
+    prune.add_argument("id", type=int, help="the evaluation id of a promoted model")
+    prune.add_argument("--levels", type=int, default=8,
+                       help="pruning rounds after the dense level 0 (default 8: 17%% of the weights left at --rate 0.2)")
+    prune.add_argument("--rate", type=float, default=0.2, help="fraction of the remaining weights removed per level "
+                                                               "(default 0.2)")
+    prune.add_argument("--rewind", default="1ep",
+                       help="where survivors rewind to: <N>ep (epochs), <N>it (steps) or 0 (initial weights; "
+                            "default 1ep)")
+    prune.add_argument("--layerwise", action="store_true",
+                       help="remove the same fraction in every layer (default: the smallest weights over all layers)")
+    prune.set_defaults(func=prune_command, stop_hint="finished levels are kept; run the same command again to continue")
+
+
+def pareto_command(args: argparse.Namespace) -> int:
+    from ..evolution.store import RunStore
+    from ..inspection.pareto import format_rows, front_rows, pareto_fronts, run_chance
+
+    store = RunStore.open(args.run)
+    fronts = pareto_fronts(store.records(), args.fronts)
+    if not fronts and args.format == "table":
+        print(f"no successful evaluation in '{args.run}' yet")
+        return 0
+    print(format_rows(front_rows(fronts, run_chance(store)), args.format))
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from ..inspection.report import write_report
+
+    for path in write_report(args.runs):
+        print(path)
+    return 0
+
+
+def promote_command(args: argparse.Namespace) -> int:
+    given = {name: getattr(args, name) for name in PROMOTE_RECIPE_FLAGS if getattr(args, name) is not None}
+    if args.resume and given:
+        raise EvohybridError(f"{PROMOTE_RECIPE_FLAGS[next(iter(given))]} cannot change a promotion being resumed: "
+                             "drop it (only --address can)")
+    from ..training.promote import PromoteOptions, promote
+    from ..training.promoted import format_promoted
+
+    result = promote(args.run, ids=args.ids, top=args.top, front=args.front, knee=args.knee, resume=args.resume,
+                     options=PromoteOptions(address=args.address, **given))
+    if result.skipped:
+        print(f"already promoted, not trained again: {', '.join(map(str, result.skipped))} "
+              f"(delete {result.run_dir}/promoted/<id> to train one again)", file=sys.stderr)
+    print(format_promoted(result.rows, result.tau) if result.rows else "no promoted model yet")
+    print(f"outputs: {result.run_dir / 'promoted'}")
+    for failure in result.failures:
+        print(f"evohybrid: warning: {failure}", file=sys.stderr)
+    if result.interrupted:
+        print(f"evohybrid: stopped by {stop_signals.signal_name()}: resume with 'evohybrid promote {args.run} --resume'",
+              file=sys.stderr)
+        return stop_signals.exit_code()
+    return 1 if result.failures else 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from ..inspection.export import export_model
+
+    print(export_model(args.run, args.id, args.out, level=args.level))
+    return 0
+
+
+def prune_command(args: argparse.Namespace) -> int:
+    from ..training.lottery import LotterySettings, lottery_dir, prune
+    from ..training.promoted import model_dir
+
+    results = prune(args.run, args.id, LotterySettings(levels=args.levels, rate=args.rate, rewind=args.rewind,
+                                                       layerwise=args.layerwise), log=log_line)
+    print(f"{'level':>5}  {'pruned':>7}  {'weights':>9}  {'val_acc':>7}  {'test_acc':>8}  {'train_s':>7}")
+    for row in results:
+        name = "ctrl" if row["control"] else row["level"]
+        print(f"{name:>5}  {row['sparsity']:>7.1%}  {row['weights_left']:>9,}  {row['val_acc']:>7.4f}  "
+              f"{row['test_acc']:>8.4f}  {row['train_s']:>7.0f}")
+    print(f"(ctrl: the last level's mask on fresh random weights)\noutputs: {lottery_dir(model_dir(args.run, args.id))}")
+    return 0
