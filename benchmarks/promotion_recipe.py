@@ -17,7 +17,7 @@ import itertools
 from evohybrid.config import config_from_dict
 from evohybrid.distributed.job_pool import PoolOptions, run_jobs
 from evohybrid.evolution.store import RunStore
-from evohybrid.inspection.pareto import pareto_front
+from evohybrid.evolution.pareto import pareto_front
 from evohybrid.spaces.genome import Genome
 from evohybrid.training.trainer import NATIVE, Training, TrainingData, training_data
 

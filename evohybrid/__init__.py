@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 _HOMES = {
     "Config": "config", "load_config": "config",
     "SearchSplit": "data", "load_dataset": "data",
-    "load_search_split": "distributed.executors",
+    "load_search_split": "evolution.executors",
     "EvohybridError": "errors",
     "SearchResult": "evolution.loop", "search": "evolution.loop",
     "load_exported": "inspection.export",
-    "pareto_front": "inspection.pareto",
+    "pareto_front": "evolution.pareto",
     "build_model": "spaces.builder", "count_flops": "spaces.builder", "count_parameters": "spaces.builder",
     "Genome": "spaces.genome", "StageGene": "spaces.genome",
     "SearchSpace": "spaces.space", "load_space": "spaces.space",
@@ -35,11 +35,11 @@ _HOMES = {
 if TYPE_CHECKING:
     from .config import Config, load_config
     from .data import SearchSplit, load_dataset
-    from .distributed.executors import load_search_split
+    from .evolution.executors import load_search_split
     from .errors import EvohybridError
     from .evolution.loop import SearchResult, search
     from .inspection.export import load_exported
-    from .inspection.pareto import pareto_front
+    from .evolution.pareto import pareto_front
     from .spaces.builder import build_model, count_flops, count_parameters
     from .spaces.genome import Genome, StageGene
     from .spaces.space import SearchSpace, load_space
@@ -60,7 +60,7 @@ def __dir__() -> list[str]:
 def evaluate(genome: Genome, config: Config | None = None, *, split: SearchSplit | None = None) -> dict[str, Any]:
     """The fitness record of one genome under `config` (data loaded from the config unless `split` is given)."""
     from .config import Config
-    from .distributed.executors import load_search_split
+    from .evolution.executors import load_search_split
     from .fitness.evaluator import evaluate as evaluate_on_split
     from .spaces.kinds import check_input
 

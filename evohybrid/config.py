@@ -11,7 +11,7 @@ from typing import Any
 
 from .dataset_names import DATASET_NAMES, GENERATED_DEFAULTS, unknown_dataset
 from .errors import ConfigError
-from .fitness.signal_names import FITNESS_SIGNAL, SIGNALS, ZERO_COST_SIGNALS
+from .signal_names import FITNESS_SIGNAL, SIGNALS, ZERO_COST_SIGNALS
 from .spaces.builder_names import BN_INITS, TRAINABLE_SETS
 from .yaml_files import read_yaml, resolve_yaml, shipped_folder
 

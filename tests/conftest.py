@@ -10,7 +10,7 @@ from xdist.scheduler import LoadScopeScheduling
 
 import evohybrid
 from evohybrid.evolution.algorithms import ALGORITHMS
-from evohybrid.inspection.pareto import ok_records
+from evohybrid.evolution.pareto import ok_records
 from evohybrid.spaces.space import SPACES_DIR
 from evohybrid.training.promote import PromoteOptions, promote
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import evohybrid
-from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.executors import LocalExecutor
 from evohybrid.spaces.genome import Genome
 
 TIMEOUT = 240

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.executors import LocalExecutor
 from search_processes import cli, records, wait_for_lines
 
 BUDGET = 16

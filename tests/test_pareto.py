@@ -17,9 +17,9 @@ from evohybrid.data import DATASETS
 from evohybrid.dataset_names import DATASET_NAMES, NUM_CLASSES
 from evohybrid.errors import GenomeError
 from evohybrid.evolution.store import RunStore
-from evohybrid.inspection.pareto import (ParetoArchive, chance_level, format_front, format_rows, front_rows,
-                                         hypervolume, hypervolume_curve, knee_point, pareto_front, pareto_fronts,
-                                         reference_point, thousands)
+from evohybrid.evolution.pareto import (ParetoArchive, chance_level, hypervolume, hypervolume_curve, knee_point,
+                                       pareto_front, pareto_fronts, reference_point)
+from evohybrid.inspection.tables import format_front, format_rows, front_rows, thousands
 
 GENOME = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
 ARCHITECTURE = evohybrid.Genome.from_dict(GENOME).describe()

@@ -23,7 +23,7 @@ import torch
 import evohybrid
 from evohybrid.cli import main
 from evohybrid.data import Augmentation, augment
-from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.executors import LocalExecutor
 from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.report import PROMOTED_FIGURE, write_report
 from evohybrid.spaces.builder import build_model, count_flops

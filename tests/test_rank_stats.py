@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evohybrid.studies.rank_stats import (interval, kendall_tau, out_of_fold_fit, partial_tau, resample, spearman_rho,
+from evohybrid.rank_stats import (interval, kendall_tau, out_of_fold_fit, partial_tau, resample, spearman_rho,
                                   tau_within_groups)
 
 

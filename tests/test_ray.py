@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import evohybrid
-from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.executors import LocalExecutor
 from evohybrid.distributed.ray_executor import RayExecutor, RayOptions
 from search_processes import cli as _cli, records as _records, wait_for_lines as _wait_for_lines
 

@@ -11,14 +11,14 @@ import shutil
 import pytest
 
 import evohybrid
-from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.executors import LocalExecutor
 from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms import Proposal
 from evohybrid.evolution.algorithms.aging import AgingEvolution
 from evohybrid.evolution.algorithms.random_search import RandomSearch
 from evohybrid.evolution.algorithms.rungs import promote, selection_values, selection_view
 from evohybrid.evolution.store import read_records
-from evohybrid.inspection.pareto import ok_records, pareto_front
+from evohybrid.evolution.pareto import ok_records, pareto_front
 
 from test_algorithms import TINY, make, ok
 from test_cli import kill_and_resume

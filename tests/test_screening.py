@@ -10,7 +10,7 @@ import random
 import pytest
 
 from evohybrid.config import config_from_dict
-from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.executors import LocalExecutor
 from evohybrid.errors import ConfigError
 from evohybrid.evolution.algorithms.nsga2 import NSGA2
 from evohybrid.evolution.algorithms.random_search import RandomSearch

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 import evohybrid
-from evohybrid.distributed.executors import LocalExecutor
+from evohybrid.evolution.executors import LocalExecutor
 from evohybrid.errors import ConfigError, RunDirError
 from evohybrid.evolution.store import read_records
-from evohybrid.inspection.pareto import pareto_front
+from evohybrid.evolution.pareto import pareto_front
 from evohybrid.spaces.genome import Genome
 from evohybrid.spaces.space import SPACES_DIR
 

@@ -20,7 +20,7 @@ from evohybrid.errors import ConfigError, RunDirError
 from evohybrid.evolution.store import read_records
 from evohybrid.studies.analysis import TRUTH, analyse
 from evohybrid.studies.proxy_study import MEASUREMENTS_FILE, RECIPES_FILE, SIGNALS, run_recipe_study, run_study, spread_sample
-from evohybrid.studies.rank_stats import partial_tau, tau_within_groups
+from evohybrid.rank_stats import partial_tau, tau_within_groups
 from evohybrid.studies.truth import TruthSettings
 
 N = 10

@@ -12,7 +12,7 @@ from ..dataset_names import DATASET_NAMES, UCR_SETS, dataset_holds
 from ..errors import EvohybridError
 
 if TYPE_CHECKING:
-    from ..distributed.executors import Executor
+    from ..evolution.executors import Executor
     from ..distributed.job_pool import PoolOptions
     from ..studies.truth import TruthSettings
 

@@ -97,7 +97,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def pareto_command(args: argparse.Namespace) -> int:
     from ..evolution.store import RunStore
-    from ..inspection.pareto import format_rows, front_rows, pareto_fronts, run_chance
+    from ..evolution.pareto import pareto_fronts, run_chance
+    from ..inspection.tables import format_rows, front_rows
 
     store = RunStore.open(args.run)
     fronts = pareto_fronts(store.records(), args.fronts)

@@ -69,7 +69,8 @@ def search_command(args: argparse.Namespace) -> int:
     config = None if resuming else config_from_args(args)
     from ..evolution.loop import search
     from ..evolution.store import RunStore
-    from ..inspection.pareto import format_front, run_chance
+    from ..evolution.pareto import run_chance
+    from ..inspection.tables import format_front
 
     result = search(config, out=args.out, resume=args.resume, budget=args.budget, progress=not args.quiet,
                     executor_factory=executor_factory(args))

@@ -37,7 +37,7 @@ class EvaluationWorker(PoolActor):
         import torch
 
         from ..fitness.evaluator import resolve_device
-        from .executors import load_search_split
+        from ..evolution.executors import load_search_split
 
         torch.set_num_threads(threads)
         self.config = config_from_dict(config)

@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 from ..config import Config, config_from_dict
 from ..data import check_validation_slice
-from ..distributed.executors import Executor, LocalExecutor
+from .executors import Executor, LocalExecutor
 from ..errors import ExecutorLost, RunDirError
-from ..inspection.pareto import ParetoArchive
+from .pareto import ParetoArchive
 from ..spaces.genome import Genome
 from ..spaces.kinds import check_space_data
 from ..spaces.space import SPACES_DIR, SearchSpace, parse_space

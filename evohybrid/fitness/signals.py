@@ -10,10 +10,10 @@ from typing import Callable
 from torch import nn
 
 from ..data import SearchSplit, normalise
+from ..signal_names import ZERO_COST_SIGNALS
 from ..spaces.builder import build_model, count_parameters, genome_seed
 from ..spaces.genome import Genome
 from .proxies import depth_score, naswot_score, synflow_score, zico_score
-from .signal_names import ZERO_COST_SIGNALS
 
 NASWOT_BATCH = 128  # the NASWOT paper's batch
 ZICO_BATCHES, ZICO_BATCH = 2, 64  # the ZiCo paper's two batches

@@ -15,9 +15,10 @@ from matplotlib.figure import Figure
 
 from ..evolution.store import RunStore
 from ..training.lottery import lottery_figure, read_lottery
-from ..training.promoted import kendall_tau, model_dir, read_promoted
-from .pareto import (front_rows, hypervolume, hypervolume_curve, knee_point, ok_records, pareto_front,
-                     reference_point, run_chance, thousands)
+from ..training.promoted import model_dir, proxy_full_tau, read_promoted
+from ..evolution.pareto import (hypervolume, hypervolume_curve, knee_point, ok_records, pareto_front, reference_point,
+                                run_chance)
+from .tables import front_rows, thousands
 
 REPORT_FILE = "report.html"
 FRONT_FIGURE, HYPERVOLUME_FIGURE, PROMOTED_FIGURE = "front.png", "hypervolume.png", "promoted.png"
@@ -184,7 +185,7 @@ def write_report(run_dirs: list[str | Path]) -> list[Path]:
     promoted = read_promoted(run.path)
     if promoted:
         written.append(run.path / PROMOTED_FIGURE)
-        parts += _promoted_section(promoted, _render(promoted_figure(promoted, kendall_tau(promoted)), written[-1]))
+        parts += _promoted_section(promoted, _render(promoted_figure(promoted, proxy_full_tau(promoted)), written[-1]))
     for row in promoted:
         curve = read_lottery(model_dir(run.path, row["id"]))
         if curve:

@@ -21,10 +21,10 @@ from ..config import config_from_dict
 from ..distributed.job_pool import PoolOptions, run_jobs
 from ..errors import RunDirError
 from ..evolution.store import RunStore, append_jsonl, read_records, write_json_atomic
-from ..inspection.pareto import chance_level, hypervolume, hypervolume_curve, pareto_front, reference_point
+from ..evolution.pareto import chance_level, hypervolume, hypervolume_curve, pareto_front, reference_point
 from ..spaces.genome import Genome
 from ..training.promoted import select_records
-from .rank_stats import interval, resample
+from ..rank_stats import interval, resample
 from .size_bands import best_in_bands, fitness_values, largest_in_bands
 from .truth import TruthSettings, truth_accuracy, truth_data
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..evolution.algorithms.selection import aggregate_ranks
-from .rank_stats import (interval, kendall_tau, out_of_fold_fit, partial_tau, resample, spearman_rho,
+from ..rank_stats import (interval, kendall_tau, out_of_fold_fit, partial_tau, resample, spearman_rho,
                          tau_within_groups)
 
 TRUTH = "truth"

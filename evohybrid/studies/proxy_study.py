@@ -117,7 +117,7 @@ class StudyContext:
 
 def study_context(config: dict[str, Any], truth: dict[str, Any]) -> StudyContext:
     """Built once in each worker, from plain settings (each worker loads the data set itself)."""
-    from ..distributed.executors import load_search_split
+    from ..evolution.executors import load_search_split
 
     parsed = config_from_dict(config)
     settings = TruthSettings(**truth)
@@ -137,7 +137,7 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
     """Measure every signal (at `proxy_seeds` weight seeds) and the truth (at `truth.seeds` training seeds) for
     `n` architectures spread over the parameter range, on a pool of workers, resuming what `out` already holds;
     then analyse. Architectures are measured in a shuffled order, so a study stopped early is a fair subsample."""
-    from ..distributed.executors import load_search_split
+    from ..evolution.executors import load_search_split
 
     if n < MIN_ARCHITECTURES:
         raise ConfigError(f"--n {n} is too few to rank: use at least {MIN_ARCHITECTURES} architectures")
@@ -222,7 +222,7 @@ def run_recipe_study(study_dir: str | Path, variants: dict[str, Any], *,
     One JSON line per (recipe, architecture) in recipes.jsonl, so an interrupted run resumes; the summary has
     the same statistics as the proxy study, one entry per recipe, with the first recipe as the default that the
     others are compared with (paired bootstrap differences)."""
-    from ..distributed.executors import load_search_split
+    from ..evolution.executors import load_search_split
 
     study_dir = Path(study_dir)
     study_path = study_dir / STUDY_FILE

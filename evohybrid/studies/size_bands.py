@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..evolution.algorithms.selection import aggregate_ranks
-from ..inspection.pareto import ok_records
+from ..evolution.pareto import ok_records
 
 
 def fitness_values(records: list[dict[str, Any]], search: dict[str, Any]) -> dict[int, float]:

@@ -27,7 +27,7 @@ import torch
 from ..config import Config, config_from_dict, load_config
 from ..data import AEON_MISSING
 from ..dataset_names import UCR_SETS
-from ..distributed.executors import Executor
+from ..evolution.executors import Executor
 from ..errors import ConfigError, DatasetError
 from ..evolution.loop import search
 from ..evolution.store import RunStore, write_json_atomic

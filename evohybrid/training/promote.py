@@ -31,10 +31,10 @@ from ..config import config_from_dict
 from ..distributed.ray_runtime import HEARTBEAT_S, check_ray_alive, connect_ray, import_ray
 from ..errors import ExecutorLost
 from ..evolution.store import RunStore
-from ..inspection.pareto import run_chance
+from ..evolution.pareto import run_chance
 from ..spaces.genome import Genome
 from .checkpoints import latest_checkpoint, read_progress, resume_training, save_checkpoint
-from .promoted import (METRICS_FILE, TUNE_DIR, PromotionError, kendall_tau, model_dir, promoted_dir, read_ledger,
+from .promoted import (METRICS_FILE, TUNE_DIR, PromotionError, model_dir, promoted_dir, proxy_full_tau, read_ledger,
                        read_promoted, select_records, trial_name, trials_dir, write_ledger, write_model,
                        write_summary)
 from .trainer import NATIVE, Training, TrainingData, training_data
@@ -346,7 +346,7 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
             request["finished"] = True
             write_ledger(run_path, ledger)
     result.rows = read_promoted(run_path)
-    result.tau = kendall_tau(result.rows)
+    result.tau = proxy_full_tau(result.rows)
     if result.rows:
         write_summary(run_path, result.rows)
     if lost:  # a fault, not a stop: the CLI says so and exits 1

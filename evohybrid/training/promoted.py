@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EvohybridError
+from ..evolution.pareto import knee_point, ok_records, pareto_front
 from ..evolution.store import RunStore, write_json_atomic
-from ..inspection.pareto import knee_point, ok_records, pareto_front
+from ..rank_stats import kendall_tau
 from ..spaces.builder import build_model, count_flops
 from ..spaces.genome import Genome
 from .trainer import TrainingData
@@ -159,13 +160,11 @@ def write_ledger(run_dir: str | Path, ledger: list[dict[str, Any]]) -> None:
     write_json_atomic(promoted_dir(run_dir) / LEDGER_FILE, ledger)
 
 
-def kendall_tau(rows: list[dict[str, Any]]) -> float | None:
+def proxy_full_tau(rows: list[dict[str, Any]]) -> float | None:
     """Kendall tau between proxy and full validation accuracy; None for fewer than two models or constant values."""
-    from ..studies.rank_stats import kendall_tau as tau_b
-
     if len(rows) < 2:
         return None
-    tau = tau_b([row["proxy_val_acc"] for row in rows], [row["val_acc"] for row in rows])
+    tau = kendall_tau([row["proxy_val_acc"] for row in rows], [row["val_acc"] for row in rows])
     return None if math.isnan(tau) else tau
 
 

@@ -15,7 +15,7 @@ import math
 from typing import Any, Sequence
 
 from ...config import SearchConfig
-from ...fitness.signal_names import FITNESS_SIGNAL
+from ...signal_names import FITNESS_SIGNAL
 from .proposal import objectives
 
 Vector = tuple  # (signal values..., parameter count); a missing signal value is None

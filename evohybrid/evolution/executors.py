@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from ..config import Config, rung_fitness
 from ..data import SearchSplit, load_data, search_split
-from ..evolution.algorithms import Proposal
+from .algorithms import Proposal
 from ..fitness.evaluator import evaluate, resolve_device
 from ..spaces.genome import Genome
 
