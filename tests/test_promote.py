@@ -29,7 +29,7 @@ from evohybrid.inspection.report import PROMOTED_FIGURE, write_report
 from evohybrid.spaces.builder import build_model, count_flops
 from evohybrid.training.promote import promote
 from evohybrid.training.promoted import (LEDGER_FILE, PROMOTED_DIR, SUMMARY_FILE, TRIALS_DIR, PromotionError,
-                                         format_promoted, kendall_tau, select_records)
+                                         format_promoted, proxy_full_tau, select_records)
 from test_ray import _session_processes
 from test_weights_only import SideEffect
 
@@ -134,11 +134,11 @@ def test_augment_crops_shifted_windows_of_the_padded_batch():
     assert not torch.equal(flipped, cropped)  # some of the 64 images were mirrored
 
 
-def test_kendall_tau_needs_two_models():
+def test_proxy_full_tau_needs_two_models():
     rows = [{"id": i, "proxy_val_acc": proxy, "val_acc": full, "test_acc": full, "params": 10, "train_s": 1.0,
              "lr": 0.1, "resolution": 28, "architecture": "s4"} for i, (proxy, full) in enumerate([(0.1, 0.5), (0.2, 0.7), (0.3, 0.6)])]
-    assert kendall_tau(rows[:1]) is None and kendall_tau([]) is None
-    assert kendall_tau(rows) == pytest.approx(1 / 3)
+    assert proxy_full_tau(rows[:1]) is None and proxy_full_tau([]) is None
+    assert proxy_full_tau(rows) == pytest.approx(1 / 3)
     assert format_promoted(rows[:1], None).endswith(": n/a")
 
 
