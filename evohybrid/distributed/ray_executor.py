@@ -36,8 +36,8 @@ class EvaluationWorker(PoolActor):
     def __init__(self, config: dict[str, Any], threads: int, name: str) -> None:
         import torch
 
-        from ..fitness.evaluator import resolve_device
         from ..evolution.executors import load_search_split
+        from ..fitness.evaluator import resolve_device
 
         torch.set_num_threads(threads)
         self.config = config_from_dict(config)

@@ -8,9 +8,9 @@ from typing import Any, Protocol
 
 from ..config import Config, rung_fitness
 from ..data import SearchSplit, load_data, search_split
-from .algorithms import Proposal
 from ..fitness.evaluator import evaluate, resolve_device
 from ..spaces.genome import Genome
+from .algorithms import Proposal
 
 
 def load_search_split(config: Config) -> SearchSplit:

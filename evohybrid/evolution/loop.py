@@ -13,14 +13,14 @@ from typing import Any, Callable
 
 from ..config import Config, config_from_dict
 from ..data import check_validation_slice
-from .executors import Executor, LocalExecutor
 from ..errors import ExecutorLost, RunDirError
-from .pareto import ParetoArchive
 from ..spaces.genome import Genome
 from ..spaces.kinds import check_space_data
 from ..spaces.space import SPACES_DIR, SearchSpace, parse_space
 from ..yaml_files import read_yaml, resolve_yaml
 from .algorithms import Algorithm, make_algorithm
+from .executors import Executor, LocalExecutor
+from .pareto import ParetoArchive
 from .progress import SearchProgress
 from .store import RunStore
 
