@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: search test mutation data benchmark clean
+.PHONY: search test docs browser mutation data benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,timeseries]'
+	$(PY) -m pip install --quiet -e '.[test,timeseries,docs]'
 	touch $(STAMP)
 
 # The offline default data set: Debian's package, installed when apt-get and root are at hand.
@@ -26,8 +26,18 @@ data:
 search: $(STAMP) data
 	$(VENV)/bin/evohybrid search --budget 200 --config default
 
+# Debian's chromium opens the report in the browser test, installed when apt-get and root are at hand (skipped elsewhere).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# The docs site in site/, warnings as errors (a broken link or a page left out of the navigation fails).
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 # One worker per core, up to 4, a module at a time (tests/conftest.py says which modules go together).
-test: $(STAMP) data
+test: $(STAMP) data browser
 	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 # The mutation score of the core modules (hours on two cores; resumes where it stopped): see the README.
@@ -42,7 +52,16 @@ mutation: $(STAMP) data
 	  echo "modules or tests were moved since mutants/ was made: starting a fresh pass"; rm -rf mutants; fi
 	@mkdir -p mutants && echo "$(MUTATION_SOURCES)" > mutants/.sources
 	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run
-	$(PY) benchmarks/mutation_score.py
+	$(PY) tests/mutation/score.py
+
+# The CPU benchmarks, each printing its ratios (benchmarks/README.md says what each measures); the GPU ones are
+# benchmarks/gpu.sh. Never beside another heavy job: the ratios share the machine.
+benchmark: $(STAMP) data
+	$(PY) benchmarks/cli_speed.py
+	$(PY) benchmarks/driver_speed.py --evaluations 20000
+	$(PY) benchmarks/evaluator_speed.py
+	$(PY) benchmarks/ray_scaling.py --budget 20 --workers 2
+	$(PY) benchmarks/space_duplicates.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache mutants
+	rm -rf $(VENV) .pytest_cache mutants site

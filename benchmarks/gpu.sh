@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures of the README in one go (about seven minutes on one GPU): the GPU tests, the
+# The GPU figures of the performance page (docs/performance.md) in one go (about seven minutes on one GPU): the GPU tests, the
 # evaluator against the DataLoader reference, search wall time and GPU packing, CUDA graphs and
 # torch.compile per architecture, a promotion and a small proxy study on the GPU.
 # Logs go to $LOGS (default: gpu-logs/), run folders to $KEEP (default: $LOGS/runs). Each step has

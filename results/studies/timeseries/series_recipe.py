@@ -2,15 +2,15 @@
 Monte-Carlo cross-validation on the training split only (never the test split): each split seed holds out a
 different fifth of the set's training series for validation and gives fresh initial weights and batch orders.
 
-    python benchmarks/series_recipe.py results/studies/timeseries --out series_recipe.jsonl
-    python benchmarks/series_recipe.py results/studies/timeseries --sets ArrowHead,OSULeaf --lr 0.1,0.01 --epochs 200
+    python results/studies/timeseries/series_recipe.py results/studies/timeseries --out series_recipe.jsonl
+    python results/studies/timeseries/series_recipe.py results/studies/timeseries --sets ArrowHead,OSULeaf --lr 0.1,0.01 --epochs 200
 
 `--architectures FILE` also trains other architectures with the same recipes (a JSON object of name -> genome,
-e.g. benchmarks/series_architectures.json, which holds networks the conv1d space cannot express): does the space,
+e.g. results/studies/timeseries/series_architectures.json, which holds networks the conv1d space cannot express): does the space,
 or the choice within it, hold the sets back?
 
-    python benchmarks/series_recipe.py results/studies/timeseries --out series_recipe.jsonl --sets OSULeaf \
-        --lr 0.1 --epochs 200 --splits 1,2 --architectures benchmarks/series_architectures.json
+    python results/studies/timeseries/series_recipe.py results/studies/timeseries --out series_recipe.jsonl --sets OSULeaf \
+        --lr 0.1 --epochs 200 --splits 1,2 --architectures results/studies/timeseries/series_architectures.json
 
 Each finished training is appended to --out, and a second run skips what is there (resumable). Prints one row per
 architecture, set and variant (validation accuracy, mean over the split seeds), then each variant's mean over the

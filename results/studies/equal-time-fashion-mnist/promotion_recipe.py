@@ -2,8 +2,8 @@
 resolution. Judged on a 10,000-image validation slice held out of the training split (never the test split), one
 training per variant, all variants on a pool of Ray workers (one CPU each), so their seconds compare.
 
-    python benchmarks/promotion_recipe.py results/<run>            # the best front member of <= 100k parameters
-    python benchmarks/promotion_recipe.py results/<run> --id 88 --epochs 15,30
+    python results/studies/equal-time-fashion-mnist/promotion_recipe.py results/<run>            # the best front member of <= 100k parameters
+    python results/studies/equal-time-fashion-mnist/promotion_recipe.py results/<run> --id 88 --epochs 15,30
 
 Prints one row per variant: validation accuracy, training seconds, and the seconds per epoch.
 """

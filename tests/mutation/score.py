@@ -4,10 +4,10 @@ A mutant counts as caught when a test failed on it or it ran past mutmut's time 
 (survived, no test reached it) counts against the score. Mutants mutmut has not run yet (a stopped run continues
 where it stopped) are counted apart and left out of the score. Prints a Markdown table for the README.
 
-    mutmut run && python benchmarks/mutation_score.py
-    python benchmarks/mutation_score.py --check-survivors   # survivors that benchmarks/mutation_survivors.md misses
+    mutmut run && python tests/mutation/score.py
+    python tests/mutation/score.py --check-survivors   # survivors that tests/mutation/survivors.md misses
 
-Every survivor is listed in benchmarks/mutation_survivors.md with why; `--check-survivors` names the survivors it does
+Every survivor is listed in tests/mutation/survivors.md with why; `--check-survivors` names the survivors it does
 not list and the names it lists that no longer survive (mutmut renumbers the mutants of a function that changed).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 CAUGHT = {"killed", "timeout"}
 NOT_RUN = "not checked"
-SURVIVORS_FILE = Path(__file__).with_name("mutation_survivors.md")
+SURVIVORS_FILE = Path(__file__).with_name("survivors.md")
 
 
 def outcomes() -> list[tuple[str, str, str]]:
