@@ -37,6 +37,7 @@ def site_path(source: Path) -> str | None:
 
 
 def external_pages() -> list[Path]:
+    """The Markdown files outside docs/ that the site publishes as pages."""
     return [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "results" / "README.md",
             *sorted(STUDIES.glob("**/README.md"))]
 

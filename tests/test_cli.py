@@ -172,11 +172,11 @@ for argv in (["--help"], ["search", "--budget", "0"], ["search", "--algorithm", 
         evohybrid.cli.main(argv)
     except SystemExit:
         pass
-print(sorted({name.split(".")[0] for name in sys.modules} & {"torch", "ray", "matplotlib", "deap", "numpy"}))
+print(sorted({name.split(".")[0] for name in sys.modules} & {"torch", "ray", "matplotlib", "plotly", "deap", "numpy"}))
 """
 
 
-def test_help_and_usage_errors_import_neither_torch_nor_ray(tmp_path):
+def test_help_and_usage_errors_import_no_heavy_library(tmp_path):
     result = subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORTS], cwd=tmp_path, env=_env(), capture_output=True,
                             text=True, timeout=TIMEOUT)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr

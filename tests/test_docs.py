@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from evohybrid.cli import build_parser
 from evohybrid.cli.reference import commands, options, reference_markdown

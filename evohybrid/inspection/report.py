@@ -1,4 +1,5 @@
-"""A run's report: PNG figures in the run directory and `report.html`, which embeds them (opens offline)."""
+"""A run's report: PNG figures in the run directory and `report.html`, which embeds them and an interactive front of
+the runs compared (interactive.py, the div `front-interactive`) with plotly's script: the page opens offline."""
 
 from __future__ import annotations
 
@@ -6,18 +7,17 @@ import base64
 import datetime
 import html
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..evolution.store import RunStore
 from ..training.lottery import lottery_figure, read_lottery
 from ..training.promoted import model_dir, proxy_full_tau, read_promoted
-from ..evolution.pareto import (hypervolume, hypervolume_curve, knee_point, ok_records, pareto_front, reference_point,
-                                run_chance)
+from ..evolution.pareto import hypervolume, hypervolume_curve, knee_point, ok_records, pareto_front, reference_point
+from .interactive import front_html
+from .runs import RunData, load_run
 from .tables import front_rows, thousands
 
 REPORT_FILE = "report.html"
@@ -25,25 +25,6 @@ FRONT_FIGURE, HYPERVOLUME_FIGURE, PROMOTED_FIGURE = "front.png", "hypervolume.pn
 STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}"
          "table{border-collapse:collapse;font-size:90%}td,th{padding:.2em .6em;border-bottom:1px solid #ddd;"
          "text-align:right}td.left,th.left{text-align:left}img{max-width:100%}")
-
-
-@dataclass(frozen=True)
-class RunData:
-    """One run as the report sees it: where it is, what to call it, its config, evaluations and chance level."""
-
-    path: Path
-    label: str
-    config: dict[str, Any]
-    records: list[dict[str, Any]]
-    chance: float  # 1 / the classes of its data set
-
-
-def load_run(path: str | Path) -> RunData:
-    """Read a run directory; its label is the folder name and the algorithm."""
-    store = RunStore.open(path)
-    config = store.read_config().get("config", {})
-    algorithm = config.get("search", {}).get("algorithm", "?")
-    return RunData(store.path, f"{store.path.name} ({algorithm})", config, store.records(), run_chance(store))
 
 
 def _render(figure: Figure, path: Path) -> bytes:
@@ -146,6 +127,14 @@ def _front_section(run: RunData, png: bytes) -> list[str]:
             _table(["id", "val acc", "params", "FLOPs", "knee", "chance", "architecture"], rows, left=4)]
 
 
+def _interactive_section(runs: list[RunData]) -> list[str]:
+    """The runs' fronts overlaid, to find a point's id and architecture by hovering instead of in the tables."""
+    return ["<h2>Fronts compared</h2>",
+            "<p>Every ok evaluation of each run: hover a point for its id, architecture, size and, once promoted, its "
+            "accuracy after full training; a star marks each knee; click a run in the legend to hide it.</p>",
+            front_html(runs)]
+
+
 def _hypervolume_section(runs: list[RunData], reference: tuple[float, float], png: bytes) -> list[str]:
     rows = [[len(run.records), len(ok_records(run.records)), f"{hypervolume(run.records, reference):.4f}", run.label]
             for run in runs]
@@ -181,6 +170,7 @@ def write_report(run_dirs: list[str | Path]) -> list[Path]:
     reference = reference_point(each.records for each in runs)
     written = [run.path / REPORT_FILE, run.path / FRONT_FIGURE, run.path / HYPERVOLUME_FIGURE]
     parts = (_summary_section(run) + _front_section(run, _render(front_figure(run), written[1]))
+             + _interactive_section(runs)
              + _hypervolume_section(runs, reference, _render(hypervolume_figure(runs, reference), written[2])))
     promoted = read_promoted(run.path)
     if promoted:
