@@ -53,6 +53,7 @@ def test_sample_reaches_every_choice(space):
             assert {s.kernel for s in present} == set(choices.kernels)
             assert {bit for s in present for bit in s.residual} == set(choices.residual)
             assert {s.stride for s in present} == {choices.stride}
+            assert {s.block for s in present} == set(choices.blocks)
 
 
 def test_mutate_is_valid_and_changes_the_network(space):
@@ -154,7 +155,7 @@ def test_validate_names_residual_bits_the_space_does_not_offer(tmp_path):
 
 
 @pytest.mark.parametrize("choice", [{"residual": [True, False]}, {"dilations": [1, 2]}, {"widths": [4, 8]},
-                                    {"kernels": [3, 5]}, {"depth": [1, 2]}])
+                                    {"kernels": [3, 5]}, {"depth": [1, 2]}, {"blocks": ["basic", "plain"]}])
 def test_mutate_reaches_the_other_member_when_a_single_gene_has_two_choices(tmp_path, choice):
     stage = {"depth": [1, 1], "widths": [4], "kernels": [3], "residual": [True], **choice}
     path = _write_space(tmp_path, {"stem": {"widths": [4]}, "stages": [stage]})
@@ -202,7 +203,7 @@ def _changed_gene(parent: Genome, child: Genome) -> tuple[int | None, str]:
         if before.depth != after.depth:
             changed.append((index, "depth"))
             continue
-        changed += [(index, field) for field in ("width", "kernel", "residual", "dilation")
+        changed += [(index, field) for field in ("width", "kernel", "residual", "dilation", "block")
                     if getattr(before, field) != getattr(after, field)]
     assert len(changed) == 1, (parent, child)
     return changed[0]
@@ -216,7 +217,8 @@ def _documented_draw(space: SearchSpace, genome: Genome) -> dict[tuple[int | Non
     weights = collections.Counter({(None, "stem"): sum(width != genome.stem_width for width in space.stem_widths)
                                    / len(space.stem_widths) / positions})
     for index, (stage, choices) in enumerate(zip(genome.stages, space.stages)):
-        fields = ["depth", "width", "kernel", "residual"] + (["dilation"] if len(choices.dilations) > 1 else [])
+        fields = (["depth", "width", "kernel", "residual"] + (["dilation"] if len(choices.dilations) > 1 else [])
+                  + (["block"] if len(choices.blocks) > 1 else []))
         for field in fields:
             share = 1 / positions / len(fields)
             if field == "depth" or not stage.depth:  # an absent stage redraws its depth whatever the field
@@ -227,7 +229,8 @@ def _documented_draw(space: SearchSpace, genome: Genome) -> dict[tuple[int | Non
                 flips = sum(bit != old for old in stage.residual for bit in choices.residual)
                 weights[index, field] += share * flips / (stage.depth * len(choices.residual))
             else:
-                values = {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field]
+                values = {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations,
+                          "block": choices.blocks}[field]
                 weights[index, field] += share * sum(value != getattr(stage, field) for value in values) / len(values)
     total = sum(weights.values())
     return {gene: weight / total for gene, weight in weights.items() if weight}
@@ -236,7 +239,8 @@ def _documented_draw(space: SearchSpace, genome: Genome) -> dict[tuple[int | Non
 def test_mutate_draws_a_position_then_a_field_then_a_value(tmp_path):
     # Stage 0 offers every field a choice, stage 1 may be absent, stage 2 has a single depth and width: each gene
     # that can change must be the changed one as often as the documented draw says, and a width's values alike.
-    stages = [{"depth": [1, 3], "widths": [4, 8, 16, 32], "kernels": [3, 5], "dilations": [1, 2]},
+    stages = [{"depth": [1, 3], "widths": [4, 8, 16, 32], "kernels": [3, 5], "dilations": [1, 2],
+               "blocks": ["basic", "plain", "inception"]},
               {"depth": [0, 2], "widths": [8, 16], "kernels": [3], "residual": [True]},
               {"depth": [2, 2], "widths": [16], "kernels": [3, 5]}]
     space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [4, 8]}, "stages": stages}))
@@ -248,8 +252,8 @@ def test_mutate_draws_a_position_then_a_field_then_a_value(tmp_path):
     counts = collections.Counter(_changed_gene(parent, child) for child in children)
     expected = _documented_draw(space, parent)
     assert set(counts) == set(expected) == {
-        (None, "stem"), (0, "depth"), (0, "width"), (0, "kernel"), (0, "residual"), (0, "dilation"), (1, "depth"),
-        (1, "width"), (2, "kernel"), (2, "residual")}
+        (None, "stem"), (0, "depth"), (0, "width"), (0, "kernel"), (0, "residual"), (0, "dilation"), (0, "block"),
+        (1, "depth"), (1, "width"), (2, "kernel"), (2, "residual")}
     # Within four standard deviations of a count's expectation (at least 300 here), so chance cannot fail it.
     assert all(abs(counts[gene] - share * draws) < 4 * math.sqrt(share * draws) for gene, share in expected.items()), counts
     widths = collections.Counter(child.stages[0].width for child in children
@@ -289,7 +293,7 @@ def test_a_lone_choice_of_dilation_other_than_one_is_kept(tmp_path):
 
 
 def test_a_stage_mutated_to_another_depth_keeps_its_blocks(space):
-    # Growing or shrinking happens at the end: width, kernel, dilation and the remaining blocks' bits stay.
+    # Growing or shrinking happens at the end: width, kernel, dilation, block type and the remaining blocks' bits stay.
     resized = 0
     for seed in SEEDS:
         rng = random.Random(seed)
@@ -299,8 +303,8 @@ def test_a_stage_mutated_to_another_depth_keeps_its_blocks(space):
             if before.depth and after.depth and before.depth != after.depth:
                 resized += 1
                 shared = min(before.depth, after.depth)
-                assert (after.width, after.kernel, after.dilation, after.stride) == (
-                    before.width, before.kernel, before.dilation, before.stride)
+                assert (after.width, after.kernel, after.dilation, after.stride, after.block) == (
+                    before.width, before.kernel, before.dilation, before.stride, before.block)
                 assert after.residual[:shared] == before.residual[:shared]
     assert resized >= 10
 
@@ -417,6 +421,13 @@ def _modified(change):
     (_modified(lambda r: r.update(stem={"widths": [4], "depth": 1})), "stem"),
     (_modified(lambda r: r.update(stem={"widths": []})), r"^stem\.widths must be"),
     (_modified(lambda r: r["stages"][0].update(dilations=[0])), r"^stages\[0\]\.dilations must be"),
+    (_modified(lambda r: r["stages"][0].update(blocks=["basic", "dense"])),
+     r"^stages\[0\]\.blocks: unknown block type 'dense': use one of \['basic', 'plain', 'resnet', 'inception'\]$"),
+    (_modified(lambda r: r["stages"][0].update(blocks=[])), r"^stages\[0\]\.blocks must be a non-empty list"),
+    (_modified(lambda r: r["stages"][0].update(blocks="plain")), r"^stages\[0\]\.blocks must be a non-empty list"),
+    (_modified(lambda r: r["stages"][0].update(blocks=["inception"], widths=[4, 6])),
+     r"^stages\[0\]\.widths must be multiples of 4 where the stage offers inception blocks"),
+    (_modified(lambda r: r.update(stem={"widths": [-1]})), r"^stem\.widths must be a non-empty list of integers >= 0$"),
     (_modified(lambda r: r.update(kind="conv3d")), r"unknown kind 'conv3d': use one of \['conv1d', 'conv2d'\]"),
     (_modified(lambda r: r.pop("stem")), "stem"),
     (_modified(lambda r: r.update(stages=[])), "stages"),
@@ -453,3 +464,29 @@ def test_float_stride_is_rejected_when_loading(tmp_path):
     # Like every other integer setting of a space, a stride must be an integer: 2.0 is refused, not rounded.
     with pytest.raises(ConfigError, match=r"stages\[1\]\.stride must be 1 or 2"):
         evohybrid.load_space(path)
+
+
+def test_a_lone_block_type_is_kept_through_sampling_and_mutation(tmp_path):
+    # The block is drawn only where there is a choice; a single block type must still be the space's, not basic.
+    stage = {"depth": [0, 2], "widths": [4, 8], "kernels": [3], "blocks": ["plain"]}
+    space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [0, 4]}, "stages": [stage, stage]}))
+    rng = random.Random(0)
+    for _ in range(100):
+        genome = space.sample(rng)
+        for _ in range(5):
+            genome = space.mutate(genome, rng)
+            space.validate(genome)
+        assert {stage.block for stage in genome.stages if stage.depth} == {"plain"}
+
+
+def test_validate_names_a_block_type_the_stage_does_not_offer():
+    space = evohybrid.load_space("series")
+    genome = space.sample(random.Random(0))
+    stages = (dataclasses.replace(genome.stages[0], block="inception", width=32),) + genome.stages[1:]
+    space.validate(Genome(genome.stem_width, stages, genome.kind))
+    conv1d = evohybrid.load_space("conv1d")
+    inside = conv1d.sample(random.Random(0))
+    outside = Genome(inside.stem_width, (dataclasses.replace(inside.stages[0], block="plain"),) + inside.stages[1:],
+                     inside.kind)
+    with pytest.raises(GenomeError, match=r"^stage 0 block plain is not one of \['basic'\]$"):
+        conv1d.validate(outside)

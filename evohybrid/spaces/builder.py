@@ -22,6 +22,20 @@ def layers(kind: Kind) -> tuple[type[_ConvNd], type[_BatchNorm]]:
     return getattr(nn, f"Conv{kind.dims}d"), getattr(nn, f"BatchNorm{kind.dims}d")
 
 
+def shortcut(kind: Kind, in_width: int, width: int, stride: int, *, normalise_identity: bool) -> nn.Module:
+    """A block's shortcut: a 1x1 projection with BatchNorm where the shape changes, otherwise the identity (with
+    BatchNorm where the block's reference has one: Wang et al.'s ResNet and InceptionTime)."""
+    conv, norm = layers(kind)
+    if stride != 1 or in_width != width:
+        return nn.Sequential(conv(in_width, width, 1, stride, bias=False), norm(width))
+    return norm(width) if normalise_identity else nn.Identity()
+
+
+def odd_kernel(taps: int) -> int:
+    """The odd size at or below `taps` (at least 1): an odd kernel keeps the length centred under 'same' padding."""
+    return max(1, taps if taps % 2 else taps - 1)
+
+
 class BasicBlock(nn.Module):
     """conv-BN-ReLU-conv-BN, plus a shortcut when `residual` (a 1x1 projection if the shape changes)."""
 
@@ -36,11 +50,7 @@ class BasicBlock(nn.Module):
         self.bn2 = norm(width)
         # ReLUs as modules, one per use, so zero-cost proxies can hook every activation.
         self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()
-        self.shortcut: nn.Module | None = None
-        if residual:
-            self.shortcut = nn.Identity()
-            if stride != 1 or in_width != width:
-                self.shortcut = nn.Sequential(conv(in_width, width, 1, stride, bias=False), norm(width))
+        self.shortcut = shortcut(kind, in_width, width, stride, normalise_identity=False) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
@@ -49,21 +59,115 @@ class BasicBlock(nn.Module):
         return self.relu2(out)
 
 
+class PlainBlock(nn.Module):
+    """conv-BN-ReLU, a layer of FCN (Wang et al. 2017), plus a shortcut before the ReLU when `residual`."""
+
+    def __init__(self, kind: Kind, in_width: int, stage: StageGene, stride: int, residual: bool) -> None:
+        super().__init__()
+        conv, norm = layers(kind)
+        padding = stage.dilation * (stage.kernel // 2)
+        self.conv = conv(in_width, stage.width, stage.kernel, stride, padding, stage.dilation, bias=False)
+        self.bn = norm(stage.width)
+        self.relu = nn.ReLU()
+        self.shortcut = shortcut(kind, in_width, stage.width, stride, normalise_identity=False) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn(self.conv(x))
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.relu(out)
+
+
+class ResNetBlock(nn.Module):
+    """A block of Wang et al.'s ResNet for series: three conv-BN of k, k-2 and k-4 taps (7, 5, 3 for k = 7; the
+    paper's 8, 5, 3 made odd), ReLUs between, a BatchNorm'd shortcut when `residual`, then a ReLU."""
+
+    def __init__(self, kind: Kind, in_width: int, stage: StageGene, stride: int, residual: bool) -> None:
+        super().__init__()
+        conv, norm = layers(kind)
+        width, dilation = stage.width, stage.dilation
+        kernels = [odd_kernel(stage.kernel - 2 * step) for step in range(3)]
+        self.convs = nn.ModuleList(conv(in_width if step == 0 else width, width, kernel, stride if step == 0 else 1,
+                                        dilation * (kernel // 2), dilation, bias=False)
+                                   for step, kernel in enumerate(kernels))
+        self.bns = nn.ModuleList(norm(width) for _ in kernels)
+        self.relus = nn.ModuleList(nn.ReLU() for _ in kernels)
+        self.shortcut = shortcut(kind, in_width, width, stride, normalise_identity=True) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for step, (conv, bn) in enumerate(zip(self.convs, self.bns)):
+            out = bn(conv(out))
+            if step < len(self.convs) - 1:
+                out = self.relus[step](out)
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.relus[-1](out)
+
+
+class InceptionModule(nn.Module):
+    """InceptionTime's module (Fawaz et al. 2020): a 1x1 bottleneck, then convolutions of k, k/2 and k/4 taps (made
+    odd: 39, 19, 9 for k = 39) beside a max-pool and 1x1 branch, each a quarter of `width`, concatenated, BN, ReLU."""
+
+    def __init__(self, kind: Kind, in_width: int, width: int, kernel: int, stride: int, dilation: int) -> None:
+        super().__init__()
+        conv, norm = layers(kind)
+        branch = width // 4
+        # A single input channel needs no bottleneck (as in the reference).
+        self.bottleneck = conv(in_width, branch, 1, bias=False) if in_width > 1 else nn.Identity()
+        inner = branch if in_width > 1 else in_width
+        kernels = [odd_kernel(kernel // 2 ** step) for step in range(3)]
+        self.convs = nn.ModuleList(conv(inner, branch, taps, stride, dilation * (taps // 2), dilation, bias=False)
+                                   for taps in kernels)
+        self.pool = getattr(nn, f"MaxPool{kind.dims}d")(3, stride, 1)
+        self.pool_conv = conv(in_width, branch, 1, bias=False)
+        self.bn = norm(width)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inner = self.bottleneck(x)
+        out = torch.cat([conv(inner) for conv in self.convs] + [self.pool_conv(self.pool(x))], dim=1)
+        return self.relu(self.bn(out))
+
+
+class InceptionBlock(nn.Module):
+    """InceptionTime's residual block: three inception modules, and when `residual` a BatchNorm'd shortcut around
+    them followed by a ReLU (the network of the paper is two such blocks of width 128, kernel 39)."""
+
+    def __init__(self, kind: Kind, in_width: int, stage: StageGene, stride: int, residual: bool) -> None:
+        super().__init__()
+        self.modules_ = nn.Sequential(*(InceptionModule(kind, in_width if step == 0 else stage.width, stage.width,
+                                                        stage.kernel, stride if step == 0 else 1, stage.dilation)
+                                        for step in range(3)))
+        self.shortcut = shortcut(kind, in_width, stage.width, stride, normalise_identity=True) if residual else None
+        self.relu = nn.ReLU() if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.modules_(x)
+        if self.shortcut is None:
+            return out
+        return self.relu(out + self.shortcut(x))
+
+
+BLOCKS = {"basic": BasicBlock, "plain": PlainBlock, "resnet": ResNetBlock, "inception": InceptionBlock}
+
+
 class GenomeNet(nn.Module):
-    """Stem, the genome's stages, global average pooling and a linear classifier."""
+    """Stem, the genome's stages (each block of its stage's type), global average pooling and a linear classifier."""
 
     def __init__(self, genome: Genome, in_channels: int, num_classes: int) -> None:
         super().__init__()
         kind = kind_of(genome)
         conv, norm = layers(kind)
+        # Stem width 0: no stem, the first block reads the input (FCN, ResNet-1D and InceptionTime have none).
         self.stem = nn.Sequential(conv(in_channels, genome.stem_width, 3, 1, 1, bias=False), norm(genome.stem_width),
-                                  nn.ReLU())
+                                  nn.ReLU()) if genome.stem_width else nn.Identity()
         blocks: list[nn.Module] = []
-        width = genome.stem_width
+        width = genome.stem_width or in_channels
         for stage in genome.stages:
             for index in range(stage.depth):
                 stride = stage.stride if index == 0 else 1
-                blocks.append(BasicBlock(kind, width, stage, stride, stage.residual[index]))
+                blocks.append(BLOCKS[stage.block](kind, width, stage, stride, stage.residual[index]))
                 width = stage.width
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(width, num_classes)

@@ -17,12 +17,17 @@ from ..errors import GenomeError
 
 
 DEFAULT_KIND = "conv2d"
+# What one block of a stage is (`builder.py` builds each): `basic` conv-BN-ReLU-conv-BN as in ResNet-18; `plain` one
+# conv-BN-ReLU, a layer of FCN (Wang et al. 2017); `resnet` three convolutions of k, k-2 and k-4 taps, a block of their
+# ResNet; `inception` a residual block of InceptionTime (Fawaz et al. 2020): three inception modules.
+BLOCK_TYPES = ("basic", "plain", "resnet", "inception")
+DEFAULT_BLOCK = "basic"
 
 
 @dataclass(frozen=True)
 class StageGene:
-    """One stage: `depth` blocks of `width` channels and convolutions of `kernel` taps per dimension, spaced
-    `dilation` apart.
+    """One stage: `depth` blocks of type `block` (BLOCK_TYPES) with `width` channels and convolutions of `kernel` taps
+    per dimension, spaced `dilation` apart.
 
     `stride` 2 halves the resolution in the stage's first block; `residual[i]` says whether
     block i has a shortcut. A stage of depth 0 is absent, so its other fields are normalised away.
@@ -34,6 +39,7 @@ class StageGene:
     stride: int
     residual: tuple[bool, ...]
     dilation: int = 1
+    block: str = DEFAULT_BLOCK
 
     def __post_init__(self) -> None:
         for name in ("depth", "width", "kernel", "stride", "dilation"):
@@ -44,7 +50,8 @@ class StageGene:
             raise GenomeError(f"stage depth must be >= 0, got {self.depth}")
         if self.depth == 0:
             # An absent stage builds nothing: normalise it so every empty stage hashes equal.
-            for name, empty in (("width", 0), ("kernel", 0), ("stride", 1), ("residual", ()), ("dilation", 1)):
+            for name, empty in (("width", 0), ("kernel", 0), ("stride", 1), ("residual", ()), ("dilation", 1),
+                                ("block", DEFAULT_BLOCK)):
                 object.__setattr__(self, name, empty)
             return
         if self.width < 1:
@@ -55,6 +62,10 @@ class StageGene:
             raise GenomeError(f"stage stride must be 1 or 2, got {self.stride}")
         if self.dilation < 1:
             raise GenomeError(f"stage dilation must be >= 1, got {self.dilation}")
+        if self.block not in BLOCK_TYPES:
+            raise GenomeError(f"unknown block type {self.block!r}: use one of {list(BLOCK_TYPES)}")
+        if self.block == "inception" and self.width % 4:
+            raise GenomeError(f"an inception stage's width must be a multiple of 4 (its four branches), got {self.width}")
         if not isinstance(self.residual, (tuple, list)):
             raise GenomeError(f"stage 'residual' must be a list of {self.depth} booleans, got {self.residual!r}")
         residual = tuple(self.residual)
@@ -65,21 +76,26 @@ class StageGene:
     def to_dict(self) -> dict[str, Any]:
         gene = {"depth": self.depth, "width": self.width, "kernel": self.kernel, "stride": self.stride,
                 "residual": list(self.residual)}
-        return gene if self.dilation == 1 else {**gene, "dilation": self.dilation}
+        if self.dilation != 1:
+            gene["dilation"] = self.dilation
+        if self.block != DEFAULT_BLOCK:
+            gene["block"] = self.block
+        return gene
 
     @functools.cached_property  # a mutated genome shares all stages but one with its parent, and their forms
     def _canonical_json(self) -> str:
         """`to_dict` as JSON with sorted keys and no spaces, written out by hand (see `Genome.canonical_json`)."""
+        block = "" if self.block == DEFAULT_BLOCK else f'"block":{json.dumps(self.block)},'
         dilation = "" if self.dilation == 1 else f'"dilation":{int(self.dilation)},'
         residual = ",".join("true" if bit else "false" for bit in self.residual)
-        return (f'{{"depth":{int(self.depth)},{dilation}"kernel":{int(self.kernel)},"residual":[{residual}],'
+        return (f'{{{block}"depth":{int(self.depth)},{dilation}"kernel":{int(self.kernel)},"residual":[{residual}],'
                 f'"stride":{int(self.stride)},"width":{int(self.width)}}}')
 
 
 @dataclass(frozen=True)
 class Genome:
-    """A stem convolution of `stem_width` channels followed by `stages`, then global pooling and a linear head,
-    in the family `kind`."""
+    """A stem convolution of `stem_width` channels (0: none, the first block reads the input) followed by `stages`,
+    then global pooling and a linear head, in the family `kind`."""
 
     stem_width: int
     stages: tuple[StageGene, ...]
@@ -88,8 +104,8 @@ class Genome:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:
             raise GenomeError(f"genome kind must be a name such as '{DEFAULT_KIND}', got {self.kind!r}")
-        if isinstance(self.stem_width, bool) or not isinstance(self.stem_width, int) or self.stem_width < 1:
-            raise GenomeError(f"stem_width must be a positive integer, got {self.stem_width!r}")
+        if isinstance(self.stem_width, bool) or not isinstance(self.stem_width, int) or self.stem_width < 0:
+            raise GenomeError(f"stem_width must be an integer >= 0 (0: no stem), got {self.stem_width!r}")
         stages = tuple(self.stages)
         if not stages or not all(isinstance(stage, StageGene) for stage in stages):
             raise GenomeError("a genome needs at least one stage")
@@ -125,15 +141,17 @@ class Genome:
         return sum(stage.depth for stage in self.stages)
 
     def describe(self) -> str:
-        """A short architecture string, e.g. `s16|2x32k3r11|1x64k5/2r0`; `d4` marks a dilation of 4 and a leading
-        `conv1d:` a kind other than conv2d."""
+        """A short architecture string, e.g. `s16|2x32k3r11|1x64k5/2r0`; `d4` marks a dilation of 4, a letter after
+        the depth a block other than basic (`p`lain, `r`esnet, `i`nception: `2xi128k39r11`), and a leading `conv1d:` a
+        kind other than conv2d."""
         parts = [f"s{self.stem_width}"]
         for stage in self.stages:
             if stage.depth:
                 stride = "/2" if stage.stride == 2 else ""
                 dilation = f"d{stage.dilation}" if stage.dilation != 1 else ""
                 bits = "".join("1" if bit else "0" for bit in stage.residual)
-                parts.append(f"{stage.depth}x{stage.width}k{stage.kernel}{dilation}{stride}r{bits}")
+                block = "" if stage.block == DEFAULT_BLOCK else stage.block[0]
+                parts.append(f"{stage.depth}x{block}{stage.width}k{stage.kernel}{dilation}{stride}r{bits}")
         return ("" if self.kind == DEFAULT_KIND else f"{self.kind}:") + "|".join(parts)
 
     @classmethod
@@ -146,7 +164,7 @@ class Genome:
         stages = []
         for index, stage in enumerate(data["stages"]):
             keys = {"depth", "width", "kernel", "stride", "residual"}
-            if not isinstance(stage, dict) or not set(stage) <= keys | {"dilation"} or "depth" not in stage:
+            if not isinstance(stage, dict) or not set(stage) <= keys | {"dilation", "block"} or "depth" not in stage:
                 raise GenomeError(f"genome stage {index} must be an object with keys {sorted(keys)}")
             if not isinstance(stage["depth"], int) or isinstance(stage["depth"], bool):
                 raise GenomeError(f"genome stage {index} 'depth' must be an integer, got {stage['depth']!r}")
@@ -159,7 +177,7 @@ class Genome:
             if not isinstance(residual, list):
                 raise GenomeError(f"genome stage {index} 'residual' must be a list of booleans")
             stages.append(StageGene(stage["depth"], stage["width"], stage["kernel"], stage["stride"], tuple(residual),
-                                    stage.get("dilation", 1)))
+                                    stage.get("dilation", 1), stage.get("block", DEFAULT_BLOCK)))
         return cls(data["stem_width"], tuple(stages), data.get("kind", DEFAULT_KIND))
 
     @classmethod

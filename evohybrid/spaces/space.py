@@ -11,20 +11,21 @@ from typing import Any
 
 from ..errors import ConfigError, GenomeError
 from ..yaml_files import read_yaml, resolve_yaml, shipped_folder
-from .genome import DEFAULT_KIND, Genome, StageGene
+from .genome import BLOCK_TYPES, DEFAULT_BLOCK, DEFAULT_KIND, Genome, StageGene
 from .kinds import KINDS
 
 SPACES_DIR = shipped_folder("evohybrid.search_spaces")
-# The genes of a present stage, in the order mutation draws among them (see `SearchSpace.mutate`).
-STAGE_FIELDS = ("depth", "width", "kernel", "residual", "dilation")
+# The genes of a present stage, in the order mutation draws among them (see `SearchSpace.mutate`); the last two only
+# where the stage offers a choice.
+STAGE_FIELDS = ("depth", "width", "kernel", "residual", "dilation", "block")
 # Position-first draws per mutation before it draws among the genes that can change (see `SearchSpace.mutate`).
 MUTATION_TRIES = 100
 
 
 @dataclass(frozen=True)
 class StageChoices:
-    """What one stage may be: a depth range (inclusive), width, kernel, dilation and residual-bit choices, a fixed
-    stride."""
+    """What one stage may be: a depth range (inclusive), width, kernel, dilation, block-type and residual-bit choices,
+    a fixed stride."""
 
     min_depth: int
     max_depth: int
@@ -33,6 +34,13 @@ class StageChoices:
     residual: tuple[bool, ...]
     stride: int
     dilations: tuple[int, ...] = (1,)
+    blocks: tuple[str, ...] = (DEFAULT_BLOCK,)
+
+    def fields(self) -> tuple[str, ...]:
+        """The genes mutation draws among: dilation and block only where the stage offers a choice, so spaces
+        without one draw as before."""
+        return STAGE_FIELDS[:4] + tuple(field for field, values in (("dilation", self.dilations),
+                                                                     ("block", self.blocks)) if len(values) > 1)
 
 
 @dataclass(frozen=True)
@@ -56,9 +64,9 @@ class SearchSpace:
         """Change one gene to another allowed value; always returns a different valid genome when one exists.
 
         A draw takes a position uniformly (the stem or a stage), then a field of it uniformly (depth, width, kernel,
-        residual, and dilation where the stage offers a choice; an absent stage redraws its depth whatever the
-        field), then a value of that field uniformly, the current one included (residual: a block, then its bit). A
-        draw that changes nothing, or that would remove the last present stage, is drawn again, up to
+        residual, and dilation and block type where the stage offers a choice; an absent stage redraws its depth
+        whatever the field), then a value of that field uniformly, the current one included (residual: a block, then
+        its bit). A draw that changes nothing, or that would remove the last present stage, is drawn again, up to
         MUTATION_TRIES times; then the gene is drawn uniformly among those that have another allowed value, and
         its new value among those values."""
         self.validate(genome)
@@ -98,7 +106,7 @@ class SearchSpace:
             if stage.depth == 0:
                 continue
             for field, allowed in (("width", choices.widths), ("kernel", choices.kernels),
-                                   ("dilation", choices.dilations)):
+                                   ("dilation", choices.dilations), ("block", choices.blocks)):
                 if getattr(stage, field) not in allowed:
                     raise GenomeError(f"stage {index} {field} {getattr(stage, field)} is not one of {list(allowed)}")
             if stage.stride != choices.stride:
@@ -114,6 +122,7 @@ class SearchSpace:
             options = 0
             for depth in range(choices.min_depth, choices.max_depth + 1):
                 options += 1 if depth == 0 else (len(choices.widths) * len(choices.kernels) * len(choices.dilations)
+                                                 * len(choices.blocks)
                                                  * len(choices.residual) ** depth)
             total *= options
         return total
@@ -124,9 +133,11 @@ class SearchSpace:
             return StageGene(0, 0, 0, 1, ())
         width, kernel = rng.choice(choices.widths), rng.choice(choices.kernels)
         residual = tuple(rng.choice(choices.residual) for _ in range(depth))
-        # The dilation is drawn last, and only where there is a choice: spaces without one sample as before.
+        # The dilation and the block are drawn last, and only where there is a choice: spaces without one sample as
+        # before.
         dilation = rng.choice(choices.dilations) if len(choices.dilations) > 1 else choices.dilations[0]
-        return StageGene(depth, width, kernel, choices.stride, residual, dilation)
+        block = rng.choice(choices.blocks) if len(choices.blocks) > 1 else choices.blocks[0]
+        return StageGene(depth, width, kernel, choices.stride, residual, dilation, block)
 
     def _draw_mutation(self, genome: Genome, rng: random.Random) -> tuple[tuple[int | None, str], Any] | None:
         """One position-first draw of `mutate`: the gene and its new value (for the residual gene, the block whose
@@ -138,7 +149,7 @@ class SearchSpace:
             width = rng.choice(self.stem_widths)
             return None if width == genome.stem_width else ((None, "stem"), width)
         stage, choices = genome.stages[index], self.stages[index]
-        field = rng.choice(STAGE_FIELDS if len(choices.dilations) > 1 else STAGE_FIELDS[:-1])
+        field = rng.choice(choices.fields())
         if field == "depth" or stage.depth == 0:
             depth = rng.randint(choices.min_depth, choices.max_depth)
             if depth == stage.depth or not (depth or self._another_present(genome, index)):
@@ -147,7 +158,7 @@ class SearchSpace:
         if field == "residual":
             block, bit = rng.randrange(stage.depth), rng.choice(choices.residual)
             return None if bit == stage.residual[block] else ((index, "residual"), block)
-        value = rng.choice({"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field])
+        value = rng.choice(_values(choices, field))
         return None if value == getattr(stage, field) else ((index, field), value)
 
     @staticmethod
@@ -175,8 +186,7 @@ class SearchSpace:
                     if depth != stage.depth and (depth > 0 or others)]
         if field == "residual":
             return list(range(stage.depth)) if len(choices.residual) > 1 else []
-        values = {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations}[field]
-        return [value for value in values if value != getattr(stage, field)]
+        return [value for value in _values(choices, field) if value != getattr(stage, field)]
 
     def _set_gene(self, genome: Genome, gene: tuple[int | None, str], value: Any, rng: random.Random) -> Genome:
         # Built directly, not by dataclasses.replace: every retry for an unseen genome pays for this.
@@ -184,7 +194,8 @@ class SearchSpace:
         if field == "stem":
             return Genome(value, genome.stages, genome.kind)
         stage, choices = genome.stages[index], self.stages[index]
-        depth, width, kernel, residual, dilation = stage.depth, stage.width, stage.kernel, stage.residual, stage.dilation
+        depth, width, kernel, residual, dilation, block = (stage.depth, stage.width, stage.kernel, stage.residual,
+                                                           stage.dilation, stage.block)
         if field == "depth" and (value == 0 or depth == 0):
             new_stage = self._sample_stage(choices, value, rng)
         else:
@@ -199,22 +210,31 @@ class SearchSpace:
                 width = value
             elif field == "kernel":
                 kernel = value
-            else:
+            elif field == "dilation":
                 dilation = value
-            new_stage = StageGene(depth, width, kernel, stage.stride, residual, dilation)
+            else:
+                block = value
+            new_stage = StageGene(depth, width, kernel, stage.stride, residual, dilation, block)
         return Genome(genome.stem_width, genome.stages[:index] + (new_stage,) + genome.stages[index + 1:], genome.kind)
 
 
-def _int_list(value: Any, where: str, *, odd: bool = False) -> tuple[int, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        raise ConfigError(f"{where} must be a non-empty list of positive integers")
+def _values(choices: StageChoices, field: str) -> tuple[Any, ...]:
+    """The values a stage's width, kernel, dilation or block may take."""
+    return {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations,
+            "block": choices.blocks}[field]
+
+
+def _int_list(value: Any, where: str, *, odd: bool = False, zero: bool = False) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                           and (v > 0 or zero and v == 0) for v in value):
+        raise ConfigError(f"{where} must be a non-empty list of {'integers >= 0' if zero else 'positive integers'}")
     if odd and any(v % 2 == 0 for v in value):
         raise ConfigError(f"{where} must hold odd kernel sizes")
     return tuple(sorted(set(value)))
 
 
 def _parse_stage(raw: Any, where: str) -> StageChoices:
-    known = {"depth", "widths", "kernels", "dilations", "residual", "stride"}
+    known = {"depth", "widths", "kernels", "dilations", "residual", "stride", "blocks"}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a mapping with keys {sorted(known)}")
     unknown = set(raw) - known
@@ -233,9 +253,19 @@ def _parse_stage(raw: Any, where: str) -> StageChoices:
     stride = raw.get("stride", 1)
     if not isinstance(stride, int) or isinstance(stride, bool) or stride not in (1, 2):
         raise ConfigError(f"{where}.stride must be 1 or 2")
-    return StageChoices(depth[0], depth[1], _int_list(raw["widths"], f"{where}.widths"),
-                        _int_list(raw["kernels"], f"{where}.kernels", odd=True), tuple(sorted(set(residual))), stride,
-                        _int_list(raw.get("dilations", [1]), f"{where}.dilations"))
+    blocks = raw.get("blocks", [DEFAULT_BLOCK])
+    if not isinstance(blocks, list) or not blocks or not all(isinstance(block, str) for block in blocks):
+        raise ConfigError(f"{where}.blocks must be a non-empty list of block types, e.g. {list(BLOCK_TYPES)}")
+    unknown_blocks = [block for block in blocks if block not in BLOCK_TYPES]
+    if unknown_blocks:
+        raise ConfigError(f"{where}.blocks: unknown block type '{unknown_blocks[0]}': use one of {list(BLOCK_TYPES)}")
+    widths = _int_list(raw["widths"], f"{where}.widths")
+    if "inception" in blocks and any(width % 4 for width in widths):
+        raise ConfigError(f"{where}.widths must be multiples of 4 where the stage offers inception blocks (four "
+                          f"branches of equal width)")
+    return StageChoices(depth[0], depth[1], widths, _int_list(raw["kernels"], f"{where}.kernels", odd=True),
+                        tuple(sorted(set(residual))), stride, _int_list(raw.get("dilations", [1]), f"{where}.dilations"),
+                        tuple(block for block in BLOCK_TYPES if block in blocks))
 
 
 def parse_space(raw: Any, name: str) -> SearchSpace:
@@ -257,7 +287,8 @@ def parse_space(raw: Any, name: str) -> SearchSpace:
     kind = raw.get("kind", DEFAULT_KIND)
     if kind not in KINDS:
         raise ConfigError(f"search space '{name}' has unknown kind '{kind}': use one of {sorted(KINDS)}")
-    return SearchSpace(str(raw.get("name", name)), _int_list(stem["widths"], "stem.widths"), parsed, kind)
+    # A stem width of 0 builds no stem: the first block reads the input, as in FCN, ResNet-1D and InceptionTime.
+    return SearchSpace(str(raw.get("name", name)), _int_list(stem["widths"], "stem.widths", zero=True), parsed, kind)
 
 
 def load_space(name_or_path: str | Path) -> SearchSpace:
