@@ -23,7 +23,7 @@ assert ALGORITHM_NAMES, "no algorithm registered"
 # The slowest modules (whole searches, subprocesses, training), last under a mutation run.
 SLOW_MODULES = ("test_learning.py", "test_search.py", "test_rungs.py")
 # The modules that share the session's `promoted` run: one worker runs them all, so the run is built once.
-PROMOTED_MODULES = ("test_promote.py", "test_export.py", "test_lottery.py", "test_weights_only.py")
+PROMOTED_MODULES = ("test_promote.py", "test_export.py", "test_ensemble.py", "test_lottery.py", "test_weights_only.py")
 # The modules that take the longest (a minute or more of the suite each), handed out first under `make test`: a
 # long module started last would leave one worker running alone.
 LONGEST_MODULES = ("test_ray.py", *PROMOTED_MODULES, "test_cli.py", "test_study.py", "test_algorithm_study.py")

@@ -25,6 +25,25 @@ def comma_ids(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"must be evaluation ids separated by commas, e.g. 3,17, got '{text}'") from None
 
 
+def ensemble_size(text: str) -> int:
+    """The members of an ensemble: two or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"an ensemble needs at least 2 members, got '{text}'")
+    return value
+
+
+def ensemble_ids(text: str) -> list[int]:
+    """Two or more evaluation ids separated by commas."""
+    ids = list(dict.fromkeys(comma_ids(text)))
+    if len(ids) < 2:
+        raise argparse.ArgumentTypeError(f"an ensemble needs at least 2 distinct ids, e.g. 3,17, got '{text}'")
+    return ids
+
+
 def resolution(text: str) -> int | str:
     """'native' or a positive number of pixels."""
     if text == "native" or (text.isdigit() and int(text) > 0):
@@ -53,6 +72,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     choice.add_argument("--knee", action="store_true",
                         help="the knee of the Pareto front, as 'evohybrid pareto' marks it (never a network at or "
                              "below chance)")
+    choice.add_argument("--ensemble", type=ensemble_size, metavar="N",
+                        help="the N evaluations of highest proxy accuracy, then the ensemble that averages their logits "
+                             "(its size: the sum of theirs)")
     choice.add_argument("--resume", action="store_true", help="finish the run's latest promotion")
     promote.add_argument("--epochs", type=positive_int, help="training epochs (default 15)")
     promote.add_argument("--resolution", type=resolution,
@@ -73,7 +95,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     export = commands.add_parser("export", help="write a promoted model as one standalone file")
     export.add_argument("run", help=RUN_HELP)
-    export.add_argument("id", type=int, help="the evaluation id of a promoted model")
+    export.add_argument("id", type=int, nargs="?", help="the evaluation id of a promoted model")
+    export.add_argument("--ensemble", type=ensemble_ids, metavar="IDS",
+                        help="instead of one id: promoted models whose logits the file averages, e.g. 3,17,21")
     export.add_argument("--out", required=True, help="the file to write, e.g. model.pt")
     export.add_argument("--level", type=non_negative_int,
                         help="a pruning level written by 'evohybrid prune' (default: the dense promoted model)")
@@ -125,7 +149,8 @@ def promote_command(args: argparse.Namespace) -> int:
     from ..training.promote import PromoteOptions, promote
     from ..training.promoted import format_promoted
 
-    result = promote(args.run, ids=args.ids, top=args.top, front=args.front, knee=args.knee, resume=args.resume,
+    top = args.ensemble or args.top
+    result = promote(args.run, ids=args.ids, top=top, front=args.front, knee=args.knee, resume=args.resume,
                      options=PromoteOptions(address=args.address, **given))
     if result.skipped:
         print(f"already promoted, not trained again: {', '.join(map(str, result.skipped))} "
@@ -138,13 +163,26 @@ def promote_command(args: argparse.Namespace) -> int:
         print(f"evohybrid: stopped by {stop_signals.signal_name()}: resume with 'evohybrid promote {args.run} --resume'",
               file=sys.stderr)
         return stop_signals.exit_code()
-    return 1 if result.failures else 0
+    if result.failures:
+        return 1
+    if args.ensemble:
+        from ..training.ensemble import format_ensembles, top_ids, write_ensemble
+
+        print(format_ensembles([write_ensemble(args.run, top_ids(args.run, args.ensemble))]))
+    return 0
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from ..inspection.export import export_model
+    from ..inspection.export import export_ensemble, export_model
 
-    print(export_model(args.run, args.id, args.out, level=args.level))
+    if (args.id is None) == (args.ensemble is None):
+        raise EvohybridError("name what to export: one promoted model's id, or --ensemble IDS")
+    if args.ensemble is not None:
+        if args.level is not None:
+            raise EvohybridError("--level exports one model's pruning level: drop it with --ensemble")
+        print(export_ensemble(args.run, args.ensemble, args.out))
+    else:
+        print(export_model(args.run, args.id, args.out, level=args.level))
     return 0
 
 

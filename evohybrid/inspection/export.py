@@ -2,10 +2,13 @@
 
 The file is a dict saved with `torch.save` (tensors, strings and numbers only, so `torch.load(..., weights_only=True)`
 reads it): the genome as JSON, the state_dict, and what the input needs (channels, classes, resolution, mean, std).
+An ensemble's file (version 2) holds a genome and a state_dict per member under `members`, the input once: it loads
+as one module that averages its members' logits.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,12 @@ from ..errors import EvohybridError
 from ..spaces.builder import build_model
 from ..spaces.genome import Genome
 from ..spaces.kinds import kind_of
+from ..training.ensemble import EnsembleNet, ensemble_dir, ensemble_members, write_ensemble
 from ..training.lottery import level_dir, lottery_dir, read_lottery
-from ..training.promoted import promoted_model
+from ..training.promoted import METRICS_FILE, promoted_model
 
 EXPORT_FORMAT = "evohybrid-model"
-EXPORT_VERSION = 1
+EXPORT_VERSION, ENSEMBLE_VERSION = 1, 2  # one model's file keeps version 1, so older readers still load it
 
 
 class ExportError(EvohybridError):
@@ -72,11 +76,34 @@ def export_model(run_dir: str | Path, eval_id: int, out: str | Path, *, level: i
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
         "genome": Genome.from_json((folder / "genome.json").read_text()).to_json(),
         "state_dict": _load_weights(weights),
-        "in_channels": shape["in_channels"], "num_classes": shape["num_classes"], "resolution": shape["resolution"],
-        "mean": shape["mean"], "std": shape["std"], "dataset": shape["dataset"], "id": eval_id,
-        "val_acc": metrics["val_acc"], "test_acc": metrics["test_acc"],
+        **_input_fields(shape), "id": eval_id, "val_acc": metrics["val_acc"], "test_acc": metrics["test_acc"],
         "sparsity": metrics.get("sparsity", 0.0),
     }
+    return _save(payload, out)
+
+
+def export_ensemble(run_dir: str | Path, ids: list[int], out: str | Path) -> Path:
+    """Write the ensemble of the promoted models `ids` (judged first if it never was) to `out` as one file."""
+    members = ensemble_members(run_dir, ids)
+    metrics_path = ensemble_dir(run_dir, [metrics["id"] for _folder, metrics in members]) / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else write_ensemble(run_dir, ids)
+    payload: dict[str, Any] = {
+        "format": EXPORT_FORMAT, "version": ENSEMBLE_VERSION,
+        "members": [{"genome": Genome.from_json((folder / "genome.json").read_text()).to_json(),
+                     "state_dict": _load_weights(folder / "model.pt"), "id": member["id"]}
+                    for folder, member in members],
+        **_input_fields(members[0][1]["input"]), "ids": metrics["members"], "val_acc": metrics["val_acc"],
+        "test_acc": metrics["test_acc"],
+    }
+    return _save(payload, out)
+
+
+def _input_fields(shape: dict[str, Any]) -> dict[str, Any]:
+    """What an exported file says about its input: shape, normalisation and data set."""
+    return {name: shape[name] for name in ("in_channels", "num_classes", "resolution", "mean", "std", "dataset")}
+
+
+def _save(payload: dict[str, Any], out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, out)
@@ -102,11 +129,18 @@ def load_exported(path: str | Path) -> nn.Module:
         payload = None
     if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
         raise ExportError(f"'{path}' is not a model file written by 'evohybrid export'")
-    if payload.get("version") != EXPORT_VERSION:
-        raise ExportError(f"'{path}' is an export of version {payload.get('version')}: this evohybrid reads version "
-                          f"{EXPORT_VERSION}, upgrade it")
-    genome = Genome.from_json(payload["genome"])
-    network = build_model(genome, in_channels=payload["in_channels"], num_classes=payload["num_classes"],
-                          trainable="all")
-    network.load_state_dict(payload["state_dict"])
-    return ExportedModel(network, payload["mean"], payload["std"], payload["resolution"], kind_of(genome).dims).eval()
+    if payload.get("version") not in (EXPORT_VERSION, ENSEMBLE_VERSION):
+        raise ExportError(f"'{path}' is an export of version {payload.get('version')}: this evohybrid reads versions "
+                          f"{EXPORT_VERSION} and {ENSEMBLE_VERSION}, upgrade it")
+    members = payload["members"] if payload["version"] == ENSEMBLE_VERSION else [payload]
+    networks = [_network(member["genome"], member["state_dict"], payload) for member in members]
+    network = networks[0] if len(networks) == 1 else EnsembleNet(networks)
+    dims = kind_of(Genome.from_json(members[0]["genome"])).dims
+    return ExportedModel(network, payload["mean"], payload["std"], payload["resolution"], dims).eval()
+
+
+def _network(genome_json: str, state_dict: dict[str, torch.Tensor], payload: dict[str, Any]) -> nn.Module:
+    network = build_model(Genome.from_json(genome_json), in_channels=payload["in_channels"],
+                          num_classes=payload["num_classes"], trainable="all")
+    network.load_state_dict(state_dict)
+    return network
