@@ -13,6 +13,7 @@ import evohybrid
 from evohybrid.cli import main
 from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.export import export_ensemble, export_model
+from evohybrid.inspection.report import write_report
 from evohybrid.training.ensemble import ensemble_dir, read_ensembles, write_ensemble
 from evohybrid.training.promoted import PROMOTED_DIR, read_promoted
 
@@ -35,9 +36,11 @@ def test_an_ensemble_is_judged_and_sized_as_its_members_together(run_copy):
     assert metrics["flops"] == sum(row["flops"] for row in members.values())
     assert 0.0 <= metrics["val_acc"] <= 1.0 and 0.0 <= metrics["test_acc"] <= 1.0
     assert metrics["member_test_accs"] == [members[i]["test_acc"] for i in reversed(ids)]
-    # One folder per set of members, whatever their order; the table lists it.
+    # One folder per set of members, whatever their order; the tables list it.
     assert json.loads((ensemble_dir(run, ids) / "metrics.json").read_text()) == metrics
     assert read_ensembles(run) == [metrics]
+    page = write_report([run])[0].read_text()
+    assert "<h2>Ensembles</h2>" in page and f"{ids[1]} + {ids[0]}" in page
 
 
 def test_an_exported_ensemble_loads_weights_only_and_averages_its_members_logits(run_copy, tmp_path):

@@ -13,6 +13,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..training.ensemble import read_ensembles
 from ..training.lottery import lottery_figure, read_lottery
 from ..training.promoted import model_dir, proxy_full_tau, read_promoted
 from ..evolution.pareto import hypervolume, hypervolume_curve, knee_point, ok_records, pareto_front, reference_point
@@ -153,6 +154,14 @@ def _promoted_section(promoted: list[dict[str, Any]], png: bytes) -> list[str]:
                    rows, left=8)]
 
 
+def _ensembles_section(ensembles: list[dict[str, Any]]) -> list[str]:
+    rows = [[" + ".join(map(str, row["members"])), f"{row['val_acc']:.4f}", f"{row['test_acc']:.4f}",
+             f"{max(row['member_test_accs']):.4f}", thousands(row["params"]), row["architecture"]] for row in ensembles]
+    return ["<h2>Ensembles</h2>", "<p>Promoted models whose logits are averaged; the size is the sum of theirs.</p>",
+            _table(["members", "val acc", "test acc", "best member's test acc", "params", "architectures"], rows,
+                   left=5)]
+
+
 def _lottery_section(eval_id: int, curve: list[dict[str, Any]], png: bytes) -> list[str]:
     rows = [["control" if row["control"] else row["level"], f"{row['sparsity']:.1%}", thousands(row["weights_left"]),
              f"{row['val_acc']:.4f}", f"{row['test_acc']:.4f}", f"{row['train_s']:.0f}"] for row in curve]
@@ -176,6 +185,9 @@ def write_report(run_dirs: list[str | Path]) -> list[Path]:
     if promoted:
         written.append(run.path / PROMOTED_FIGURE)
         parts += _promoted_section(promoted, _render(promoted_figure(promoted, proxy_full_tau(promoted)), written[-1]))
+    ensembles = read_ensembles(run.path)
+    if ensembles:
+        parts += _ensembles_section(ensembles)
     for row in promoted:
         curve = read_lottery(model_dir(run.path, row["id"]))
         if curve:
