@@ -1,4 +1,5 @@
-"""`evohybrid pareto`, `report`, `promote`, `export` and `prune`: what a user does with a finished search."""
+"""`evohybrid pareto`, `report`, `promote`, `export`, `prune` and `cross-validate`: what a user does with a finished
+search."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import sys
 
 from .. import stop_signals
 from ..errors import EvohybridError
-from .arguments import (add_address_flag, comma_positive_floats, log_line, non_negative_float, non_negative_int,
-                        positive_float, positive_int)
+from .arguments import (STUDY_STOP_HINT, add_address_flag, add_pool_flags, comma_positive_floats, log_line,
+                        non_negative_float, non_negative_int, pool_options, positive_float, positive_int)
 
 RUN_HELP = "a run directory written by 'evohybrid search'"
 # PromoteOptions fields set by `evohybrid promote` flags (argparse dest = field), and the flag that sets each.
@@ -118,6 +119,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                        help="remove the same fraction in every layer (default: the smallest weights over all layers)")
     prune.set_defaults(func=prune_command, stop_hint="finished levels are kept; run the same command again to continue")
 
+    cross = commands.add_parser("cross-validate", help="choose among the top evaluations by k-fold cross-validation "
+                                                       "of full training on the training split")
+    cross.add_argument("run", help=RUN_HELP)
+    cross.add_argument("--top", type=positive_int, default=5,
+                       help="the K evaluations of highest proxy accuracy to judge (default 5)")
+    cross.add_argument("--folds", type=positive_int, default=5, help="stratified folds of the training split (default 5)")
+    cross.add_argument("--epochs", type=positive_int, default=15, help="training epochs per fold (default 15)")
+    cross.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
+    cross.add_argument("--batch-size", type=positive_int, default=128, help="examples per step (default 128)")
+    cross.add_argument("--train-size", type=positive_int,
+                       help="training examples besides the search's validation slice, for a quick look (default: all)")
+    add_pool_flags(cross)
+    cross.set_defaults(func=cross_validate_command, stop_hint=STUDY_STOP_HINT)
+
 
 def pareto_command(args: argparse.Namespace) -> int:
     from ..evolution.store import RunStore
@@ -198,4 +213,16 @@ def prune_command(args: argparse.Namespace) -> int:
         print(f"{name:>5}  {row['sparsity']:>7.1%}  {row['weights_left']:>9,}  {row['val_acc']:>7.4f}  "
               f"{row['test_acc']:>8.4f}  {row['train_s']:>7.0f}")
     print(f"(ctrl: the last level's mask on fresh random weights)\noutputs: {lottery_dir(model_dir(args.run, args.id))}")
+    return 0
+
+
+def cross_validate_command(args: argparse.Namespace) -> int:
+    from ..training.cross_validation import CrossValidationSettings, cross_validate, format_cross_validation
+
+    settings = CrossValidationSettings(top=args.top, folds=args.folds, epochs=args.epochs, lr=args.lr,
+                                       batch_size=args.batch_size, train_size=args.train_size)
+    summary = cross_validate(args.run, settings, pool_options(args))
+    print(format_cross_validation(summary))
+    print(f"outputs: {args.run}/cross_validation (promote the winner with 'evohybrid promote {args.run} --ids "
+          f"{summary['winner']}')")
     return 0

@@ -1,0 +1,167 @@
+"""Choice by cross-validation: the top K of a search by fitness, each trained with the promotion recipe on k-1
+stratified folds of the whole training split and validated on the k-th (the test split is never read); the winner
+is the best mean over folds. On a validation slice of a few dozen series the fitness's first places are often one
+series apart: k folds judge every training series once.
+
+`RUN/cross_validation/` holds `settings.json` (what the folds and trainings are), `folds.jsonl` (one line per
+finished (id, fold): a stopped run loses only the trainings in flight, and the same command continues it) and
+`summary.json` (each id's mean, spread and folds, the winner).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from ..config import config_from_dict
+from ..distributed.job_pool import PoolOptions, run_jobs
+from ..evolution.store import RunStore, write_json_atomic
+from ..spaces.genome import Genome
+from .promoted import PromotionError, select_records
+from .trainer import Training, TrainingData, refit_data, training_data
+
+CV_DIR = "cross_validation"
+SETTINGS_FILE, FOLDS_FILE, SUMMARY_FILE = "settings.json", "folds.jsonl", "summary.json"
+
+
+@dataclass(frozen=True)
+class CrossValidationSettings:
+    """The top `top` by fitness, `folds` folds, and the promotion recipe each fold trains with."""
+
+    top: int = 5
+    folds: int = 5
+    epochs: int = 15
+    lr: float = 0.1
+    batch_size: int = 128
+    train_size: int | None = None  # None: every training example; a number keeps that many (and the search's slice)
+
+    def check(self) -> None:
+        if self.top < 2:
+            raise PromotionError(f"--top must be at least 2 to choose between architectures, got {self.top}")
+        if self.folds < 2:
+            raise PromotionError(f"--folds must be at least 2, got {self.folds}")
+
+
+def stratified_folds(labels: torch.Tensor, folds: int, seed: int) -> list[torch.Tensor]:
+    """Indices of `folds` folds, each class dealt round-robin after a seeded shuffle, so every fold holds each class
+    in proportion; a class with fewer members than folds would leave a fold without it, and is refused."""
+    counts = torch.bincount(labels)
+    present = counts[counts > 0]
+    if int(present.min()) < folds:
+        smallest = int(torch.nonzero(counts == present.min())[0])
+        raise PromotionError(f"--folds {folds} is more than the {int(present.min())} training examples of class "
+                             f"{smallest}: use at most --folds {int(present.min())}")
+    generator = torch.Generator().manual_seed(seed)
+    members: list[list[int]] = [[] for _ in range(folds)]
+    position = 0
+    for label in torch.nonzero(counts).flatten().tolist():
+        index = torch.nonzero(labels == label).flatten()
+        for item in index[torch.randperm(len(index), generator=generator)].tolist():
+            members[position % folds].append(item)
+            position += 1
+    return [torch.tensor(sorted(fold), dtype=torch.int64) for fold in members]
+
+
+def fold_data(whole: TrainingData, fold: torch.Tensor) -> TrainingData:
+    """The whole training split less one fold to train on, that fold to validate on (normalised as the search was)."""
+    split = whole.split
+    keep = torch.ones(len(split.train_labels), dtype=torch.bool)
+    keep[fold] = False
+    return replace(whole, split=replace(split, train_inputs=split.train_inputs[keep],
+                                        train_labels=split.train_labels[keep], val_inputs=split.train_inputs[fold],
+                                        val_labels=split.train_labels[fold]))
+
+
+def whole_training_split(config: dict[str, Any], train_size: int | None) -> TrainingData:
+    """The training split the folds divide: the search's training slice (or its first `train_size`) and its
+    validation slice, at the search's resolution."""
+    return refit_data(training_data(config_from_dict(config), train_size=train_size))
+
+
+def _setup(config: dict[str, Any], settings: dict[str, Any], seed: int) -> tuple[list[TrainingData], dict[str, Any]]:
+    """Each worker's context: the data of every fold, built once."""
+    whole = whole_training_split(config, settings["train_size"])
+    folds = stratified_folds(whole.split.train_labels, settings["folds"], seed)
+    return [fold_data(whole, fold) for fold in folds], settings
+
+
+def _train_fold(context: tuple[list[TrainingData], dict[str, Any]], job: tuple[int, dict[str, Any], int]) -> float:
+    """Validation accuracy of one architecture trained on all folds but one."""
+    data, settings = context
+    _eval_id, genome, fold = job
+    training = Training(Genome.from_dict(genome), data[fold], epochs=settings["epochs"], lr=settings["lr"],
+                        batch_size=settings["batch_size"])
+    try:
+        training.run()
+    except FloatingPointError:
+        return 0.0  # diverged: as good as a guess would be, and never the winner
+    value = training.val_accuracy()
+    return value if math.isfinite(value) else 0.0
+
+
+def _finished(path: Path) -> Iterator[dict[str, Any]]:
+    if path.exists():
+        for line in path.read_text().split("\n")[:-1]:  # a last line without its newline was cut off: run it again
+            if line.strip():
+                yield json.loads(line)
+
+
+def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = CrossValidationSettings(),
+                   pool: PoolOptions = PoolOptions()) -> dict[str, Any]:
+    """Cross-validate the run's top evaluations; write and return the summary (each id's folds, mean and spread, and
+    the winner: the best mean, then the smaller network)."""
+    settings.check()
+    store = RunStore.open(run_dir)
+    config = store.read_config()["config"]
+    records = select_records(store.records(), Path(run_dir), top=settings.top)
+    folder = store.path / CV_DIR
+    wanted = {"settings": asdict(settings), "ids": [record["id"] for record in records]}
+    written = folder / SETTINGS_FILE
+    if written.exists() and json.loads(written.read_text()) != wanted:
+        raise PromotionError(f"'{folder}' holds a cross-validation with other settings "
+                             f"({json.loads(written.read_text())['settings']}): delete it to start another")
+    whole = whole_training_split(config, settings.train_size)
+    stratified_folds(whole.split.train_labels, settings.folds, config["seed"])  # refused before anything is written
+    folder.mkdir(exist_ok=True)
+    write_json_atomic(written, wanted)
+    done = {(row["id"], row["fold"]): row for row in _finished(folder / FOLDS_FILE)}
+    jobs = [(record["id"], record["genome"], fold) for record in records for fold in range(settings.folds)
+            if (record["id"], fold) not in done]
+    with open(folder / FOLDS_FILE, "a") as log:
+        for (eval_id, _genome, fold), value, seconds in run_jobs(jobs, _setup, (config, asdict(settings),
+                                                                                config["seed"]), _train_fold, pool):
+            row = {"id": eval_id, "fold": fold, "val_acc": value, "train_s": seconds}
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            done[eval_id, fold] = row
+    summary = _summary(records, done, settings)
+    write_json_atomic(folder / SUMMARY_FILE, summary)
+    return summary
+
+
+def _summary(records: list[dict[str, Any]], done: dict[tuple[int, int], dict[str, Any]],
+             settings: CrossValidationSettings) -> dict[str, Any]:
+    rows = []
+    for record in records:
+        values = [done[record["id"], fold]["val_acc"] for fold in range(settings.folds)]
+        rows.append({"id": record["id"], "architecture": Genome.from_dict(record["genome"]).describe(),
+                     "params": record["params"], "proxy_val_acc": record["val_acc"], "folds": values,
+                     "mean": statistics.fmean(values), "stdev": statistics.stdev(values)})
+    winner = max(rows, key=lambda row: (row["mean"], -row["params"], -row["id"]))
+    return {"settings": asdict(settings), "rows": rows, "winner": winner["id"]}
+
+
+def format_cross_validation(summary: dict[str, Any]) -> str:
+    """Each id's mean over folds (and spread) beside its fitness, the winner marked."""
+    lines = [f"{'id':>5}  {'proxy_acc':>9}  {'cv_mean':>7}  {'cv_sd':>6}  {'params':>10}  architecture"]
+    for row in sorted(summary["rows"], key=lambda row: -row["mean"]):
+        mark = "  <- winner" if row["id"] == summary["winner"] else ""
+        lines.append(f"{row['id']:>5}  {row['proxy_val_acc']:>9.4f}  {row['mean']:>7.4f}  {row['stdev']:>6.4f}  "
+                     f"{row['params']:>10,}  {row['architecture']}{mark}")
+    return "\n".join(lines)
