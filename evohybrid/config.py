@@ -48,6 +48,7 @@ class FitnessConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch threads; null uses what the worker was given
     repeats: int = 1  # sets of random weights trained per genome; val_acc is their mean (less weight-seed noise)
+    folds: int = 1  # > 1: the training and validation slices divided into stratified folds, each validated once
     signals: tuple = ()  # zero-cost signals measured beside the fitness and kept in each record (naswot, zico, ...)
 
 
@@ -113,6 +114,7 @@ CHOICES = {
 }
 POSITIVE = {("data", "val_size"), ("data", "train_size"), ("data", "resolution"), ("data", "samples"), ("fitness", "steps"),
             ("fitness", "batch_size"), ("fitness", "lr"), ("fitness", "val_batch_size"), ("fitness", "threads"), ("fitness", "repeats"),
+            ("fitness", "folds"),
             ("search", "budget"), ("search", "time_budget"), ("search", "screen_factor"), ("search", "population"), ("search", "sample_size")}
 
 

@@ -100,6 +100,42 @@ def search_split(data: LabelledData, *, val_size: int | float, train_size: int |
                        mean, std, data.num_classes, augmentation)
 
 
+def stratified_folds(labels: torch.Tensor, folds: int, seed: int, *, setting: str = "--folds") -> list[torch.Tensor]:
+    """Indices of `folds` folds, each class dealt round-robin after a seeded shuffle, so every fold holds each class
+    in proportion; a class with fewer members than folds would leave a fold without it, and is refused."""
+    labels = labels.cpu()
+    counts = torch.bincount(labels)
+    present = counts[counts > 0]
+    if int(present.min()) < folds:
+        smallest = int(torch.nonzero(counts == present.min())[0])
+        raise DatasetError(f"{setting} {folds} is more than the {int(present.min())} training examples of class "
+                           f"{smallest}: use at most {setting} {int(present.min())}")
+    generator = torch.Generator().manual_seed(seed)
+    members: list[list[int]] = [[] for _ in range(folds)]
+    position = 0
+    for label in torch.nonzero(counts).flatten().tolist():
+        index = torch.nonzero(labels == label).flatten()
+        for item in index[torch.randperm(len(index), generator=generator)].tolist():
+            members[position % folds].append(item)
+            position += 1
+    return [torch.tensor(sorted(fold), dtype=torch.int64) for fold in members]
+
+
+def fold_splits(split: SearchSplit, folds: int, seed: int) -> list[SearchSplit]:
+    """The search's training and validation slices together, divided into `folds` stratified folds: split j trains on
+    every fold but j and validates on fold j (normalised as the search's split is)."""
+    inputs = torch.cat([split.train_inputs, split.val_inputs])
+    labels = torch.cat([split.train_labels, split.val_labels])
+    splits = []
+    for fold in stratified_folds(labels, folds, seed, setting="fitness.folds"):
+        fold = fold.to(labels.device)
+        keep = torch.ones(len(labels), dtype=torch.bool, device=labels.device)
+        keep[fold] = False
+        splits.append(SearchSplit(inputs[keep], labels[keep], inputs[fold], labels[fold], split.mean, split.std,
+                                  split.num_classes, split.augmentation))
+    return splits
+
+
 def validation_count(val_size: int | float, total: int, name: str) -> int:
     """The number of inputs `val_size` (a count, or a fraction below 1) holds out of `total` training inputs."""
     if isinstance(val_size, float):

@@ -113,6 +113,12 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
                                 {"bad.yaml": "search:\n  ensemble: [bn, grasp]\n"}, ["unknown signal 'grasp'"]),
     "repeats-zero": (["search", "--config", "bad.yaml", "--out", "run"], None,
                      {"bad.yaml": "fitness:\n  repeats: 0\n"}, ["fitness.repeats"]),
+    "folds-zero": (["search", "--config", "bad.yaml", "--out", "run"], None,
+                   {"bad.yaml": "fitness:\n  folds: 0\n"}, ["fitness.folds"]),
+    "folds-beyond-the-smallest-class": (["search", "--config", "folds.yaml", "--out", "run"], None,
+                                        {"folds.yaml": "data:\n  train_size: 200\n  val_size: 100\n"
+                                                       "fitness:\n  folds: 100\n"},
+                                        ["fitness.folds 100 is more than the", "use at most fitness.folds"]),
     "val-size-beyond-a-series-set": (["search", "--dataset", "ucr:GunPoint", "--space", "conv1d", "--out", "run"],
                                      None, {}, ["data.val_size", "ucr:GunPoint", "--config timeseries"]),
     "workers-zero": (["search", "--workers", "0"], None, {}, ["--workers", "'0'"]),

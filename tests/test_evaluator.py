@@ -412,6 +412,21 @@ def test_repeats_average_the_accuracy_over_other_random_weights_the_first_being_
     assert genome_seed(0, genomes[0], 1) != genome_seed(0, genomes[0]) == genome_seed(0, genomes[0], 0)
 
 
+def test_folds_validate_on_each_fold_of_the_search_slices_in_turn(smoke_config, smoke_split, genomes):
+    from evohybrid.data import fold_splits
+
+    folded = evohybrid.evaluate(genomes[0], smoke_config.override("fitness", folds=3), split=smoke_split)
+    assert folded["status"] == "ok" and len(folded["val_accs"]) == 3
+    assert folded["val_acc"] == pytest.approx(sum(folded["val_accs"]) / 3)
+    splits = fold_splits(smoke_split, 3, smoke_config.seed)
+    whole = len(smoke_split.train_labels) + len(smoke_split.val_labels)
+    assert sum(len(split.val_labels) for split in splits) == whole  # every example validated once
+    assert all(len(split.train_labels) + len(split.val_labels) == whole for split in splits)
+    # Each fold's accuracy is the single run's on that fold: the same weights and batches, another split.
+    single = evohybrid.evaluate(genomes[0], smoke_config, split=splits[1])
+    assert folded["val_accs"][1] == single["val_acc"]
+
+
 def test_configured_zero_cost_signals_are_measured_on_the_first_weights(smoke_config, smoke_split, genomes):
     from evohybrid.fitness.signals import zero_cost_signal
 

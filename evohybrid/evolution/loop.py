@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config, config_from_dict
-from ..data import check_validation_slice
+from ..data import check_validation_slice, fold_splits
 from ..errors import ExecutorLost, RunDirError
 from ..spaces.genome import Genome
 from ..spaces.kinds import check_space_data
 from ..spaces.space import SPACES_DIR, SearchSpace, parse_space
 from ..yaml_files import read_yaml, resolve_yaml
 from .algorithms import Algorithm, make_algorithm
-from .executors import Executor, LocalExecutor
+from .executors import Executor, LocalExecutor, load_search_split
 from .pareto import ParetoArchive
 from .progress import SearchProgress
 from .store import RunStore
@@ -65,6 +65,9 @@ def _resolve_run(config: Config, resume: str | Path | None,
         space = parse_space(space_raw, str(config.space))
         check_space_data(space.name, space.kind, config.data.dataset)
         check_validation_slice(config.data)
+        if config.fitness.folds > 1:  # refused here, before any worker loads the data, if a class is too small
+            split = load_search_split(config)
+            fold_splits(split, config.fitness.folds, config.seed)
         config = config.override("search", budget=budget)
         return None, _run_document(config, space_raw), config, space
     store = RunStore.open(resume)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 import traceback
 from typing import Any
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import FitnessConfig
-from ..data import SearchSplit, augment, normalise
+from ..data import SearchSplit, augment, fold_splits, normalise
 from ..errors import DeviceLost
 from ..spaces.builder import bn_gamma_indicator, build_model, count_flops, count_parameters, genome_seed
 from ..spaces.genome import Genome
@@ -140,8 +141,9 @@ def blank_record(genome: Genome, device: str | None) -> dict[str, Any]:
 def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: int) -> dict[str, Any]:
     """Evaluate one genome; never raises for a failing network, it returns a record with status and error.
 
-    With `cfg.repeats` > 1 the network is trained from that many sets of random weights and `val_acc` is the mean
-    (each in `val_accs`); `cfg.signals` names zero-cost signals measured on the first set of weights (`signals`)."""
+    With `cfg.repeats` > 1 the network is trained from that many sets of random weights, and with `cfg.folds` > 1 on
+    each fold of the search's slices in turn (validated on that fold); `val_acc` is the mean (each in `val_accs`,
+    fold by fold, repeats within). `cfg.signals` names zero-cost signals measured on the first set of weights."""
     device = resolve_device(cfg.device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -151,28 +153,29 @@ def evaluate(genome: Genome, split: SearchSplit, cfg: FitnessConfig, *, seed: in
         check_labels(split)
         split = split.to(device)
         accuracies = []
-        for repeat in range(cfg.repeats):
+        folds = fold_splits(split, cfg.folds, seed) if cfg.folds > 1 else [split]
+        for fold, repeat in itertools.product(folds, range(cfg.repeats)):
             model = _model(genome, split, cfg, genome_seed(seed, genome, repeat))
-            if repeat == 0:  # counted on the host, before the model moves
+            if not accuracies:  # counted on the host, before the model moves
                 record["params"] = count_parameters(model)
                 record["flops"] = count_flops(model, split.input_shape)
                 if cfg.signals:
                     record["signals"] = _zero_cost_signals(genome, split, cfg, seed, device)
             model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
             start = time.perf_counter()
-            finite, seen = train(model, split, cfg, seed)
+            finite, seen = train(model, fold, cfg, seed)
             record["train_s"] += time.perf_counter() - start
             record["train_samples"] += seen
             if not finite:
                 record.update(status="diverged", val_acc=0.0, error="loss became NaN or infinite during training")
                 return record
-            if cfg.trainable != "head" and repeat == 0:  # gamma learned: BN-NAS's indicator comes free with the run
+            if cfg.trainable != "head" and not accuracies:  # gamma learned: BN-NAS's indicator comes free with the run
                 record["bn_gamma"] = bn_gamma_indicator(model)
             start = time.perf_counter()
-            accuracies.append(accuracy(model, split.val_inputs, split.val_labels, split, cfg.val_batch_size,
+            accuracies.append(accuracy(model, fold.val_inputs, fold.val_labels, fold, cfg.val_batch_size,
                                        precision=cfg.precision, channels_last=cfg.channels_last))
             record["eval_s"] += time.perf_counter() - start
-        if cfg.repeats > 1:
+        if len(accuracies) > 1:
             record["val_accs"] = accuracies
         # A count of right answers: finite even if the logits are not.
         record.update(status="ok", val_acc=sum(accuracies) / len(accuracies))

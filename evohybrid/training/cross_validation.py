@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import torch
 
 from ..config import config_from_dict
+from ..data import stratified_folds
 from ..distributed.job_pool import PoolOptions, run_jobs
 from ..evolution.store import RunStore, write_json_atomic
 from ..spaces.genome import Genome
@@ -46,26 +47,6 @@ class CrossValidationSettings:
             raise PromotionError(f"--top must be at least 2 to choose between architectures, got {self.top}")
         if self.folds < 2:
             raise PromotionError(f"--folds must be at least 2, got {self.folds}")
-
-
-def stratified_folds(labels: torch.Tensor, folds: int, seed: int) -> list[torch.Tensor]:
-    """Indices of `folds` folds, each class dealt round-robin after a seeded shuffle, so every fold holds each class
-    in proportion; a class with fewer members than folds would leave a fold without it, and is refused."""
-    counts = torch.bincount(labels)
-    present = counts[counts > 0]
-    if int(present.min()) < folds:
-        smallest = int(torch.nonzero(counts == present.min())[0])
-        raise PromotionError(f"--folds {folds} is more than the {int(present.min())} training examples of class "
-                             f"{smallest}: use at most --folds {int(present.min())}")
-    generator = torch.Generator().manual_seed(seed)
-    members: list[list[int]] = [[] for _ in range(folds)]
-    position = 0
-    for label in torch.nonzero(counts).flatten().tolist():
-        index = torch.nonzero(labels == label).flatten()
-        for item in index[torch.randperm(len(index), generator=generator)].tolist():
-            members[position % folds].append(item)
-            position += 1
-    return [torch.tensor(sorted(fold), dtype=torch.int64) for fold in members]
 
 
 def fold_data(whole: TrainingData, fold: torch.Tensor) -> TrainingData:
