@@ -16,6 +16,7 @@ from evohybrid.config import config_from_dict
 from evohybrid.data import load_dataset, search_split
 from evohybrid.dataset_names import UCR_SETS
 from evohybrid.errors import ConfigError, GenomeError
+from evohybrid.evolution.store import RunStore
 from evohybrid.spaces.builder import build_model, count_flops
 from evohybrid.spaces.genome import Genome, StageGene
 from evohybrid.spaces.kinds import KINDS, check_input
@@ -177,3 +178,39 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     assert "unknown UCR set 'Gunpoint'" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--executor", "local", "--workers", "2"]) == 2
     assert "need --executor ray" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble(aeon, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
+                 "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
+                 "--fitness-folds", "2", "--cv-folds", "2", "--ensemble", "2", "--executor", "local"]) == 0
+    summary = json.loads((out / "timeseries.json").read_text())
+    (row,) = summary["sets"]
+    run = out / "ItalyPowerDemand" / "search"
+    records = RunStore.open(run).records()
+    assert all(len(record["val_accs"]) == 2 for record in records)  # the fitness over two folds of its slices
+    assert all(Genome.from_dict(record["genome"]).kind == "conv1d" for record in records)
+    candidates = row["ours"]["candidates"]
+    assert len(candidates) == 3 and [c["cv_acc"] for c in candidates] == sorted((c["cv_acc"] for c in candidates),
+                                                                                  reverse=True)
+    cross = json.loads((run / "cross_validation" / "summary.json").read_text())
+    assert row["ours"]["id"] == candidates[0]["id"] == cross["winner"]
+    promoted = sorted(int(path.name) for path in (run / "promoted").iterdir() if path.name.isdigit())
+    assert promoted == [row["ours"]["id"]]  # only the winner is promoted
+    ensemble = row["refit"]["ensemble"]
+    by_id = {record["id"]: record for record in records}
+    assert ensemble["members"] == [c["id"] for c in candidates[:2]]
+    assert ensemble["params"] == sum(by_id[i]["params"] for i in ensemble["members"])
+    assert len(ensemble["per_seed"]) == 1 and 0.0 <= ensemble["test_acc"] <= 1.0
+    assert summary["refit"]["mean_test_acc"]["ensemble"] == ensemble["test_acc"]
+    assert f"{ensemble['params']:,}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, fragment", [(["--cv-folds", "1"], "--cv-folds"),
+                                             (["--ensemble", "5"], "--ensemble must be 0 or between 2 and"),
+                                             (["--cv-folds", "3", "--promote-top", "1"], "--promote-top 2 or more")])
+def test_the_timeseries_study_refuses_a_choice_it_cannot_make(tmp_path, capsys, flags, fragment):
+    assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--executor", "local", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and not (tmp_path / "x").exists()

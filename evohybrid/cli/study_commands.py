@@ -80,6 +80,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     series.add_argument("--refit-seeds", type=non_negative_int,
                         help="trainings of the winner and of MiniRocket on the whole training split (default 3; "
                              "0: no refit)")
+    series.add_argument("--space", help="the search space of every set's search (default conv1d; series: full-length "
+                                        "networks of every block type)")
+    series.add_argument("--fitness-folds", type=positive_int,
+                        help="the search's fitness over that many folds of its slices (fitness.folds; default 1)")
+    series.add_argument("--cv-folds", type=non_negative_int,
+                        help="choose the winner among the --promote-top by that many folds of full training on the "
+                             "training split, and promote only it (default 0: promote them all, the best wins)")
+    series.add_argument("--ensemble", type=non_negative_int,
+                        help="also refit the best N candidates per seed and average their logits (default 0: none)")
     add_pool_flags(series)
     series.set_defaults(func=timeseries_command, stop_hint=STUDY_STOP_HINT)
 
@@ -150,9 +159,11 @@ def timeseries_command(args: argparse.Namespace) -> int:
     settings = TimeseriesSettings(**{name: value for name, value in (
         ("sets", tuple(args.sets.split(",")) if args.sets else None), ("budget", args.budget),
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("refit_seeds", args.refit_seeds),
-        ("promote_top", args.promote_top))
+        ("promote_top", args.promote_top), ("space", args.space), ("fitness_folds", args.fitness_folds),
+        ("cv_folds", args.cv_folds), ("ensemble", args.ensemble))
         if value is not None})
-    summary = run_timeseries_study(args.out, settings, executor_factory=executor_factory(args), log=log_line)
+    summary = run_timeseries_study(args.out, settings, executor_factory=executor_factory(args), pool=pool_options(args),
+                                   log=log_line)
     print(format_timeseries(summary))
     print(f"\nstudy directory: {args.out}")
     return 0

@@ -34,9 +34,13 @@ from ..evolution.store import RunStore, write_json_atomic
 from ..fitness.proxies import readout_classifier
 from ..spaces.builder import build_model, count_parameters, genome_seed
 from ..spaces.genome import Genome
+from ..distributed.job_pool import PoolOptions
+from ..fitness.evaluator import accuracy
+from ..training.cross_validation import CrossValidationSettings, cross_validate
+from ..training.ensemble import EnsembleNet
 from ..training.promote import PromoteOptions, promote
 from ..training.promoted import model_dir, promoted_model, read_ledger, select_records
-from ..training.trainer import Training, TrainingData, refit_data, training_data
+from ..training.trainer import NATIVE, Training, TrainingData, refit_data, training_data
 
 SUMMARY_FILE = "timeseries.json"
 REFIT_FILE = "refit.json"
@@ -44,6 +48,7 @@ REFIT_FILE = "refit.json"
 PUBLISHED_MINIROCKET = {"ACSF1": 0.822, "ArrowHead": 0.881, "GunPoint": 0.992, "ItalyPowerDemand": 0.960,
                         "OSULeaf": 0.958}
 METHODS = ("ours", "minirocket", "elm")
+PROMOTION_LR = 0.1
 
 
 @dataclass(frozen=True)
@@ -59,34 +64,64 @@ class TimeseriesSettings:
     # The best by proxy are promoted, and the best of them after promotion wins: on validation slices of 7 to 54
     # series, the proxy's first place is often one series ahead of the next.
     promote_top: int = 3
+    space: str = "conv1d"
+    fitness_folds: int = 1  # > 1: the search's fitness over that many folds of its slices (fitness.folds)
+    # > 0: the winner among the `promote_top` best by proxy is chosen by that many folds of full training on the
+    # training split (`evohybrid cross-validate`), and only it is promoted; 0: all are promoted, the best wins.
+    cv_folds: int = 0
+    ensemble: int = 0  # >= 2: the refit also trains the best `ensemble` candidates per seed and averages their logits
 
     def check(self) -> None:
         unknown = [name for name in self.sets if name not in UCR_SETS]
         if unknown:
             raise ConfigError(f"unknown UCR set '{unknown[0]}': the bundled ones are {', '.join(UCR_SETS)}")
+        if self.cv_folds == 1 or (self.cv_folds and self.promote_top < 2):
+            raise ConfigError("--cv-folds chooses among at least 2 candidates in at least 2 folds: set --cv-folds 2 "
+                              "or more (0: choose by promotion) and --promote-top 2 or more")
+        if self.ensemble == 1 or self.ensemble > self.promote_top:
+            raise ConfigError(f"--ensemble must be 0 or between 2 and --promote-top ({self.promote_top}), got "
+                              f"{self.ensemble}")
 
 
-def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings,
-                        executor_factory: Callable | None) -> list[dict[str, Any]]:
-    """The set's search (resumed if it was stopped) and its `promote_top` best architectures by proxy, promoted: their
-    id, proxy and promoted validation accuracy, the winner (the best after promotion; the proxy breaks ties) first."""
+def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, executor_factory: Callable | None,
+                        pool: PoolOptions) -> list[dict[str, Any]]:
+    """The set's search (resumed if it was stopped) and its `promote_top` best architectures by proxy, judged: by
+    promotion (their promoted validation accuracy) or, with `cv_folds`, by cross-validation (their mean over folds,
+    and only the winner promoted). The winner first; the proxy's order breaks ties."""
     run_dir = folder / "search"
     if (run_dir / "config.json").exists():
         result = search(resume=run_dir, budget=settings.budget, progress=False, executor_factory=executor_factory)
     else:
-        config = load_config("timeseries").override("data", dataset=f"ucr:{name}").override(None, seed=settings.seed)
+        config = (load_config("timeseries").override("data", dataset=f"ucr:{name}")
+                  .override(None, seed=settings.seed, space=settings.space)
+                  .override("fitness", folds=settings.fitness_folds))
         result = search(config, out=run_dir, budget=settings.budget, progress=False, executor_factory=executor_factory)
     best = select_records(result.records, run_dir, top=settings.promote_top)
-    options = PromoteOptions(epochs=settings.epochs, batch_size=settings.batch_size, lrs=(0.1,))
-    ledger = read_ledger(run_dir)
-    if ledger and not ledger[-1]["finished"]:  # a promotion stopped midway: finish it first
-        promote(run_dir, ids=None, resume=True, options=options)
-    missing = [record["id"] for record in best if not (model_dir(run_dir, record["id"]) / "metrics.json").exists()]
-    if missing:
-        promote(run_dir, ids=missing, options=options)
+    if settings.cv_folds:
+        summary = cross_validate(run_dir, CrossValidationSettings(
+            top=len(best), folds=settings.cv_folds, epochs=settings.epochs, lr=PROMOTION_LR,
+            batch_size=settings.batch_size, resolution=NATIVE), pool)
+        means = {row["id"]: row["mean"] for row in summary["rows"]}
+        candidates = [{"id": record["id"], "proxy_acc": record["val_acc"], "cv_acc": means[record["id"]]}
+                      for record in best]
+        candidates.sort(key=lambda candidate: -candidate["cv_acc"])
+        _promote(run_dir, [candidates[0]["id"]], settings)
+        return candidates
+    _promote(run_dir, [record["id"] for record in best], settings)
     candidates = [{"id": record["id"], "proxy_acc": record["val_acc"],
                    "val_acc": promoted_model(run_dir, record["id"])[1]["val_acc"]} for record in best]
     return sorted(candidates, key=lambda candidate: -candidate["val_acc"])  # stable: the proxy's order breaks ties
+
+
+def _promote(run_dir: Path, ids: list[int], settings: TimeseriesSettings) -> None:
+    """Promote `ids` with the study's recipe, finishing first a promotion that was stopped midway."""
+    options = PromoteOptions(epochs=settings.epochs, batch_size=settings.batch_size, lrs=(PROMOTION_LR,))
+    ledger = read_ledger(run_dir)
+    if ledger and not ledger[-1]["finished"]:
+        promote(run_dir, ids=None, resume=True, options=options)
+    missing = [eval_id for eval_id in ids if not (model_dir(run_dir, eval_id) / "metrics.json").exists()]
+    if missing:
+        promote(run_dir, ids=missing, options=options)
 
 
 def promoted_winner(folder: Path, eval_id: int) -> tuple[Config, Genome, dict[str, Any]]:
@@ -119,10 +154,10 @@ def _arrays(data: TrainingData) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np
             (data.test_inputs.numpy().astype(np.float64), data.test_labels.numpy()))
 
 
-def measure_set(name: str, folder: Path, settings: TimeseriesSettings,
-                executor_factory: Callable | None = None) -> dict[str, Any]:
+def measure_set(name: str, folder: Path, settings: TimeseriesSettings, executor_factory: Callable | None = None,
+                pool: PoolOptions = PoolOptions()) -> dict[str, Any]:
     """One set's row: our promoted winner, MiniRocket and the ELM, each with its test accuracy and seconds."""
-    candidates = _search_and_promote(name, folder, settings, executor_factory)
+    candidates = _search_and_promote(name, folder, settings, executor_factory, pool)
     config, genome, metrics = promoted_winner(folder, candidates[0]["id"])
     # The promotion's split (every training series but the validation slice) at the length it trained at.
     data = training_data(config, resolution=metrics["resolution"])
@@ -144,28 +179,53 @@ def measure_set(name: str, folder: Path, settings: TimeseriesSettings,
             "published_minirocket": PUBLISHED_MINIROCKET.get(name)}
 
 
-def measure_refit(folder: Path, eval_id: int, settings: TimeseriesSettings) -> dict[str, Any]:
-    """The set's promoted winner `eval_id` (its architecture and recipe) and MiniRocket, each trained
-    `settings.refit_seeds` times on the whole training split: test accuracy per seed and their mean, and the seconds
-    of all trainings."""
-    config, genome, metrics = promoted_winner(folder, eval_id)
+def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSettings) -> dict[str, Any]:
+    """The set's promoted winner (its architecture and recipe) and MiniRocket, each trained `settings.refit_seeds`
+    times on the whole training split: test accuracy per seed and their mean, and the seconds of all trainings. With
+    `settings.ensemble`, also the best candidates trained together per seed, their logits averaged."""
+    config, genome, metrics = promoted_winner(folder, row["ours"]["id"])
     data = refit_data(training_data(config, resolution=metrics["resolution"]))
     seeds = [config.seed + offset for offset in range(settings.refit_seeds)]
-    ours: list[float] = []
+    recipe = {"epochs": metrics["epochs"], "lr": metrics["lr"], "batch_size": metrics["batch_size"],
+              "label_smoothing": metrics.get("label_smoothing", 0.0)}
     start = time.perf_counter()
-    for seed in seeds:  # another seed: other initial weights and batch orders
-        training = Training(genome, data, epochs=metrics["epochs"], lr=metrics["lr"], batch_size=metrics["batch_size"],
-                            label_smoothing=metrics.get("label_smoothing", 0.0), seed=seed)
-        training.run()
-        ours.append(training.test_accuracy())
+    # Another seed: other initial weights and batch orders.
+    ours = [_refit(genome, data, recipe, seed).test_accuracy() for seed in seeds]
     ours_s = time.perf_counter() - start
     train, test = _arrays(data)
     minirocket = [_minirocket(train, test, seed) for seed in seeds]
-    return {"seeds": seeds, "train_series": len(data.split.train_labels),
-            "ours": {"test_acc": statistics.mean(ours), "per_seed": ours, "seconds": ours_s},
-            "minirocket": {"test_acc": statistics.mean(run["test_acc"] for run in minirocket),
-                           "per_seed": [run["test_acc"] for run in minirocket],
-                           "seconds": sum(run["seconds"] for run in minirocket)}}
+    refit = {"seeds": seeds, "train_series": len(data.split.train_labels),
+             "ours": {"test_acc": statistics.mean(ours), "per_seed": ours, "seconds": ours_s},
+             "minirocket": {"test_acc": statistics.mean(run["test_acc"] for run in minirocket),
+                            "per_seed": [run["test_acc"] for run in minirocket],
+                            "seconds": sum(run["seconds"] for run in minirocket)}}
+    if settings.ensemble:
+        refit["ensemble"] = _refit_ensemble(folder, row["ours"]["candidates"][:settings.ensemble], data, recipe, seeds)
+    return refit
+
+
+def _refit(genome: Genome, data: TrainingData, recipe: dict[str, Any], seed: int) -> Training:
+    training = Training(genome, data, seed=seed, **recipe)
+    training.run()
+    return training
+
+
+def _refit_ensemble(folder: Path, candidates: list[dict[str, Any]], data: TrainingData, recipe: dict[str, Any],
+                    seeds: list[int]) -> dict[str, Any]:
+    """The candidates trained on the whole training split under each seed, their logits averaged: test accuracy per
+    seed and the mean, and the ensemble's size (the sum of its members')."""
+    by_id = {record["id"]: record for record in RunStore.open(folder / "search").records()}
+    genomes = [Genome.from_dict(by_id[candidate["id"]]["genome"]) for candidate in candidates]
+    split = data.split
+    start = time.perf_counter()
+    per_seed = []
+    for seed in seeds:
+        members = [_refit(genome, data, recipe, seed).model for genome in genomes]
+        per_seed.append(accuracy(EnsembleNet(members), data.test_inputs, data.test_labels, split,
+                                 data.eval_batch_size))
+    return {"members": [candidate["id"] for candidate in candidates], "test_acc": statistics.mean(per_seed),
+            "per_seed": per_seed, "seconds": time.perf_counter() - start,
+            "params": sum(by_id[candidate["id"]]["params"] for candidate in candidates)}
 
 
 def mean_ranks(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -187,8 +247,8 @@ def summarise(rows: list[dict[str, Any]], settings: TimeseriesSettings) -> dict[
                "sets_ours_above_elm": sum(row["ours"]["test_acc"] > row["elm"]["test_acc"] for row in rows)}
     refits = [row["refit"] for row in rows if "refit" in row]
     if refits:
-        refit_means = {method: statistics.mean(refit[method]["test_acc"] for refit in refits)
-                       for method in ("ours", "minirocket")}
+        methods = ("ours", "minirocket") + (("ensemble",) if all("ensemble" in refit for refit in refits) else ())
+        refit_means = {method: statistics.mean(refit[method]["test_acc"] for refit in refits) for method in methods}
         summary["refit"] = {"sets": len(refits), "mean_test_acc": refit_means,
                             "ours_minus_minirocket": refit_means["ours"] - refit_means["minirocket"]}
     return summary
@@ -196,6 +256,7 @@ def summarise(rows: list[dict[str, Any]], settings: TimeseriesSettings) -> dict[
 
 def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = TimeseriesSettings(), *,
                          executor_factory: Callable[[Any], Executor] | None = None,
+                         pool: PoolOptions = PoolOptions(executor="local"),
                          log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure every set not yet done, then write `timeseries.json` over all finished sets; return it."""
     settings.check()
@@ -205,14 +266,14 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
     for name in settings.sets:
         path = out / name / "result.json"
         if not path.exists():
-            row = measure_set(name, out / name, settings, executor_factory)
+            row = measure_set(name, out / name, settings, executor_factory, pool)
             write_json_atomic(path, row)
             log(f"{name:<17} ours {row['ours']['test_acc']:.3f}  MiniRocket {row['minirocket']['test_acc']:.3f}  "
                 f"ELM {row['elm']['test_acc']:.3f}")
         row = json.loads(path.read_text())
         refit_path = out / name / REFIT_FILE
         if settings.refit_seeds and not refit_path.exists():
-            refit = measure_refit(out / name, row["ours"]["id"], settings)
+            refit = measure_refit(out / name, row, settings)
             write_json_atomic(refit_path, refit)
             log(f"{name:<17} refit on the whole training split: ours {refit['ours']['test_acc']:.3f}  "
                 f"MiniRocket {refit['minirocket']['test_acc']:.3f}")
@@ -244,15 +305,21 @@ def format_timeseries(summary: dict[str, Any]) -> str:
     lines.append(f"mean rank: ours {ranks['ours']:.2f}, MiniRocket {ranks['minirocket']:.2f}, ELM {ranks['elm']:.2f}; "
                  f"ours above the ELM on {summary['sets_ours_above_elm']} of {len(summary['sets'])} sets")
     if "refit" in summary:
-        lines += ["", "refit on the whole training split, test accuracy (mean over seeds):",
-                  f"{'set':<17} {'series':>6} {'ours':>6} {'MiniRocket':>10}  ours per seed"]
+        lines += ["", "refit on the whole training split, test accuracy (mean over seeds; ensemble: its members' "
+                      "logits averaged, its size their sum):",
+                  f"{'set':<17} {'series':>6} {'ours':>6} {'MiniRocket':>10} {'ensemble':>8} {'ens params':>10}  "
+                  "ours per seed"]
         for row in summary["sets"]:
             if "refit" in row:
                 refit = row["refit"]
+                ensemble = refit.get("ensemble")
                 lines.append(f"{row['set']:<17} {refit['train_series']:>6} {refit['ours']['test_acc']:>6.3f} "
-                             f"{refit['minirocket']['test_acc']:>10.3f}  "
+                             f"{refit['minirocket']['test_acc']:>10.3f} "
+                             f"{'-' if ensemble is None else format(ensemble['test_acc'], '.3f'):>8} "
+                             f"{'-' if ensemble is None else format(ensemble['params'], ','):>10}  "
                              + " ".join(f"{value:.3f}" for value in refit["ours"]["per_seed"]))
         means = summary["refit"]["mean_test_acc"]
-        lines.append(f"{'mean':<17} {'':>6} {means['ours']:>6.3f} {means['minirocket']:>10.3f}  "
+        ensemble_mean = f"{means['ensemble']:.3f}" if "ensemble" in means else "-"
+        lines.append(f"{'mean':<17} {'':>6} {means['ours']:>6.3f} {means['minirocket']:>10.3f} {ensemble_mean:>8}  "
                      f"({summary['refit']['sets']} of {len(summary['sets'])} sets)")
     return "\n".join(lines)

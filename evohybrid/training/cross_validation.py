@@ -41,6 +41,7 @@ class CrossValidationSettings:
     lr: float = 0.1
     batch_size: int = 128
     train_size: int | None = None  # None: every training example; a number keeps that many (and the search's slice)
+    resolution: int | str | None = None  # None: the search's; "native": the data set's own length or size
 
     def check(self) -> None:
         if self.top < 2:
@@ -59,15 +60,16 @@ def fold_data(whole: TrainingData, fold: torch.Tensor) -> TrainingData:
                                         val_labels=split.train_labels[fold]))
 
 
-def whole_training_split(config: dict[str, Any], train_size: int | None) -> TrainingData:
+def whole_training_split(config: dict[str, Any], train_size: int | None,
+                         resolution: int | str | None = None) -> TrainingData:
     """The training split the folds divide: the search's training slice (or its first `train_size`) and its
-    validation slice, at the search's resolution."""
-    return refit_data(training_data(config_from_dict(config), train_size=train_size))
+    validation slice, at `resolution` (default: the search's)."""
+    return refit_data(training_data(config_from_dict(config), train_size=train_size, resolution=resolution))
 
 
 def _setup(config: dict[str, Any], settings: dict[str, Any], seed: int) -> tuple[list[TrainingData], dict[str, Any]]:
     """Each worker's context: the data of every fold, built once."""
-    whole = whole_training_split(config, settings["train_size"])
+    whole = whole_training_split(config, settings["train_size"], settings["resolution"])
     folds = stratified_folds(whole.split.train_labels, settings["folds"], seed)
     return [fold_data(whole, fold) for fold in folds], settings
 
@@ -107,7 +109,7 @@ def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = Cros
     if written.exists() and json.loads(written.read_text()) != wanted:
         raise PromotionError(f"'{folder}' holds a cross-validation with other settings "
                              f"({json.loads(written.read_text())['settings']}): delete it to start another")
-    whole = whole_training_split(config, settings.train_size)
+    whole = whole_training_split(config, settings.train_size, settings.resolution)
     stratified_folds(whole.split.train_labels, settings.folds, config["seed"])  # refused before anything is written
     folder.mkdir(exist_ok=True)
     write_json_atomic(written, wanted)
