@@ -4,9 +4,10 @@ schema, the CLI's help and the reports need."""
 from __future__ import annotations
 
 # The UCR/UEA sets that ship inside aeon (so they need no download), with their classes: univariate, multivariate
-# (BasicMotions) and of unequal length (JapaneseVowels, zero-padded).
+# (BasicMotions) and of unequal length (JapaneseVowels, PickupGestureWiimoteZ: zero-padded). UnitTest is aeon's
+# 42-series excerpt of Chinatown.
 UCR_CLASSES = {"ACSF1": 10, "ArrowHead": 3, "BasicMotions": 4, "GunPoint": 2, "ItalyPowerDemand": 2,
-               "JapaneseVowels": 9, "OSULeaf": 6}
+               "JapaneseVowels": 9, "OSULeaf": 6, "PickupGestureWiimoteZ": 10, "UnitTest": 2}
 UCR_SETS = tuple(UCR_CLASSES)
 # The classes of each registered data set: its loader's and its chance level's one source, read without loading it.
 NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "synthetic-cifar10": 10,
