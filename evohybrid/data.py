@@ -121,13 +121,13 @@ def stratified_folds(labels: torch.Tensor, folds: int, seed: int, *, setting: st
     return [torch.tensor(sorted(fold), dtype=torch.int64) for fold in members]
 
 
-def fold_splits(split: SearchSplit, folds: int, seed: int) -> list[SearchSplit]:
-    """The search's training and validation slices together, divided into `folds` stratified folds: split j trains on
-    every fold but j and validates on fold j (normalised as the search's split is)."""
+def fold_splits(split: SearchSplit, folds: int, seed: int, *, setting: str = "fitness.folds") -> list[SearchSplit]:
+    """The training and validation slices together, divided into `folds` stratified folds: split j trains on every
+    fold but j and validates on fold j (normalised as `split` is). `setting` names the option in the error."""
     inputs = torch.cat([split.train_inputs, split.val_inputs])
     labels = torch.cat([split.train_labels, split.val_labels])
     splits = []
-    for fold in stratified_folds(labels, folds, seed, setting="fitness.folds"):
+    for fold in stratified_folds(labels, folds, seed, setting=setting):
         fold = fold.to(labels.device)
         keep = torch.ones(len(labels), dtype=torch.bool, device=labels.device)
         keep[fold] = False

@@ -4,6 +4,7 @@ same command continues into the uninterrupted result; mistakes are one line that
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import signal
@@ -17,8 +18,10 @@ import evohybrid
 from evohybrid.cli import main
 from evohybrid.distributed.job_pool import PoolOptions
 from evohybrid.errors import EvohybridError
-from evohybrid.training.cross_validation import (CV_DIR, CrossValidationSettings, cross_validate, fold_data,
-                                                 stratified_folds, whole_training_split)
+from evohybrid.config import config_from_dict
+from evohybrid.data import stratified_folds
+from evohybrid.training.cross_validation import CV_DIR, CrossValidationSettings, cross_validate, fold_data
+from evohybrid.training.trainer import training_data
 from search_processes import wait_for_lines
 
 SETTINGS = CrossValidationSettings(top=3, folds=3, epochs=3, batch_size=128, train_size=1000)
@@ -56,12 +59,14 @@ def test_folds_are_stratified_disjoint_and_cover_the_training_split():
 
 def test_a_fold_trains_and_validates_on_the_training_split_only(smoke_run):
     config = json.loads((smoke_run / "config.json").read_text())["config"]
-    whole = whole_training_split(config, 1000)
-    folds = stratified_folds(whole.split.train_labels, 3, seed=0)
-    data = fold_data(whole, folds[1])
-    assert len(data.split.train_labels) + len(data.split.val_labels) == len(whole.split.train_labels)
-    assert torch.equal(data.split.val_inputs, whole.split.train_inputs[folds[1]])
-    assert data.test_inputs is whole.test_inputs  # the test split is carried along, never divided or read
+    whole = training_data(config_from_dict(config), train_size=1000).split
+    inputs, labels = torch.cat([whole.train_inputs, whole.val_inputs]), torch.cat([whole.train_labels, whole.val_labels])
+    folds = stratified_folds(labels, 3, seed=config["seed"])
+    data = fold_data(config, dataclasses.asdict(dataclasses.replace(SETTINGS, folds=3)))[1]
+    assert len(data.split.train_labels) + len(data.split.val_labels) == len(labels)
+    assert torch.equal(data.split.val_inputs, inputs[folds[1]])
+    test = training_data(config_from_dict(config), train_size=1000).test_inputs
+    assert torch.equal(data.test_inputs, test)  # the test split is carried along, never divided or read
 
 
 def test_more_folds_than_the_smallest_class_is_refused():

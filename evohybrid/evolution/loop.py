@@ -11,8 +11,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from ..config import Config, config_from_dict
-from ..data import check_validation_slice, fold_splits
+from ..data import check_validation_slice, stratified_folds
 from ..errors import ExecutorLost, RunDirError
 from ..spaces.genome import Genome
 from ..spaces.kinds import check_space_data
@@ -67,7 +69,8 @@ def _resolve_run(config: Config, resume: str | Path | None,
         check_validation_slice(config.data)
         if config.fitness.folds > 1:  # refused here, before any worker loads the data, if a class is too small
             split = load_search_split(config)
-            fold_splits(split, config.fitness.folds, config.seed)
+            stratified_folds(torch.cat([split.train_labels, split.val_labels]), config.fitness.folds, config.seed,
+                             setting="fitness.folds")
         config = config.override("search", budget=budget)
         return None, _run_document(config, space_raw), config, space
     store = RunStore.open(resume)

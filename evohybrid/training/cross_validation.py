@@ -17,15 +17,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
-
 from ..config import config_from_dict
-from ..data import stratified_folds
+from ..data import fold_splits
 from ..distributed.job_pool import PoolOptions, run_jobs
 from ..evolution.store import RunStore, write_json_atomic
 from ..spaces.genome import Genome
 from .promoted import PromotionError, select_records
-from .trainer import Training, TrainingData, refit_data, training_data
+from .trainer import Training, TrainingData, training_data
 
 CV_DIR = "cross_validation"
 SETTINGS_FILE, FOLDS_FILE, SUMMARY_FILE = "settings.json", "folds.jsonl", "summary.json"
@@ -50,28 +48,18 @@ class CrossValidationSettings:
             raise PromotionError(f"--folds must be at least 2, got {self.folds}")
 
 
-def fold_data(whole: TrainingData, fold: torch.Tensor) -> TrainingData:
-    """The whole training split less one fold to train on, that fold to validate on (normalised as the search was)."""
-    split = whole.split
-    keep = torch.ones(len(split.train_labels), dtype=torch.bool)
-    keep[fold] = False
-    return replace(whole, split=replace(split, train_inputs=split.train_inputs[keep],
-                                        train_labels=split.train_labels[keep], val_inputs=split.train_inputs[fold],
-                                        val_labels=split.train_labels[fold]))
+def fold_data(config: dict[str, Any], settings: dict[str, Any]) -> list[TrainingData]:
+    """The data of each fold: the search's training and validation slices (the first `train_size` of the former, at
+    `resolution`) divided into stratified folds, each trained on the others and validated on itself; the test split
+    is carried along, never read."""
+    data = training_data(config_from_dict(config), train_size=settings["train_size"], resolution=settings["resolution"])
+    return [replace(data, split=split)
+            for split in fold_splits(data.split, settings["folds"], config["seed"], setting="--folds")]
 
 
-def whole_training_split(config: dict[str, Any], train_size: int | None,
-                         resolution: int | str | None = None) -> TrainingData:
-    """The training split the folds divide: the search's training slice (or its first `train_size`) and its
-    validation slice, at `resolution` (default: the search's)."""
-    return refit_data(training_data(config_from_dict(config), train_size=train_size, resolution=resolution))
-
-
-def _setup(config: dict[str, Any], settings: dict[str, Any], seed: int) -> tuple[list[TrainingData], dict[str, Any]]:
+def _setup(config: dict[str, Any], settings: dict[str, Any]) -> tuple[list[TrainingData], dict[str, Any]]:
     """Each worker's context: the data of every fold, built once."""
-    whole = whole_training_split(config, settings["train_size"], settings["resolution"])
-    folds = stratified_folds(whole.split.train_labels, settings["folds"], seed)
-    return [fold_data(whole, fold) for fold in folds], settings
+    return fold_data(config, settings), settings
 
 
 def _train_fold(context: tuple[list[TrainingData], dict[str, Any]], job: tuple[int, dict[str, Any], int]) -> float:
@@ -109,16 +97,15 @@ def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = Cros
     if written.exists() and json.loads(written.read_text()) != wanted:
         raise PromotionError(f"'{folder}' holds a cross-validation with other settings "
                              f"({json.loads(written.read_text())['settings']}): delete it to start another")
-    whole = whole_training_split(config, settings.train_size, settings.resolution)
-    stratified_folds(whole.split.train_labels, settings.folds, config["seed"])  # refused before anything is written
+    fold_data(config, asdict(settings))  # a class smaller than the folds is refused before anything is written
     folder.mkdir(exist_ok=True)
     write_json_atomic(written, wanted)
     done = {(row["id"], row["fold"]): row for row in _finished(folder / FOLDS_FILE)}
     jobs = [(record["id"], record["genome"], fold) for record in records for fold in range(settings.folds)
             if (record["id"], fold) not in done]
     with open(folder / FOLDS_FILE, "a") as log:
-        for (eval_id, _genome, fold), value, seconds in run_jobs(jobs, _setup, (config, asdict(settings),
-                                                                                config["seed"]), _train_fold, pool):
+        results = run_jobs(jobs, _setup, (config, asdict(settings)), _train_fold, pool)
+        for (eval_id, _genome, fold), value, seconds in results:
             row = {"id": eval_id, "fold": fold, "val_acc": value, "train_s": seconds}
             log.write(json.dumps(row) + "\n")
             log.flush()
