@@ -27,16 +27,16 @@ import torch
 from ..config import Config, config_from_dict, load_config
 from ..data import AEON_MISSING
 from ..dataset_names import UCR_SETS
+from ..distributed.job_pool import PoolOptions
 from ..evolution.executors import Executor
 from ..errors import ConfigError, DatasetError
 from ..evolution.loop import search
 from ..evolution.store import RunStore, write_json_atomic
+from ..fitness.evaluator import accuracy
 from ..fitness.proxies import readout_classifier
 from ..spaces.builder import build_model, count_parameters, genome_seed
 from ..spaces.genome import Genome
-from ..distributed.job_pool import PoolOptions
-from ..fitness.evaluator import accuracy
-from ..training.cross_validation import CrossValidationSettings, cross_validate
+from ..training.cross_validation import CrossValidationSettings, cross_validate, ranking
 from ..training.ensemble import EnsembleNet
 from ..training.promote import PromoteOptions, promote
 from ..training.promoted import model_dir, promoted_model, read_ledger, select_records
@@ -101,10 +101,9 @@ def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, e
         summary = cross_validate(run_dir, CrossValidationSettings(
             top=len(best), folds=settings.cv_folds, epochs=settings.epochs, lr=PROMOTION_LR,
             batch_size=settings.batch_size, resolution=NATIVE), pool)
-        means = {row["id"]: row["mean"] for row in summary["rows"]}
-        candidates = [{"id": record["id"], "proxy_acc": record["val_acc"], "cv_acc": means[record["id"]]}
-                      for record in best]
-        candidates.sort(key=lambda candidate: -candidate["cv_acc"])
+        # In the order cross-validation ranks them, its winner first.
+        candidates = [{"id": row["id"], "proxy_acc": row["proxy_val_acc"], "cv_acc": row["mean"]}
+                      for row in ranking(summary["rows"])]
         _promote(run_dir, [candidates[0]["id"]], settings)
         return candidates
     _promote(run_dir, [record["id"] for record in best], settings)
@@ -155,7 +154,7 @@ def _arrays(data: TrainingData) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np
 
 
 def measure_set(name: str, folder: Path, settings: TimeseriesSettings, executor_factory: Callable | None = None,
-                pool: PoolOptions = PoolOptions()) -> dict[str, Any]:
+                pool: PoolOptions = PoolOptions(executor="local")) -> dict[str, Any]:
     """One set's row: our promoted winner, MiniRocket and the ELM, each with its test accuracy and seconds."""
     candidates = _search_and_promote(name, folder, settings, executor_factory, pool)
     config, genome, metrics = promoted_winner(folder, candidates[0]["id"])

@@ -123,14 +123,18 @@ def _summary(records: list[dict[str, Any]], done: dict[tuple[int, int], dict[str
         rows.append({"id": record["id"], "architecture": Genome.from_dict(record["genome"]).describe(),
                      "params": record["params"], "proxy_val_acc": record["val_acc"], "folds": values,
                      "mean": statistics.fmean(values), "stdev": statistics.stdev(values)})
-    winner = max(rows, key=lambda row: (row["mean"], -row["params"], -row["id"]))
-    return {"settings": asdict(settings), "rows": rows, "winner": winner["id"]}
+    return {"settings": asdict(settings), "rows": rows, "winner": ranking(rows)[0]["id"]}
+
+
+def ranking(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The summary's rows best first: the highest mean over folds, then the smaller network, then the earlier id."""
+    return sorted(rows, key=lambda row: (-row["mean"], row["params"], row["id"]))
 
 
 def format_cross_validation(summary: dict[str, Any]) -> str:
     """Each id's mean over folds (and spread) beside its fitness, the winner marked."""
     lines = [f"{'id':>5}  {'proxy_acc':>9}  {'cv_mean':>7}  {'cv_sd':>6}  {'params':>10}  architecture"]
-    for row in sorted(summary["rows"], key=lambda row: -row["mean"]):
+    for row in ranking(summary["rows"]):
         mark = "  <- winner" if row["id"] == summary["winner"] else ""
         lines.append(f"{row['id']:>5}  {row['proxy_val_acc']:>9.4f}  {row['mean']:>7.4f}  {row['stdev']:>6.4f}  "
                      f"{row['params']:>10,}  {row['architecture']}{mark}")
