@@ -142,7 +142,23 @@ def test_bad_study_settings_are_one_line_errors_before_anything_is_written(smoke
     assert not (tmp_path / "study").exists()
 
 
-@pytest.mark.parametrize("flags", [["--n", "5"], ["--truth-seeds", "0"], ["--workers", "2", "--executor", "local"]])
+def test_a_study_measures_only_what_it_is_told_on_local_processes(smoke_study, smoke_config, tmp_path):
+    """The truth alone on two processes without Ray (as on a GPU machine), then one signal: each adds its own lines
+    for the architecture the growth adds, and nothing else."""
+    out, _ = smoke_study
+    grown = shutil.copytree(out, tmp_path / "grown")
+    before = read_records(grown / MEASUREMENTS_FILE)
+    for measure in [(TRUTH,), ("bn",)]:
+        run_study(grown, smoke_config, n=N + 1, truth=TRUTH_SETTINGS, measure=measure,
+                  pool=PoolOptions(executor="local", workers=2), log=quiet)
+    added = read_records(grown / MEASUREMENTS_FILE)[len(before):]
+    assert sorted((m["proxy"], m["seed"]) for m in added) == [("bn", 0), ("bn", 1), ("bn-nas", 0), ("bn-nas", 1),
+                                                              (TRUTH, 0), (TRUTH, 1)]
+    assert len({m["hash"] for m in added}) == 1
+
+
+@pytest.mark.parametrize("flags", [["--n", "5"], ["--truth-seeds", "0"], ["--measure", "truth,nope"],
+                                   ["--workers", "2", "--executor", "local", "--worker-timeout", "5"]])
 def test_study_cli_errors_exit_2_with_one_line(flags, tmp_path, capsys):
     try:
         code = main(["study", "proxy", "--config", "smoke", "--out", str(tmp_path / "s"), *flags])

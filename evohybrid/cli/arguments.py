@@ -71,6 +71,10 @@ def comma_positive_floats(text: str) -> tuple[float, ...]:
     return tuple(positive_float(part) for part in text.split(","))
 
 
+def comma_names(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="default", help="config name in configs/ or a YAML path (default: default)")
     parser.add_argument("--space", help="search space name in search_spaces/ or a YAML path")
@@ -102,9 +106,11 @@ def add_address_flag(parser: argparse.ArgumentParser) -> None:
 def add_pool_flags(parser: argparse.ArgumentParser) -> None:
     """The Ray pool of a search or a study: its executor, its size and its cluster."""
     parser.add_argument("--executor", choices=("ray", "local"), default="ray",
-                        help="ray: a pool of workers (default); local: one at a time in this process")
+                        help="ray: a pool of workers (default); local: without Ray, one at a time in this process "
+                             "(a study: in --workers processes of this machine)")
     parser.add_argument("--workers", type=positive_int,
-                        help="Ray workers (default: one per GPU, else one per CPU a worker needs)")
+                        help="Ray workers (default: one per GPU, else one per CPU a worker needs); with --executor "
+                             "local, a study's processes (default 1)")
     add_address_flag(parser)
     parser.add_argument("--worker-timeout", type=positive_float, metavar="SECONDS",
                         help="stop (resumable) when no live node has held a Ray worker this long, e.g. every node but "
@@ -113,8 +119,11 @@ def add_pool_flags(parser: argparse.ArgumentParser) -> None:
 
 def executor_factory(args: argparse.Namespace) -> Callable[[Config], Executor] | None:
     if args.executor == "local":
-        if args.address or args.workers or args.worker_timeout or getattr(args, "gpus_per_eval", None):
-            raise EvohybridError("--address, --workers, --worker-timeout and --gpus-per-eval need --executor ray")
+        if args.workers not in (None, 1):
+            raise EvohybridError("--workers with --executor local is for studies' measurements: drop it, or use "
+                                 "--executor ray")
+        if args.address or args.worker_timeout or getattr(args, "gpus_per_eval", None):
+            raise EvohybridError("--address, --worker-timeout and --gpus-per-eval need --executor ray")
         return None
     from ..distributed.ray_executor import RayExecutor, RayOptions
 
@@ -128,8 +137,6 @@ def executor_factory(args: argparse.Namespace) -> Callable[[Config], Executor] |
 
 
 def pool_options(args: argparse.Namespace) -> PoolOptions:
-    if args.executor == "local" and args.workers not in (None, 1):
-        raise EvohybridError("--workers needs the Ray executor: drop it, or drop --executor local")
     if args.executor == "local" and args.worker_timeout is not None:
         raise EvohybridError("--worker-timeout needs the Ray executor: drop it, or drop --executor local")
     from ..distributed.job_pool import PoolOptions

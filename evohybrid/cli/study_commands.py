@@ -10,7 +10,7 @@ from pathlib import Path
 from ..dataset_names import UCR_SETS
 from ..errors import EvohybridError
 from .arguments import (STUDY_STOP_HINT, OneLineParser, add_config_flags, add_pool_flags, add_truth_flags,
-                        comma_positive_ints, config_from_args, executor_factory, log_line, non_negative_int,
+                        comma_names, comma_positive_ints, config_from_args, executor_factory, log_line, non_negative_int,
                         pool_options, positive_float, positive_int, truth_settings)
 
 PROXY_STUDY_HELP = "a directory written by 'evohybrid study proxy'"
@@ -28,6 +28,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_truth_flags(proxy)
     proxy.add_argument("--proxy-seeds", type=positive_int, default=2,
                        help="weight seeds per signal; a second one measures each signal's repeatability (default 2)")
+    proxy.add_argument("--measure", type=comma_names, metavar="NAMES",
+                       help="make only these measurements this time, e.g. 'truth' on a GPU machine and the signals "
+                            "on CPUs (default: all of them; the analysis uses whatever the study holds)")
     add_pool_flags(proxy)
     add_config_flags(proxy)
     proxy.set_defaults(func=proxy_command, stop_hint=STUDY_STOP_HINT)
@@ -98,7 +101,9 @@ def proxy_command(args: argparse.Namespace) -> int:
     from ..studies.analysis import format_summary
     from ..studies.proxy_study import run_study
 
-    summary = run_study(args.out, config, n=args.n, truth=truth, proxy_seeds=args.proxy_seeds, pool=pool, log=log_line)
+    measure = {"measure": args.measure} if args.measure else {}
+    summary = run_study(args.out, config, n=args.n, truth=truth, proxy_seeds=args.proxy_seeds, pool=pool, log=log_line,
+                        **measure)
     if not summary["n"]:
         print("no architecture has a complete truth yet: run the same command again to continue")
         return 0

@@ -1,4 +1,5 @@
-"""Long measurements spread over a pool of workers: Ray actors (one per CPU, or per GPU) or this process.
+"""Long measurements spread over a pool of workers: Ray actors (one per CPU, or per GPU), processes of this machine
+(without Ray, e.g. several sharing one GPU), or this process.
 
 Each worker builds its context once (the data loaded and kept in memory), then runs jobs as they come; with GPUs,
 one worker per GPU, and each job runs there.
@@ -7,8 +8,11 @@ The caller records each result as it arrives, so an interrupted pool loses only 
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -22,8 +26,8 @@ MAX_CRASHES = 2  # a job whose worker crashes (its node alive) is run again this
 
 @dataclass(frozen=True)
 class PoolOptions:
-    executor: str = "ray"  # ray: a pool of actors; local: one job at a time in this process
-    workers: int | None = None  # None: one per GPU when the cluster has GPUs, else one per CPU, following the cluster
+    executor: str = "ray"  # ray: a pool of actors; local: without Ray, in this process or in `workers` processes
+    workers: int | None = None  # ray, None: one per GPU when the cluster has GPUs, else one per CPU; local, None: 1
     address: str | None = None  # None starts a local Ray on 127.0.0.1; "auto" or "host:port" joins a cluster
     worker_timeout_s: float = WORKER_TIMEOUT_S  # with no worker alive this long, the pool stops
 
@@ -50,12 +54,52 @@ def run_jobs(jobs: Iterable[Any], setup: Callable[..., Any], args: tuple, run: C
     jobs = list(jobs)
     if not jobs:
         return
-    if options.executor == "local":
+    if options.executor == "local" and (options.workers or 1) == 1:
         worker = PoolWorker(setup, args, run, threads=1)
         for job in jobs:
             yield worker.do(job)
         return
+    if options.executor == "local":
+        yield from _run_on_processes(jobs, setup, args, run, options.workers)
+        return
     yield from _run_on_ray(jobs, setup, args, run, options)
+
+
+_PROCESS_WORKER: PoolWorker | None = None  # each process's worker, built once by its initializer
+
+
+def _start_process_worker(setup: Callable[..., Any], args: tuple, run: Callable[[Any, Any], Any]) -> None:
+    global _PROCESS_WORKER
+    _PROCESS_WORKER = PoolWorker(setup, args, run, threads=1)
+
+
+def _do_in_process(job: Any) -> tuple[Any, Any, float]:
+    assert _PROCESS_WORKER is not None, "the process pool's initializer builds the worker"
+    return _PROCESS_WORKER.do(job)
+
+
+def _run_on_processes(jobs: list[Any], setup: Callable[..., Any], args: tuple, run: Callable[[Any, Any], Any],
+                      workers: int) -> Iterator[tuple[Any, Any, float]]:
+    """The jobs on `workers` fresh processes of this machine (spawned: CUDA cannot be forked), with at most one job
+    waiting per process, so that a stop abandons little."""
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_process_worker, initargs=(setup, args, run))
+    queue, running = deque(jobs), set()
+    try:
+        while queue or running:
+            while queue and len(running) < 2 * workers:
+                running.add(pool.submit(_do_in_process, queue.popleft()))
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+    except BrokenProcessPool:
+        raise EvohybridError(f"a worker process of the pool died: {SAVED}") from None
+    except EvohybridError:
+        raise
+    except Exception as error:  # a job's own failure, raised again here by its future
+        raise EvohybridError(f"a worker of the pool failed ({_last_line(error)}): {SAVED}") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _run_on_ray(jobs: list[Any], setup: Callable[..., Any], args: tuple, run: Callable[[Any, Any], Any],

@@ -132,13 +132,18 @@ def measure_job(ctx: StudyContext, job: tuple[dict[str, Any], str, int]) -> dict
 
 
 def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings = TruthSettings(),
-              proxy_seeds: int = 2, pool: PoolOptions = PoolOptions(),
+              proxy_seeds: int = 2, measure: tuple[str, ...] = tuple(MEASUREMENTS), pool: PoolOptions = PoolOptions(),
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure every signal (at `proxy_seeds` weight seeds) and the truth (at `truth.seeds` training seeds) for
     `n` architectures spread over the parameter range, on a pool of workers, resuming what `out` already holds;
-    then analyse. Architectures are measured in a shuffled order, so a study stopped early is a fair subsample."""
+    then analyse. Architectures are measured in a shuffled order, so a study stopped early is a fair subsample.
+    `measure` names the measurements to make this time (e.g. the truth alone, on a GPU machine)."""
     from ..evolution.executors import load_search_split
 
+    unknown = [name for name in measure if name not in MEASUREMENTS]
+    if unknown or not measure:
+        raise ConfigError(f"unknown measurement {', '.join(map(repr, unknown)) or '(none)'}: choose from "
+                          f"{', '.join(MEASUREMENTS)}")
     if n < MIN_ARCHITECTURES:
         raise ConfigError(f"--n {n} is too few to rank: use at least {MIN_ARCHITECTURES} architectures")
     if proxy_seeds < 1:
@@ -165,7 +170,7 @@ def run_study(out: str | Path, config: Config, *, n: int, truth: TruthSettings =
         model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes)
         measures[genome.hash] = (count_parameters(model), count_flops(model, split.input_shape))
     done = {(m["hash"], m["proxy"], m.get("seed", 0)) for m in read_records(out / MEASUREMENTS_FILE)}
-    jobs = [(genome.to_dict(), name, seed) for genome in genomes for name in MEASUREMENTS
+    jobs = [(genome.to_dict(), name, seed) for genome in genomes for name in MEASUREMENTS if name in measure
             for seed in range(truth.seeds if name == TRUTH else proxy_seeds) if (genome.hash, name, seed) not in done]
     log(f"{len(jobs)} measurements to make ({len(done)} already in {out / MEASUREMENTS_FILE})")
     for count, (job, values, seconds) in enumerate(run_jobs(jobs, study_context, (config.to_dict(), asdict(truth)),
