@@ -215,6 +215,11 @@ def test_the_truth_is_the_mean_of_its_seeds_and_their_agreement_is_the_noise_cei
     lines = [line for line in _measurements([seed_a, seed_b], {"bn": seed_a})
              if not (line["hash"] == "h5" and line["proxy"] == TRUTH and line["seed"] == 1)]
     assert analyse(lines)["n"] == 5
+    # Nor do its costs count: a truth trained elsewhere, its signals not measured yet, leaves the seconds alone.
+    lines = [line for line in _measurements([seed_a, seed_b], {"bn": seed_a})
+             if not (line["hash"] == "h5" and line["proxy"] == "bn")]
+    lines += [{**line, "hash": "h6", "cost_s": 99.0} for line in lines if line["hash"] == "h0" and line["proxy"] == TRUTH]
+    assert analyse(lines)["truth"]["cost_s"] == pytest.approx(1.0)
 
 
 def test_partial_tau_and_size_slices_in_the_summary_are_the_statistics_of_the_mean_truth():

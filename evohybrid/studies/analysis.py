@@ -50,14 +50,14 @@ def measurement_table(measurements: list[dict[str, Any]], truth_seeds: int | Non
     """The architectures whose truth has `truth_seeds` seeds (default: as many as any architecture has) and every
     signal measured on all of them."""
     by_seed: dict[str, dict[int, dict[str, float]]] = {}
-    costs: dict[str, list[float]] = {}
+    costs: dict[str, dict[str, float]] = {}
     sizes: dict[str, tuple[float, float]] = {}
     for m in measurements:
         seed = m.get("seed", 0)
         by_seed.setdefault(m["proxy"], {}).setdefault(seed, {})[m["hash"]] = (
             m["value"] if m["value"] is not None else math.nan)
         if seed == 0:
-            costs.setdefault(m["proxy"], []).append(m["cost_s"])
+            costs.setdefault(m["proxy"], {})[m["hash"]] = m["cost_s"]
         sizes[m["hash"]] = (m["params"], m["flops"])
     truth_by_seed = by_seed.pop(TRUTH, {})
     seeds = truth_seeds or len(truth_by_seed)
@@ -73,7 +73,9 @@ def measurement_table(measurements: list[dict[str, Any]], truth_seeds: int | Non
     truth_matrix = np.array([[truth_by_seed[s][h] for s in range(seeds)] for h in hashes], dtype=float)
     truth_matrix = truth_matrix.reshape(len(hashes), seeds)
     return Table(hashes, truth_matrix.mean(axis=1) if seeds else np.array([]), truth_matrix, signals, repeats,
-                 {name: float(np.mean(values)) for name, values in costs.items()})
+                 # over the architectures analysed: those still missing a signal (measured elsewhere) stay out
+                 {name: float(np.mean([by_hash[h] for h in hashes if h in by_hash]))
+                  for name, by_hash in costs.items() if any(h in by_hash for h in hashes)})
 
 
 def _add_combined(table: Table) -> None:
