@@ -9,6 +9,7 @@ The caller records each result as it arrives, so an interrupted pool loses only 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -70,6 +71,7 @@ _PROCESS_WORKER: PoolWorker | None = None  # each process's worker, built once b
 
 def _start_process_worker(setup: Callable[..., Any], args: tuple, run: Callable[[Any, Any], Any]) -> None:
     global _PROCESS_WORKER
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches every process: the parent speaks, they just end
     _PROCESS_WORKER = PoolWorker(setup, args, run, threads=1)
 
 
@@ -84,7 +86,7 @@ def _run_on_processes(jobs: list[Any], setup: Callable[..., Any], args: tuple, r
     waiting per process, so that a stop abandons little."""
     pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_process_worker, initargs=(setup, args, run))
-    queue, running = deque(jobs), set()
+    queue, running, completed = deque(jobs), set(), False
     try:
         while queue or running:
             while queue and len(running) < 2 * workers:
@@ -92,6 +94,7 @@ def _run_on_processes(jobs: list[Any], setup: Callable[..., Any], args: tuple, r
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield future.result()
+        completed = True
     except BrokenProcessPool:
         raise EvohybridError(f"a worker process of the pool died: {SAVED}") from None
     except EvohybridError:
@@ -99,7 +102,10 @@ def _run_on_processes(jobs: list[Any], setup: Callable[..., Any], args: tuple, r
     except Exception as error:  # a job's own failure, raised again here by its future
         raise EvohybridError(f"a worker of the pool failed ({_last_line(error)}): {SAVED}") from None
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if not completed:  # a stop or a failure: the jobs in flight are abandoned, not awaited
+            for process in multiprocessing.active_children():
+                process.terminate()
+        pool.shutdown(wait=completed, cancel_futures=True)
 
 
 def _run_on_ray(jobs: list[Any], setup: Callable[..., Any], args: tuple, run: Callable[[Any, Any], Any],

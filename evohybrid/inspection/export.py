@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import EvohybridError
-from ..spaces.builder import build_model
+from ..spaces.builder import trained_model
 from ..spaces.genome import Genome
 from ..spaces.kinds import kind_of
 from ..training.ensemble import EnsembleNet, ensemble_dir, ensemble_members, write_ensemble
@@ -133,14 +133,9 @@ def load_exported(path: str | Path) -> nn.Module:
         raise ExportError(f"'{path}' is an export of version {payload.get('version')}: this evohybrid reads versions "
                           f"{EXPORT_VERSION} and {ENSEMBLE_VERSION}, upgrade it")
     members = payload["members"] if payload["version"] == ENSEMBLE_VERSION else [payload]
-    networks = [_network(member["genome"], member["state_dict"], payload) for member in members]
+    networks = [trained_model(Genome.from_json(member["genome"]), member["state_dict"],
+                              in_channels=payload["in_channels"], num_classes=payload["num_classes"])
+                for member in members]
     network = networks[0] if len(networks) == 1 else EnsembleNet(networks)
     dims = kind_of(Genome.from_json(members[0]["genome"])).dims
     return ExportedModel(network, payload["mean"], payload["std"], payload["resolution"], dims).eval()
-
-
-def _network(genome_json: str, state_dict: dict[str, torch.Tensor], payload: dict[str, Any]) -> nn.Module:
-    network = build_model(Genome.from_json(genome_json), in_channels=payload["in_channels"],
-                          num_classes=payload["num_classes"], trainable="all")
-    network.load_state_dict(state_dict)
-    return network

@@ -230,6 +230,15 @@ def build_model(genome: Genome, *, in_channels: int = 1, num_classes: int = 10, 
     return model
 
 
+def trained_model(genome: Genome, state_dict: dict[str, torch.Tensor], *, in_channels: int,
+                  num_classes: int) -> GenomeNet:
+    """The network of `genome` with trained weights (loaded weights-only by the caller), every weight trainable."""
+    model = GenomeNet(genome, in_channels, num_classes)
+    model.load_state_dict(state_dict)
+    set_trainable(model, "all")
+    return model
+
+
 def count_parameters(model: nn.Module) -> int:
     """Every parameter, trainable or frozen: the size of the architecture."""
     return sum(param.numel() for param in model.parameters())

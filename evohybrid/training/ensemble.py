@@ -17,7 +17,7 @@ from torch import nn
 from ..config import config_from_dict
 from ..evolution.store import RunStore, write_json_atomic
 from ..fitness.evaluator import accuracy
-from ..spaces.builder import build_model
+from ..spaces.builder import trained_model
 from ..spaces.genome import Genome
 from .promoted import METRICS_FILE, PromotionError, promoted_dir, promoted_model, select_records
 from .trainer import training_data
@@ -60,10 +60,9 @@ def ensemble_members(run_dir: str | Path, ids: list[int]) -> list[tuple[Path, di
 def load_member(folder: Path, metrics: dict[str, Any]) -> nn.Module:
     """A promoted model's network with its trained weights (weights-only: no code runs on loading)."""
     shape = metrics["input"]
-    network = build_model(Genome.from_json((folder / "genome.json").read_text()), in_channels=shape["in_channels"],
-                          num_classes=shape["num_classes"], trainable="all")
-    network.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
-    return network.eval()
+    return trained_model(Genome.from_json((folder / "genome.json").read_text()),
+                         torch.load(folder / "model.pt", map_location="cpu", weights_only=True),
+                         in_channels=shape["in_channels"], num_classes=shape["num_classes"]).eval()
 
 
 def write_ensemble(run_dir: str | Path, ids: list[int]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from torch.nn.utils import prune as torch_prune
 from ..config import config_from_dict
 from ..errors import EvohybridError
 from ..evolution.store import RunStore, write_json_atomic
-from ..spaces.builder import build_model
+from ..spaces.builder import trained_model
 from ..spaces.genome import Genome
 from .checkpoints import resume_training, save_checkpoint, save_new
 from .promoted import promoted_model
@@ -118,7 +118,7 @@ def sparsity(masks: dict[str, torch.Tensor]) -> tuple[float, int]:
 
 
 def folded_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The model's weights with the masks multiplied in: a plain state_dict that `build_model` networks load."""
+    """The model's weights with the masks multiplied in: a plain state_dict that `trained_model` loads."""
     state = model.state_dict()
     for name in [key[:-len("_orig")] for key in state if key.endswith(".weight_orig")]:
         state[name] = state.pop(f"{name}_orig") * state.pop(f"{name}_mask")
@@ -194,8 +194,8 @@ def read_metrics(folder: Path) -> dict[str, Any] | None:
 def _masks_after(genome: Genome, data: TrainingData, folder: Path, settings: LotterySettings) -> dict[str, torch.Tensor]:
     """The next level's masks, from a finished level's trained weights and the masks it trained with."""
     split = data.split
-    model = build_model(genome, in_channels=split.input_shape[0], num_classes=split.num_classes, trainable="all")
-    model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+    model = trained_model(genome, torch.load(folder / "model.pt", map_location="cpu", weights_only=True),
+                          in_channels=split.input_shape[0], num_classes=split.num_classes)
     if (folder / MASK_FILE).exists():
         apply_masks(model, torch.load(folder / MASK_FILE, weights_only=True))
     return next_masks(model, settings.rate, settings.layerwise)
