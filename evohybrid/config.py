@@ -99,6 +99,12 @@ class Config:
         (raw[section] if section else raw).update(values)
         return config_from_dict(raw)
 
+    def without_screening(self) -> "Config":
+        """A copy whose search evaluates every offspring (`override` cannot set a value to None)."""
+        raw = self.to_dict()
+        raw["search"].update(screen_signal=None, screen_factor=1)
+        return config_from_dict(raw)
+
 
 # The algorithms registered in evolution.algorithms, by name (a test keeps the two equal): the schema checks a
 # name without importing the algorithms, which read this schema.

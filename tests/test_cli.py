@@ -106,6 +106,8 @@ ERROR_CASES: dict[str, tuple[list[str], str | None, dict[str, str], list[str]]] 
                                      {}, ["search.screen_factor", "search.screen_signal"]),
     "screen-signal-that-trains": (["search", "--config", "smoke", "--screen-signal", "bn", "--screen-factor", "4",
                                    "--out", "run"], None, {}, ["'bn' needs training", "zero-cost"]),
+    "no-screen-with-a-screen": (["search", "--config", "smoke", "--no-screen", "--screen-signal", "naswot", "--out",
+                                 "run"], None, {}, ["--no-screen", "drop --screen-signal"]),
     "screen-factor-zero": (["search", "--screen-factor", "0"], None, {}, ["--screen-factor", "'0'"]),
     "ensemble-of-one": (["search", "--config", "one.yaml", "--selection", "ensemble", "--out", "run"], None,
                         {"one.yaml": "search:\n  ensemble: [bn]\n"}, ["search.ensemble", "at least two"]),

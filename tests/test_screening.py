@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from evohybrid.fitness.signals import zero_cost_signal
 from evohybrid.spaces.builder import build_model, count_parameters, genome_seed
 
 from test_algorithms import TINY, make
-from test_cli import kill_and_resume
+from test_cli import cli, kill_and_resume
 
 SCREEN = {"screen_signal": "naswot", "screen_factor": 3}
 
@@ -74,6 +75,18 @@ def test_nsga2_screens_each_generations_offspring_and_its_proposals_carry_the_sc
 def test_bad_screening_settings_are_one_line_errors(search, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"search": search})
+
+
+def test_no_screen_turns_off_a_configs_screening(tmp_path):
+    smoke = (Path(__file__).parents[1] / "configs" / "smoke.yaml").read_text()
+    (tmp_path / "screened.yaml").write_text(smoke + "  screen_signal: naswot\n  screen_factor: 4\n")
+    result = cli("search", "--config", "screened.yaml", "--no-screen", "--budget", "6", "--executor", "local",
+                 "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert config["search"]["screen_signal"] is None and config["search"]["screen_factor"] == 1
+    records = [json.loads(line) for line in (tmp_path / "run" / "evaluations.jsonl").read_text().splitlines()]
+    assert len(records) == 6 and not any("screen" in record for record in records)
 
 
 def test_sigkill_in_a_screened_search_then_resume_gives_the_uninterrupted_run(smoke_config, smoke_split, tmp_path):

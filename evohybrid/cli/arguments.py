@@ -94,6 +94,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = config.override("data", dataset=args.dataset, data_dir=args.data_dir)
     if getattr(args, "no_download", False):
         config = config.override("data", download=False)
+    if getattr(args, "no_screen", False):
+        if args.screen_signal is not None or args.screen_factor is not None:
+            raise EvohybridError("--no-screen turns screening off: drop --screen-signal and --screen-factor, or it")
+        config = config.without_screening()
     return config.override("search", **{key: getattr(args, key, None) for key in (
         "algorithm", "time_budget", "selection", "screen_signal", "screen_factor")})
 

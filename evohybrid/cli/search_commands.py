@@ -16,7 +16,8 @@ from .arguments import (OneLineParser, add_config_flags, add_pool_flags, config_
 
 RESUME_FIXED = (("--config", "config"), ("--space", "space"), ("--dataset", "dataset"), ("--algorithm", "algorithm"),
                 ("--seed", "seed"), ("--out", "out"), ("--time-budget", "time_budget"), ("--selection", "selection"),
-                ("--screen-signal", "screen_signal"), ("--screen-factor", "screen_factor"))
+                ("--screen-signal", "screen_signal"), ("--screen-factor", "screen_factor"),
+                ("--no-screen", "no_screen"))
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -34,6 +35,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           "fitness; needs --screen-factor")
     run.add_argument("--screen-factor", type=positive_int, metavar="K",
                      help="propose K times the offspring and evaluate the best 1/K by the screening signal and size")
+    run.add_argument("--no-screen", action="store_true", default=None,
+                     help="evaluate every offspring: turns off the config's screening (e.g. --config mnist1d's)")
     run.add_argument("--out", help="run directory to create (default: results/<time>-<algorithm>-<dataset>)")
     run.add_argument("--resume", help="continue the run in this directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
