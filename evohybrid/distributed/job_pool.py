@@ -84,6 +84,7 @@ def _run_on_processes(jobs: list[Any], setup: Callable[..., Any], args: tuple, r
                       workers: int) -> Iterator[tuple[Any, Any, float]]:
     """The jobs on `workers` fresh processes of this machine (spawned: CUDA cannot be forked), with at most one job
     waiting per process, so that a stop abandons little."""
+    others = set(multiprocessing.active_children())  # processes this one started before the pool: left alone
     pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_process_worker, initargs=(setup, args, run))
     queue, running, completed = deque(jobs), set(), False
@@ -103,7 +104,7 @@ def _run_on_processes(jobs: list[Any], setup: Callable[..., Any], args: tuple, r
         raise EvohybridError(f"a worker of the pool failed ({_last_line(error)}): {SAVED}") from None
     finally:
         if not completed:  # a stop or a failure: the jobs in flight are abandoned, not awaited
-            for process in multiprocessing.active_children():
+            for process in set(multiprocessing.active_children()) - others:
                 process.terminate()
         pool.shutdown(wait=completed, cancel_futures=True)
 
