@@ -184,12 +184,14 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     out = tmp_path / "study"
     assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
                  "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
-                 "--fitness-folds", "2", "--cv-folds", "2", "--ensemble", "2", "--executor", "local"]) == 0
+                 "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "2", "--executor",
+                 "local"]) == 0
     summary = json.loads((out / "timeseries.json").read_text())
     (row,) = summary["sets"]
     run = out / "ItalyPowerDemand" / "search"
     records = RunStore.open(run).records()
     assert all(len(record["val_accs"]) == 2 for record in records)  # the fitness over two folds of its slices
+    assert json.loads((run / "config.json").read_text())["config"]["fitness"]["batch_size"] == 8
     assert all(Genome.from_dict(record["genome"]).kind == "conv1d" for record in records)
     candidates = row["ours"]["candidates"]
     assert len(candidates) == 3 and [c["cv_acc"] for c in candidates] == sorted((c["cv_acc"] for c in candidates),

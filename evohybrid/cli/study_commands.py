@@ -87,6 +87,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                         "networks of every block type)")
     series.add_argument("--fitness-folds", type=positive_int,
                         help="the search's fitness over that many folds of its slices (fitness.folds; default 1)")
+    series.add_argument("--fitness-batch", type=positive_int,
+                        help="the search's fitness batch (fitness.batch_size; default the config's 128, capped at "
+                             "the series there are): smaller is cheaper on sets of many long series")
     series.add_argument("--cv-folds", type=non_negative_int,
                         help="choose the winner among the --promote-top by that many folds of full training on the "
                              "training split, and promote only it (default 0: promote them all, the best wins)")
@@ -165,7 +168,7 @@ def timeseries_command(args: argparse.Namespace) -> int:
         ("sets", tuple(args.sets.split(",")) if args.sets else None), ("budget", args.budget),
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("refit_seeds", args.refit_seeds),
         ("promote_top", args.promote_top), ("space", args.space), ("fitness_folds", args.fitness_folds),
-        ("cv_folds", args.cv_folds), ("ensemble", args.ensemble))
+        ("fitness_batch", args.fitness_batch), ("cv_folds", args.cv_folds), ("ensemble", args.ensemble))
         if value is not None})
     summary = run_timeseries_study(args.out, settings, executor_factory=executor_factory(args), pool=pool_options(args),
                                    log=log_line)

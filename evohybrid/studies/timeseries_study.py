@@ -66,6 +66,7 @@ class TimeseriesSettings:
     promote_top: int = 3
     space: str = "conv1d"
     fitness_folds: int = 1  # > 1: the search's fitness over that many folds of its slices (fitness.folds)
+    fitness_batch: int | None = None  # the search's fitness batch (fitness.batch_size); None: the config's
     # > 0: the winner among the `promote_top` best by proxy is chosen by that many folds of full training on the
     # training split (`evohybrid cross-validate`), and only it is promoted; 0: all are promoted, the best wins.
     cv_folds: int = 0
@@ -95,6 +96,8 @@ def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, e
         config = (load_config("timeseries").override("data", dataset=f"ucr:{name}")
                   .override(None, seed=settings.seed, space=settings.space)
                   .override("fitness", folds=settings.fitness_folds))
+        if settings.fitness_batch:
+            config = config.override("fitness", batch_size=settings.fitness_batch)
         result = search(config, out=run_dir, budget=settings.budget, progress=False, executor_factory=executor_factory)
     best = select_records(result.records, run_dir, top=settings.promote_top)
     if settings.cv_folds:
