@@ -44,7 +44,7 @@ class Worker:
     ip: str | None = None
     calls: int = 0  # calls in flight
     idle_since: float = 0.0  # when its last call came back (or it started)
-    announce: bool = True  # whether its start is news (not for the workers the pool starts with)
+    first: bool = False  # one of the workers the pool starts with
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,9 @@ class WorkerPool:
         if demand.workers is not None and wanted > capacity:
             self.report(f"{wanted - capacity} of {wanted} workers wait for resources (the cluster holds {capacity} "
                         "now); the others work meanwhile")
-        for index in range(wanted):
-            self._add_worker(announce=index >= capacity)  # news only when it starts later, where none fit now
+        self.quiet_starts = min(wanted, capacity)  # starts that are no news: as many as the cluster has room for now
+        for _ in range(wanted):
+            self._add_worker(first=True)
         self._await_first_start()
 
     # -- sizes
@@ -145,10 +146,10 @@ class WorkerPool:
 
     # -- workers come and go
 
-    def _add_worker(self, announce: bool = True) -> None:
+    def _add_worker(self, first: bool = False) -> None:
         index = next(i for i in range(len(self.workers) + 1) if f"ray-{i}" not in self.workers)
         name = f"ray-{index}"  # a successor takes the lowest free name, so slots keep their names
-        worker = Worker(name, self.remote_class.remote(*self.args_for(name)), time.monotonic(), announce=announce)
+        worker = Worker(name, self.remote_class.remote(*self.args_for(name)), time.monotonic(), first=first)
         self.workers[name] = worker
         self.pings[worker.actor.where.remote()] = worker
 
@@ -164,7 +165,9 @@ class WorkerPool:
         size = len(self.started)
         self.peak = max(self.peak, size)
         self.no_worker_since = None
-        if worker.announce:
+        if worker.first and self.quiet_starts:
+            self.quiet_starts -= 1  # counted, not named: Ray may start any of the first workers first
+        else:
             self.report(f"{size - 1} -> {size} workers: {worker.name} started on node {worker.ip}")
 
     def _remove(self, workers: list[Worker], why: str) -> list[Outcome]:
