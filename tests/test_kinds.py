@@ -174,6 +174,14 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     before = [path.read_bytes() for path in finished]
     run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)  # a finished set is not measured again
     assert [path.read_bytes() for path in finished] == before
+    # A set finished by an earlier run of the folder stays in the summary of a run that names only another.
+    earlier = tmp_path / "study" / "UnitTest"
+    earlier.mkdir()
+    (earlier / "result.json").write_text(json.dumps({**json.loads(before[0]), "set": "UnitTest"}))
+    (earlier / "refit.json").write_bytes(before[1])
+    summary = run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)
+    assert {row["set"] for row in summary["sets"]} == {"ItalyPowerDemand", "UnitTest"} and summary["refit"]["sets"] == 2
+    assert len(json.loads((tmp_path / "study" / "timeseries.json").read_text())["sets"]) == 2
     assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--sets", "Gunpoint"]) == 2
     assert "unknown UCR set 'Gunpoint'" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--executor", "local", "--workers", "2"]) == 2

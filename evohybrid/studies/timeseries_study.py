@@ -265,7 +265,8 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name in settings.sets:
+    # Sets finished by earlier runs of the same folder stay in its summary: a study grows set by set.
+    for name in (name for name in UCR_SETS if name in settings.sets or (out / name / "result.json").exists()):
         path = out / name / "result.json"
         if not path.exists():
             row = measure_set(name, out / name, settings, executor_factory, pool)
@@ -274,7 +275,7 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
                 f"ELM {row['elm']['test_acc']:.3f}")
         row = json.loads(path.read_text())
         refit_path = out / name / REFIT_FILE
-        if settings.refit_seeds and not refit_path.exists():
+        if settings.refit_seeds and name in settings.sets and not refit_path.exists():
             refit = measure_refit(out / name, row, settings)
             write_json_atomic(refit_path, refit)
             log(f"{name:<17} refit on the whole training split: ours {refit['ours']['test_acc']:.3f}  "
