@@ -181,6 +181,7 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     (earlier / "refit.json").write_bytes(before[1])
     summary = run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)
     assert {row["set"] for row in summary["sets"]} == {"ItalyPowerDemand", "UnitTest"} and summary["refit"]["sets"] == 2
+    assert set(summary["settings"]["sets"]) == {"ItalyPowerDemand", "UnitTest"}
     assert len(json.loads((tmp_path / "study" / "timeseries.json").read_text())["sets"]) == 2
     assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--sets", "Gunpoint"]) == 2
     assert "unknown UCR set 'Gunpoint'" in capsys.readouterr().err and not (tmp_path / "x").exists()

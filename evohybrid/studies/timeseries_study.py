@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,6 +44,7 @@ from ..training.trainer import NATIVE, Training, TrainingData, refit_data, train
 
 SUMMARY_FILE = "timeseries.json"
 REFIT_FILE = "refit.json"
+RESULT_FILE = "result.json"
 # MiniRocket's published accuracies: UCR archive, mean over 30 resamples (Dempster, Schmidt and Webb 2021).
 PUBLISHED_MINIROCKET = {"ACSF1": 0.822, "ArrowHead": 0.881, "GunPoint": 0.992, "ItalyPowerDemand": 0.960,
                         "OSULeaf": 0.958}
@@ -266,8 +267,8 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     # Sets finished by earlier runs of the same folder stay in its summary: a study grows set by set.
-    for name in (name for name in UCR_SETS if name in settings.sets or (out / name / "result.json").exists()):
-        path = out / name / "result.json"
+    for name in (name for name in UCR_SETS if name in settings.sets or (out / name / RESULT_FILE).exists()):
+        path = out / name / RESULT_FILE
         if not path.exists():
             row = measure_set(name, out / name, settings, executor_factory, pool)
             write_json_atomic(path, row)
@@ -283,7 +284,8 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
         if refit_path.exists():
             row["refit"] = json.loads(refit_path.read_text())
         rows.append(row)
-    summary = summarise(rows, settings)
+    # The summary's settings name the sets it holds, the earlier runs' included.
+    summary = summarise(rows, replace(settings, sets=tuple(row["set"] for row in rows)))
     write_json_atomic(out / SUMMARY_FILE, summary)
     return summary
 
