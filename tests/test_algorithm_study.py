@@ -13,8 +13,8 @@ import evohybrid
 from evohybrid.distributed.job_pool import PoolOptions
 from evohybrid.errors import RunDirError
 from evohybrid.evolution.store import RunStore, read_records
-from evohybrid.studies.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, front_sample,
-                                               search_label, study_algorithms)
+from evohybrid.studies.algorithm_study import (PROMOTED_FILE, analyse_runs, evaluations_to_reach, format_bands,
+                                               front_sample, search_label, study_algorithms)
 from evohybrid.studies.truth import TruthSettings
 
 BUDGET = 6
@@ -248,3 +248,14 @@ def test_a_search_is_labelled_by_its_selection_its_screening_and_the_fitness_set
     assert search_label(noise) == "nsga2+rungs+noise"
     screened = evohybrid.Config().override("search", screen_signal="naswot", screen_factor=4).to_dict()
     assert search_label(screened, ["lr", "steps"]) == "nsga2+screen(naswot x4) [lr 0.03, steps 40]"
+
+
+def test_the_band_table_keeps_its_columns_in_line_for_labels_of_any_length():
+    long = "nsga2 [precision bf16, steps 200, trainable bn+head, batch_size 128, lr 0.1]"
+    entry = {"true_val_acc": {"0": 0.8, "1": 0.9}, "mean_true_val_acc": 0.85}
+    compared = {**entry, "nsga2 minus this": 0.01, "nsga2 minus this, ci95": [-0.02, 0.04]}
+    summary = {"reference_search": "nsga2", "bands": {"10000": {"nsga2": entry, long: compared}}}
+    header, *rows = format_bands(summary).splitlines()
+    end = header.index("true acc") + len("true acc")
+    assert [row[end - 6:end] for row in rows] == ["0.8500", "0.8500"]
+    assert rows[1].endswith("+0.0100 [-0.0200, +0.0400]") and long in rows[1]

@@ -411,13 +411,14 @@ def plot_true_fronts(summary: dict[str, Any], path: Path) -> None:
 
 def format_algorithms(summary: dict[str, Any]) -> str:
     """The algorithms as a text table: proxy hypervolume, pairing with random search, and the truth of what they found."""
-    lines = [f"{'algorithm':<16} {'runs':>4} {'hypervolume':>18} {'evals to reach random':>22} {'truth, mean':>11}"
+    width = max([len("algorithm"), *map(len, summary["algorithms"])])  # a label names its config's differences
+    lines = [f"{'algorithm':<{width}} {'runs':>4} {'hypervolume':>18} {'evals to reach random':>22} {'truth, mean':>11}"
              + (f" {'true HV':>8} {'best <=100k':>11} {'beats random':>12} {'measured':>9}"
                 if "true_reference" in summary else "")]
     for name, entry in summary["algorithms"].items():
         reach = entry["evaluations_to_reach_random"]
         reach_text = ", ".join("never" if value is None else str(value) for _, value in sorted(reach.items())) or "-"
-        line = (f"{name:<16} {entry['runs']:>4} {entry['mean_final_hypervolume']:>10.4f} ± "
+        line = (f"{name:<{width}} {entry['runs']:>4} {entry['mean_final_hypervolume']:>10.4f} ± "
                 f"{entry['sd_final_hypervolume']:<5.4f} {reach_text:>22} {_text(entry['promoted_mean_val_acc']):>11}")
         if "true_reference" in summary:
             beats = ",".join(map(str, entry["seeds_beating_random_true_hypervolume"])) or "-"
@@ -435,15 +436,17 @@ def format_algorithms(summary: dict[str, Any]) -> str:
 def format_bands(summary: dict[str, Any]) -> str:
     """Per size band, each search's pick: mean true accuracy over seeds and the paired difference from the reference."""
     reference = summary["reference_search"]
-    lines = [f"{'parameters <=':>13}  {'search':<44} {'seeds':>5} {'true acc':>8}  {reference + ' minus this':>30}"]
-    for limit, entries in summary.get("bands", {}).items():
+    bands = summary.get("bands", {})
+    width = max([len("search"), *(len(label) for entries in bands.values() for label in entries)])
+    lines = [f"{'parameters <=':>13}  {'search':<{width}} {'seeds':>5} {'true acc':>8}  {reference} minus this"]
+    for limit, entries in bands.items():
         for label, entry in entries.items():
             difference = entry.get(f"{reference} minus this")
             text = "" if difference is None else (
                 f"{difference:+.4f} [{entry[f'{reference} minus this, ci95'][0]:+.4f}, "
                 f"{entry[f'{reference} minus this, ci95'][1]:+.4f}]")
-            lines.append(f"{int(limit):>13,}  {label:<44} {len(entry['true_val_acc']):>5} "
-                         f"{entry['mean_true_val_acc']:>8.4f}  {text:>30}")
+            lines.append(f"{int(limit):>13,}  {label:<{width}} {len(entry['true_val_acc']):>5} "
+                         f"{entry['mean_true_val_acc']:>8.4f}  {text}".rstrip())
     return "\n".join(lines)
 
 
