@@ -28,8 +28,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           "evaluations finish (default: none)")
     run.add_argument("--algorithm", help=f"one of {', '.join(ALGORITHM_NAMES)} (default: the config's, nsga2)")
     run.add_argument("--selection", choices=("fitness", "ensemble", "noise"),
-                     help="what evolution selects on beside size: the fitness (default), an ensemble of signals' "
-                          "ranks (search.ensemble), or seeded noise (the ablation)")
+                     help="what evolution selects on beside size: the fitness, an ensemble of signals' ranks "
+                          "(search.ensemble; the default config's), or seeded noise (the ablation) (default: the "
+                          "config's search.selection)")
     run.add_argument("--screen-signal", metavar="SIGNAL",
                      help="screen offspring with this zero-cost signal (naswot, synflow, zico, depth) before the "
                           "fitness; needs --screen-factor")

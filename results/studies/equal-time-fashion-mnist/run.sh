@@ -11,7 +11,7 @@ for seed in 0 1 2; do
     [ -e "$dir" ] && continue
     case $variant in
       multi-fidelity) args=(--config multi-fidelity) ;;
-      *) args=(--algorithm "$variant") ;;
+      *) args=(--algorithm "$variant" --selection fitness) ;;  # BN-only, the default's selection when it ran
     esac
     evohybrid search "${args[@]}" --seed "$seed" --budget 100000 --time-budget 600 --out "$dir" --quiet
   done
