@@ -137,6 +137,24 @@ def test_a_conv1d_search_runs_on_a_ucr_set(aeon, tmp_path):
     assert all(0.0 <= record["val_acc"] <= 1.0 and record["flops"] > 0 for record in result.records)
 
 
+def test_the_timeseries_tables_keep_their_columns_in_line_for_set_names_of_any_length():
+    from evohybrid.studies.timeseries_study import format_timeseries
+
+    method = {"test_acc": 0.9, "params": 1000, "seconds": 10.0, "search_s": 100.0, "architecture": "a"}
+    refit = {"train_series": 50, "ours": {"test_acc": 0.9, "per_seed": [0.9]}, "minirocket": {"test_acc": 0.8},
+             "ensemble": {"test_acc": 0.95, "params": 3000}}
+    rows = [{"set": name, "published_minirocket": None, "ours": method, "minirocket": method, "elm": method,
+             "refit": refit} for name in ("GunPoint", "PickupGestureWiimoteZ")]
+    means = {"ours": 0.9, "minirocket": 0.9, "elm": 0.9}
+    summary = {"sets": rows, "mean_test_acc": means, "mean_rank": means, "sets_ours_above_elm": 0,
+               "refit": {"mean_test_acc": {**means, "ensemble": 0.95}, "sets": 2}}
+    lines = format_timeseries(summary).splitlines()
+    for start in (index for index, line in enumerate(lines) if line.startswith("set ")):  # each table's header
+        header, table = lines[start], lines[start + 1:start + 4]
+        end = header.index("ours") + len("ours")
+        assert [line[end - 5:end] for line in table] == ["0.900"] * 3  # both sets and the mean, under "ours"
+
+
 def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeon, tmp_path, capsys):
     from evohybrid.studies.timeseries_study import TimeseriesSettings, format_timeseries, run_timeseries_study
 

@@ -296,35 +296,36 @@ def _seconds(value: float | None) -> str:
 
 def format_timeseries(summary: dict[str, Any]) -> str:
     """The study as a text table: test accuracy per set and method, parameters, seconds, then the means and ranks."""
-    lines = [f"{'set':<17} {'ours':>6} {'MiniRocket':>10} {'published':>9} {'ELM':>6} {'params':>8} "
+    width = max([len("mean"), *(len(row["set"]) for row in summary["sets"])])  # the longest set name fits
+    lines = [f"{'set':<{width}} {'ours':>6} {'MiniRocket':>10} {'published':>9} {'ELM':>6} {'params':>8} "
              f"{'search s':>8} {'ours s':>7} {'MR s':>6}  architecture"]
     for row in summary["sets"]:
         published = row["published_minirocket"]
-        lines.append(f"{row['set']:<17} {row['ours']['test_acc']:>6.3f} {row['minirocket']['test_acc']:>10.3f} "
+        lines.append(f"{row['set']:<{width}} {row['ours']['test_acc']:>6.3f} {row['minirocket']['test_acc']:>10.3f} "
                      f"{'-' if published is None else f'{published:.3f}':>9} {row['elm']['test_acc']:>6.3f} "
                      f"{row['ours']['params']:>8,} {_seconds(row['ours'].get('search_s')):>8} "
                      f"{row['ours']['seconds']:>7.0f} {row['minirocket']['seconds']:>6.0f}"
                      f"  {row['ours']['architecture']}")
     means, ranks = summary["mean_test_acc"], summary["mean_rank"]
-    lines.append(f"{'mean':<17} {means['ours']:>6.3f} {means['minirocket']:>10.3f} {'':>9} {means['elm']:>6.3f}")
+    lines.append(f"{'mean':<{width}} {means['ours']:>6.3f} {means['minirocket']:>10.3f} {'':>9} {means['elm']:>6.3f}")
     lines.append(f"mean rank: ours {ranks['ours']:.2f}, MiniRocket {ranks['minirocket']:.2f}, ELM {ranks['elm']:.2f}; "
                  f"ours above the ELM on {summary['sets_ours_above_elm']} of {len(summary['sets'])} sets")
     if "refit" in summary:
         lines += ["", "refit on the whole training split, test accuracy (mean over seeds; ensemble: its members' "
                       "logits averaged, its size their sum):",
-                  f"{'set':<17} {'series':>6} {'ours':>6} {'MiniRocket':>10} {'ensemble':>8} {'ens params':>10}  "
+                  f"{'set':<{width}} {'series':>6} {'ours':>6} {'MiniRocket':>10} {'ensemble':>8} {'ens params':>10}  "
                   "ours per seed"]
         for row in summary["sets"]:
             if "refit" in row:
                 refit = row["refit"]
                 ensemble = refit.get("ensemble")
-                lines.append(f"{row['set']:<17} {refit['train_series']:>6} {refit['ours']['test_acc']:>6.3f} "
+                lines.append(f"{row['set']:<{width}} {refit['train_series']:>6} {refit['ours']['test_acc']:>6.3f} "
                              f"{refit['minirocket']['test_acc']:>10.3f} "
                              f"{'-' if ensemble is None else format(ensemble['test_acc'], '.3f'):>8} "
                              f"{'-' if ensemble is None else format(ensemble['params'], ','):>10}  "
                              + " ".join(f"{value:.3f}" for value in refit["ours"]["per_seed"]))
         means = summary["refit"]["mean_test_acc"]
         ensemble_mean = f"{means['ensemble']:.3f}" if "ensemble" in means else "-"
-        lines.append(f"{'mean':<17} {'':>6} {means['ours']:>6.3f} {means['minirocket']:>10.3f} {ensemble_mean:>8}  "
+        lines.append(f"{'mean':<{width}} {'':>6} {means['ours']:>6.3f} {means['minirocket']:>10.3f} {ensemble_mean:>8}  "
                      f"({summary['refit']['sets']} of {len(summary['sets'])} sets)")
     return "\n".join(lines)
