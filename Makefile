@@ -41,18 +41,15 @@ docs: $(STAMP)
 test: $(STAMP) data browser
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --durations 15
 
-# The mutation score of the core modules (hours on two cores; resumes where it stopped): see the README.
-# mutmut follows edits to a file from run to run, but its map of which tests reach which function outlives a
-# move: after modules or tests are moved or renamed it names functions that are gone (a regrouped package once
-# scored 43% on such a map). A pass continues while the files keep their names, and starts afresh otherwise.
+# The mutation score of the core modules (hours on two cores): see docs/testing.md. A pass continues where it stopped,
+# on this machine from mutants/, elsewhere from the verdicts kept in tests/mutation/verdicts/ (a finished pass keeps
+# its own; after a stop, `python tests/mutation/verdicts.py keep`), and starts afresh when modules or tests move.
 # One thread a mutant: mutmut runs one mutant per core, and no thread pool starts before a fork.
-MUTATION_SOURCES = $$(git ls-files evohybrid tests | sha256sum | cut -c1-16)
 mutation: $(STAMP) data
 	$(PY) -m pip install --quiet -e '.[test,timeseries,mutation]'
-	@if [ -d mutants ] && [ "$$(cat mutants/.sources 2>/dev/null)" != "$(MUTATION_SOURCES)" ]; then \
-	  echo "modules or tests were moved since mutants/ was made: starting a fresh pass"; rm -rf mutants; fi
-	@mkdir -p mutants && echo "$(MUTATION_SOURCES)" > mutants/.sources
+	$(PY) tests/mutation/verdicts.py restore
 	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run
+	$(PY) tests/mutation/verdicts.py keep
 	$(PY) tests/mutation/score.py
 
 # The CPU benchmarks, each printing its ratios (benchmarks/README.md says what each measures); the GPU ones are
