@@ -87,7 +87,7 @@ def test_cross_validation_names_the_best_mean_and_keeps_every_fold(run_copy):
     assert json.loads((run_copy / CV_DIR / "summary.json").read_text()) == summary
 
 
-def test_a_killed_cross_validation_resumes_into_the_uninterrupted_result(smoke_run, tmp_path):
+def test_a_killed_cross_validation_resumes_into_the_uninterrupted_result(smoke_run, tmp_path, capsys):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     shutil.copytree(smoke_run, whole)
     shutil.copytree(smoke_run, killed)
@@ -102,6 +102,7 @@ def test_a_killed_cross_validation_resumes_into_the_uninterrupted_result(smoke_r
     assert 1 <= left < 9
     assert main(["cross-validate", str(killed), *FLAGS]) == 0
     assert json.loads((killed / CV_DIR / "summary.json").read_text()) == expected
+    assert "cross-validation: 9 of 9 trainings" in capsys.readouterr().out  # each training reported as it ends
 
 
 @pytest.mark.parametrize("flags, fragment", [

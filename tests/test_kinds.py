@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -192,6 +193,18 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
     before = [path.read_bytes() for path in finished]
     run_timeseries_study(tmp_path / "study", settings, log=lambda line: None)  # a finished set is not measured again
     assert [path.read_bytes() for path in finished] == before
+    # Each training of the refit is kept as it finishes: a refit stopped after its first goes on with the second.
+    refits = tmp_path / "study" / "ItalyPowerDemand" / "refits.jsonl"
+    first, second = refits.read_bytes().splitlines(keepends=True)
+    assert [(json.loads(line)["id"], json.loads(line)["seed"]) for line in (first, second)] == [
+        (row["ours"]["id"], 0), (row["ours"]["id"], 1)]
+    refits.write_bytes(first)
+    finished[1].unlink()
+    run_timeseries_study(tmp_path / "study", replace(settings, refit_seeds=2), log=lambda line: None)
+    again = refits.read_bytes().splitlines(keepends=True)
+    assert again[0] == first and [json.loads(line)["seed"] for line in again] == [0, 1]
+    assert json.loads(finished[1].read_text())["ours"]["per_seed"][0] == refit["ours"]["per_seed"][0]
+    finished[1].write_bytes(before[1])
     # A set finished by an earlier run of the folder stays in the summary of a run that names only another.
     earlier = tmp_path / "study" / "UnitTest"
     earlier.mkdir()
@@ -233,7 +246,12 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     assert ensemble["params"] == sum(by_id[i]["params"] for i in ensemble["members"])
     assert len(ensemble["per_seed"]) == 1 and 0.0 <= ensemble["test_acc"] <= 1.0
     assert summary["refit"]["mean_test_acc"]["ensemble"] == ensemble["test_acc"]
-    assert f"{ensemble['params']:,}" in capsys.readouterr().out
+    refits = [json.loads(line) for line in (out / "ItalyPowerDemand" / "refits.jsonl").read_text().splitlines()]
+    assert sorted(line["id"] for line in refits) == sorted(ensemble["members"])  # the winner, a member, trained once
+    printed = capsys.readouterr().out
+    assert f"{ensemble['params']:,}" in printed
+    # Each training of the cross-validation and of the refit is reported as it ends.
+    assert "cross-validation: 6 of 6 trainings" in printed and "ItalyPowerDemand: refit, 2 of 2 trainings" in printed
 
 
 @pytest.mark.parametrize("flags, fragment", [(["--cv-folds", "1"], "--cv-folds"),

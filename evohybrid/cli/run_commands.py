@@ -221,7 +221,7 @@ def cross_validate_command(args: argparse.Namespace) -> int:
 
     settings = CrossValidationSettings(top=args.top, folds=args.folds, epochs=args.epochs, lr=args.lr,
                                        batch_size=args.batch_size, train_size=args.train_size)
-    summary = cross_validate(args.run, settings, pool_options(args))
+    summary = cross_validate(args.run, settings, pool_options(args), log=log_line)
     print(format_cross_validation(summary))
     print(f"outputs: {args.run}/cross_validation (promote the winner with 'evohybrid promote {args.run} --ids "
           f"{summary['winner']}')")

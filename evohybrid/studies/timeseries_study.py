@@ -4,8 +4,9 @@ MiniRocket (aeon's `MiniRocketClassifier`, the bar for time-series classificatio
 set's training split minus the search's validation slice) and are tested once on the set's test split.
 
 Layout of the study folder: `<set>/search/` (the search run, with `promoted/` inside), `<set>/result.json` once the
-set is done, `<set>/refit.json` once the refit is done, `timeseries.json` over every finished set. Resumable set by
-set, and within a set by the search's and the promotion's own resume.
+set is done, `<set>/refits.jsonl` (one line per finished training of the refit: its test logits) and
+`<set>/refit.json` once the refit is done, `timeseries.json` over every finished set. Resumable set by set, and within
+a set by the search's, the cross-validation's, the promotion's and the refit's own resume.
 
 The refit trains the winner and MiniRocket again on the whole training split (the validation slice included, as the
 UCR protocol and MiniRocket's published figures do), with several seeds: the validation slice is a fifth of splits
@@ -27,23 +28,22 @@ import torch
 from ..config import Config, config_from_dict, load_config
 from ..data import AEON_MISSING
 from ..dataset_names import UCR_SETS
-from ..distributed.job_pool import PoolOptions
+from ..distributed.job_pool import PoolOptions, run_jobs
 from ..evolution.executors import Executor
 from ..errors import ConfigError, DatasetError
 from ..evolution.loop import search
-from ..evolution.store import RunStore, write_json_atomic
-from ..fitness.evaluator import accuracy
+from ..evolution.store import RunStore, append_jsonl, read_records, write_json_atomic
 from ..fitness.proxies import readout_classifier
 from ..spaces.builder import build_model, count_parameters, genome_seed
 from ..spaces.genome import Genome
 from ..training.cross_validation import CrossValidationSettings, cross_validate, ranking
-from ..training.ensemble import EnsembleNet
 from ..training.promote import PromoteOptions, promote
 from ..training.promoted import model_dir, promoted_model, read_ledger, select_records
 from ..training.trainer import NATIVE, Training, TrainingData, refit_data, training_data
 
 SUMMARY_FILE = "timeseries.json"
 REFIT_FILE = "refit.json"
+REFITS_FILE = "refits.jsonl"  # one line per finished training of the refit
 RESULT_FILE = "result.json"
 # MiniRocket's published accuracies: UCR archive, mean over 30 resamples (Dempster, Schmidt and Webb 2021).
 PUBLISHED_MINIROCKET = {"ACSF1": 0.822, "ArrowHead": 0.881, "GunPoint": 0.992, "ItalyPowerDemand": 0.960,
@@ -86,11 +86,12 @@ class TimeseriesSettings:
 
 
 def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, executor_factory: Callable | None,
-                        pool: PoolOptions) -> list[dict[str, Any]]:
+                        pool: PoolOptions, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """The set's search (resumed if it was stopped) and its `promote_top` best architectures by proxy, judged: by
     promotion (their promoted validation accuracy) or, with `cv_folds`, by cross-validation (their mean over folds,
     and only the winner promoted). The winner first; the proxy's order breaks ties."""
     run_dir = folder / "search"
+    log(f"{name}: search of {settings.budget} architectures")
     if (run_dir / "config.json").exists():
         result = search(resume=run_dir, budget=settings.budget, progress=False, executor_factory=executor_factory)
     else:
@@ -104,12 +105,14 @@ def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, e
     if settings.cv_folds:
         summary = cross_validate(run_dir, CrossValidationSettings(
             top=len(best), folds=settings.cv_folds, epochs=settings.epochs, lr=PROMOTION_LR,
-            batch_size=settings.batch_size, resolution=NATIVE), pool)
+            batch_size=settings.batch_size, resolution=NATIVE), pool, log=log)
         # In the order cross-validation ranks them, its winner first.
         candidates = [{"id": row["id"], "proxy_acc": row["proxy_val_acc"], "cv_acc": row["mean"]}
                       for row in ranking(summary["rows"])]
+        log(f"{name}: promoting the winner, id {candidates[0]['id']}")
         _promote(run_dir, [candidates[0]["id"]], settings)
         return candidates
+    log(f"{name}: promoting ids {', '.join(str(record['id']) for record in best)}")
     _promote(run_dir, [record["id"] for record in best], settings)
     candidates = [{"id": record["id"], "proxy_acc": record["val_acc"],
                    "val_acc": promoted_model(run_dir, record["id"])[1]["val_acc"]} for record in best]
@@ -158,9 +161,10 @@ def _arrays(data: TrainingData) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np
 
 
 def measure_set(name: str, folder: Path, settings: TimeseriesSettings, executor_factory: Callable | None = None,
-                pool: PoolOptions = PoolOptions(executor="local")) -> dict[str, Any]:
+                pool: PoolOptions = PoolOptions(executor="local"),
+                log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """One set's row: our promoted winner, MiniRocket and the ELM, each with its test accuracy and seconds."""
-    candidates = _search_and_promote(name, folder, settings, executor_factory, pool)
+    candidates = _search_and_promote(name, folder, settings, executor_factory, pool, log)
     config, genome, metrics = promoted_winner(folder, candidates[0]["id"])
     # The promotion's split (every training series but the validation slice) at the length it trained at.
     data = training_data(config, resolution=metrics["resolution"])
@@ -182,53 +186,78 @@ def measure_set(name: str, folder: Path, settings: TimeseriesSettings, executor_
             "published_minirocket": PUBLISHED_MINIROCKET.get(name)}
 
 
-def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSettings) -> dict[str, Any]:
+def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSettings,
+                  pool: PoolOptions = PoolOptions(executor="local"),
+                  log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """The set's promoted winner (its architecture and recipe) and MiniRocket, each trained `settings.refit_seeds`
-    times on the whole training split: test accuracy per seed and their mean, and the seconds of all trainings. With
-    `settings.ensemble`, also the best candidates trained together per seed, their logits averaged."""
+    times on the whole training split: test accuracy per seed and their mean, and the seconds of their trainings.
+    With `settings.ensemble`, also the best candidates per seed, their logits averaged. Each training of ours is
+    kept in `refits.jsonl` as it finishes, so a stopped refit continues with the trainings it had not finished."""
     config, genome, metrics = promoted_winner(folder, row["ours"]["id"])
     data = refit_data(training_data(config, resolution=metrics["resolution"]))
     seeds = [config.seed + offset for offset in range(settings.refit_seeds)]
     recipe = {"epochs": metrics["epochs"], "lr": metrics["lr"], "batch_size": metrics["batch_size"],
               "label_smoothing": metrics.get("label_smoothing", 0.0)}
-    start = time.perf_counter()
-    # Another seed: other initial weights and batch orders.
-    ours = [_refit(genome, data, recipe, seed).test_accuracy() for seed in seeds]
-    ours_s = time.perf_counter() - start
+    winner = row["ours"]["id"]
+    by_id = {record["id"]: record for record in RunStore.open(folder / "search").records()}
+    members = [candidate["id"] for candidate in row["ours"]["candidates"][:settings.ensemble]]
+    # The winner is the ensemble's first member: each (architecture, seed) is trained once.
+    genomes = {winner: genome, **{eval_id: Genome.from_dict(by_id[eval_id]["genome"]) for eval_id in members}}
+    trainings = _refit_trainings(folder, config, metrics["resolution"], genomes, recipe, seeds, pool, log)
+
+    def test_acc(ids: list[int], seed: int) -> float:
+        logits = torch.stack([torch.tensor(trainings[eval_id, seed]["test_logits"]) for eval_id in ids]).mean(dim=0)
+        return float((logits.argmax(dim=1) == data.test_labels).double().mean())
+
+    def seconds(ids: list[int]) -> float:
+        return sum(trainings[eval_id, seed]["train_s"] for eval_id in ids for seed in seeds)
+
+    ours = [test_acc([winner], seed) for seed in seeds]
     train, test = _arrays(data)
     minirocket = [_minirocket(train, test, seed) for seed in seeds]
     refit = {"seeds": seeds, "train_series": len(data.split.train_labels),
-             "ours": {"test_acc": statistics.mean(ours), "per_seed": ours, "seconds": ours_s},
+             "ours": {"test_acc": statistics.mean(ours), "per_seed": ours, "seconds": seconds([winner])},
              "minirocket": {"test_acc": statistics.mean(run["test_acc"] for run in minirocket),
                             "per_seed": [run["test_acc"] for run in minirocket],
                             "seconds": sum(run["seconds"] for run in minirocket)}}
-    if settings.ensemble:
-        refit["ensemble"] = _refit_ensemble(folder, row["ours"]["candidates"][:settings.ensemble], data, recipe, seeds)
+    if members:
+        per_seed = [test_acc(members, seed) for seed in seeds]
+        refit["ensemble"] = {"members": members, "test_acc": statistics.mean(per_seed), "per_seed": per_seed,
+                             "seconds": seconds(members), "params": sum(by_id[eval_id]["params"] for eval_id in members)}
     return refit
 
 
-def _refit(genome: Genome, data: TrainingData, recipe: dict[str, Any], seed: int) -> Training:
-    training = Training(genome, data, seed=seed, **recipe)
+def _refit_trainings(folder: Path, config: Config, resolution: int | str, genomes: dict[int, Genome],
+                     recipe: dict[str, Any], seeds: list[int], pool: PoolOptions,
+                     log: Callable[[str], None]) -> dict[tuple[int, int], dict]:
+    """Every (architecture, seed) trained on the whole training split, over the pool: its test logits and seconds,
+    by (id, seed). Those in `refits.jsonl` are not trained again."""
+    path = folder / REFITS_FILE
+    done = {(row["id"], row["seed"]): row for row in read_records(path)}
+    jobs = [(eval_id, genome.to_dict(), seed, recipe) for eval_id, genome in genomes.items() for seed in seeds
+            if (eval_id, seed) not in done]
+    for (eval_id, _genome, seed, _recipe), logits, seconds in run_jobs(
+            jobs, _refit_setup, (config.to_dict(), resolution), _refit_logits, pool):
+        row = {"id": eval_id, "seed": seed, "train_s": seconds, "test_logits": logits}
+        append_jsonl(path, row)
+        done[eval_id, seed] = row
+        log(f"{folder.name}: refit, {len(done)} of {len(genomes) * len(seeds)} trainings (id {eval_id}, seed {seed}, "
+            f"{seconds:.0f} s)")
+    return done
+
+
+def _refit_setup(config: dict[str, Any], resolution: int | str) -> TrainingData:
+    """Each pool worker's data: the whole training split at the promotion's resolution, and the test split."""
+    return refit_data(training_data(config_from_dict(config), resolution=resolution))
+
+
+def _refit_logits(data: TrainingData, job: tuple[int, dict[str, Any], int, dict[str, Any]]) -> list[list[float]]:
+    """The test logits of one architecture trained with one seed (another seed: other initial weights and batch
+    orders)."""
+    _eval_id, genome, seed, recipe = job
+    training = Training(Genome.from_dict(genome), data, seed=seed, **recipe)
     training.run()
-    return training
-
-
-def _refit_ensemble(folder: Path, candidates: list[dict[str, Any]], data: TrainingData, recipe: dict[str, Any],
-                    seeds: list[int]) -> dict[str, Any]:
-    """The candidates trained on the whole training split under each seed, their logits averaged: test accuracy per
-    seed and the mean, and the ensemble's size (the sum of its members')."""
-    by_id = {record["id"]: record for record in RunStore.open(folder / "search").records()}
-    genomes = [Genome.from_dict(by_id[candidate["id"]]["genome"]) for candidate in candidates]
-    split = data.split
-    start = time.perf_counter()
-    per_seed = []
-    for seed in seeds:
-        members = [_refit(genome, data, recipe, seed).model for genome in genomes]
-        per_seed.append(accuracy(EnsembleNet(members), data.test_inputs, data.test_labels, split,
-                                 data.eval_batch_size))
-    return {"members": [candidate["id"] for candidate in candidates], "test_acc": statistics.mean(per_seed),
-            "per_seed": per_seed, "seconds": time.perf_counter() - start,
-            "params": sum(by_id[candidate["id"]]["params"] for candidate in candidates)}
+    return training.test_logits().tolist()
 
 
 def mean_ranks(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -270,14 +299,14 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
     for name in (name for name in UCR_SETS if name in settings.sets or (out / name / RESULT_FILE).exists()):
         path = out / name / RESULT_FILE
         if not path.exists():
-            row = measure_set(name, out / name, settings, executor_factory, pool)
+            row = measure_set(name, out / name, settings, executor_factory, pool, log)
             write_json_atomic(path, row)
             log(f"{name:<17} ours {row['ours']['test_acc']:.3f}  MiniRocket {row['minirocket']['test_acc']:.3f}  "
                 f"ELM {row['elm']['test_acc']:.3f}")
         row = json.loads(path.read_text())
         refit_path = out / name / REFIT_FILE
         if settings.refit_seeds and name in settings.sets and not refit_path.exists():
-            refit = measure_refit(out / name, row, settings)
+            refit = measure_refit(out / name, row, settings, pool, log)
             write_json_atomic(refit_path, refit)
             log(f"{name:<17} refit on the whole training split: ours {refit['ours']['test_acc']:.3f}  "
                 f"MiniRocket {refit['minirocket']['test_acc']:.3f}")

@@ -15,12 +15,12 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 from ..config import config_from_dict
 from ..data import fold_splits
 from ..distributed.job_pool import PoolOptions, run_jobs
-from ..evolution.store import RunStore, write_json_atomic
+from ..evolution.store import RunStore, append_jsonl, read_records, write_json_atomic
 from ..spaces.genome import Genome
 from .promoted import PromotionError, select_records
 from .trainer import Training, TrainingData, training_data
@@ -76,17 +76,10 @@ def _train_fold(context: tuple[list[TrainingData], dict[str, Any]], job: tuple[i
     return value if math.isfinite(value) else 0.0
 
 
-def _finished(path: Path) -> Iterator[dict[str, Any]]:
-    if path.exists():
-        for line in path.read_text().split("\n")[:-1]:  # a last line without its newline was cut off: run it again
-            if line.strip():
-                yield json.loads(line)
-
-
 def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = CrossValidationSettings(),
-                   pool: PoolOptions = PoolOptions()) -> dict[str, Any]:
+                   pool: PoolOptions = PoolOptions(), log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Cross-validate the run's top evaluations; write and return the summary (each id's folds, mean and spread, and
-    the winner: the best mean, then the smaller network)."""
+    the winner: the best mean, then the smaller network). `log` hears of each training as it finishes."""
     settings.check()
     store = RunStore.open(run_dir)
     config = store.read_config()["config"]
@@ -100,16 +93,16 @@ def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = Cros
     fold_data(config, asdict(settings))  # a class smaller than the folds is refused before anything is written
     folder.mkdir(exist_ok=True)
     write_json_atomic(written, wanted)
-    done = {(row["id"], row["fold"]): row for row in _finished(folder / FOLDS_FILE)}
+    done = {(row["id"], row["fold"]): row for row in read_records(folder / FOLDS_FILE)}
     jobs = [(record["id"], record["genome"], fold) for record in records for fold in range(settings.folds)
             if (record["id"], fold) not in done]
-    with open(folder / FOLDS_FILE, "a") as log:
-        results = run_jobs(jobs, _setup, (config, asdict(settings)), _train_fold, pool)
-        for (eval_id, _genome, fold), value, seconds in results:
-            row = {"id": eval_id, "fold": fold, "val_acc": value, "train_s": seconds}
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            done[eval_id, fold] = row
+    for (eval_id, _genome, fold), value, seconds in run_jobs(jobs, _setup, (config, asdict(settings)), _train_fold,
+                                                              pool):
+        row = {"id": eval_id, "fold": fold, "val_acc": value, "train_s": seconds}
+        append_jsonl(folder / FOLDS_FILE, row)
+        done[eval_id, fold] = row
+        log(f"cross-validation: {len(done)} of {len(records) * settings.folds} trainings (id {eval_id}, fold "
+            f"{fold + 1}: {value:.3f}, {seconds:.0f} s)")
     summary = _summary(records, done, settings)
     write_json_atomic(folder / SUMMARY_FILE, summary)
     return summary

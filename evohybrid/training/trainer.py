@@ -144,6 +144,15 @@ class Training:
         """Accuracy on the test split: promotion reads it once, after the last epoch; studies never do."""
         return accuracy(self.model, self.data.test_inputs, self.data.test_labels, self.split, self.data.eval_batch_size)
 
+    def test_logits(self) -> torch.Tensor:
+        """Logits on the test split in eval mode, on the CPU: kept, they give an ensemble's (the mean of its
+        members') without the models."""
+        self.model.eval()
+        inputs, size = self.data.test_inputs, self.data.eval_batch_size
+        with torch.inference_mode():
+            return torch.cat([self.model(normalise(inputs[start:start + size].to(self.device), self.split)).float().cpu()
+                              for start in range(0, len(inputs), size)])
+
     def save(self, folder: Path) -> None:
         """Weights, optimiser, schedule and step into `folder` (weights-only tensors, no pickled objects)."""
         torch.save(self.model.state_dict(), folder / "model.pt")
