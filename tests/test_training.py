@@ -9,6 +9,8 @@ import torch
 
 import evohybrid
 from evohybrid.data import Augmentation
+from evohybrid.fitness.evaluator import accuracy
+from evohybrid.training.ensemble import EnsembleNet
 from evohybrid.training.trainer import Training, refit_data, training_data
 
 
@@ -53,6 +55,25 @@ def test_a_refit_trains_on_the_whole_training_split(small_data):
     assert torch.equal(refit.split.train_inputs, torch.cat([split.train_inputs, split.val_inputs]))
     assert torch.equal(refit.split.train_labels, torch.cat([split.train_labels, split.val_labels]))
     assert torch.equal(refit.test_inputs, small_data.test_inputs)  # the test split is still untouched
+
+
+def test_the_test_logits_give_the_test_accuracy_and_their_mean_an_ensembles(small_data, genome):
+    trainings = [Training(genome, small_data, epochs=1, batch_size=128, seed=small_data.seed + offset)
+                 for offset in (0, 1)]
+    logits = []
+    for training in trainings:
+        training.run()
+        logits.append(training.test_logits())
+        assert logits[-1].shape == (len(small_data.test_labels), small_data.split.num_classes)
+        assert _accuracy(logits[-1], small_data.test_labels) == pytest.approx(training.test_accuracy(), abs=1e-12)
+    ensemble = EnsembleNet([training.model for training in trainings])
+    assert _accuracy(torch.stack(logits).mean(dim=0), small_data.test_labels) == pytest.approx(
+        accuracy(ensemble, small_data.test_inputs, small_data.test_labels, small_data.split,
+                 small_data.eval_batch_size), abs=1e-12)
+
+
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((logits.argmax(dim=1) == labels).double().mean())
 
 
 def test_each_epoch_calls_back_and_the_seed_fixes_the_training(small_data, genome):
