@@ -8,7 +8,7 @@ import math
 import pytest
 
 from evohybrid.errors import RunDirError
-from evohybrid.evolution.store import CONFIG_FILE, EVALUATIONS_FILE, STATE_FILE, RunStore, read_records
+from evohybrid.evolution.store import CONFIG_FILE, EVALUATIONS_FILE, STATE_FILE, KeptRows, RunStore, read_records
 
 CONFIG = {"config": {"seed": 0}, "search_space": {"stem": {"widths": [4]}}, "versions": {"python": "3"}}
 
@@ -170,6 +170,24 @@ def test_blank_lines_are_ignored_silently(tmp_path, recwarn):
     store.append(_records(1, start=1)[0])
     assert store.records() == _records(2)
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_kept_rows_are_found_by_their_key_after_a_reopen_and_a_torn_line_loses_only_its_own_job(tmp_path):
+    path = tmp_path / "folds.jsonl"
+    kept = KeptRows(path, ("id", "fold"))
+    assert len(kept) == 0 and (3, 0) not in kept
+    kept.keep({"id": 3, "fold": 0, "val_acc": 0.5})
+    kept.keep({"id": 3, "fold": 1, "val_acc": 0.75})
+    with open(path, "ab") as handle:  # a stop mid-write of a third job's row
+        handle.write(b'{"id": 4, "fo')
+
+    with pytest.warns(UserWarning, match="line 3"):
+        again = KeptRows(path, ("id", "fold"))
+    assert len(again) == 2 and (3, 0) in again and (3, 1) in again and (4, 0) not in again
+    assert again.rows[3, 1] == {"id": 3, "fold": 1, "val_acc": 0.75}
+    again.keep({"id": 4, "fold": 0, "val_acc": 1.0})
+    with pytest.warns(UserWarning, match="line 3"):
+        assert sorted(KeptRows(path, ("id", "fold")).rows) == [(3, 0), (3, 1), (4, 0)]
 
 
 def test_state_round_trip_and_corruption(tmp_path):

@@ -70,6 +70,29 @@ def append_jsonl(path: Path, *records: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+class KeptRows:
+    """The rows of a JSON-lines file by their key (the values of `fields`): the finished jobs of a resumable
+    measurement, each kept as it finishes, so that a job whose row is here is not run again."""
+
+    def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
+        self.path, self.fields = path, fields
+        self.rows = {self._key(row): row for row in read_records(path)}
+
+    def _key(self, row: dict[str, Any]) -> tuple:
+        return tuple(row[field] for field in self.fields)
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self.rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def keep(self, row: dict[str, Any]) -> None:
+        """Append the row (on disk when this returns) and index it by its key."""
+        append_jsonl(self.path, row)
+        self.rows[self._key(row)] = row
+
+
 class RunStore:
     """One run directory. `create` refuses to touch an existing run; `open` refuses a folder that is not one."""
 

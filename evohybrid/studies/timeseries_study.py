@@ -32,7 +32,7 @@ from ..distributed.job_pool import PoolOptions, run_jobs
 from ..evolution.executors import Executor
 from ..errors import ConfigError, DatasetError
 from ..evolution.loop import search
-from ..evolution.store import RunStore, append_jsonl, read_records, write_json_atomic
+from ..evolution.store import KeptRows, RunStore, write_json_atomic
 from ..fitness.proxies import readout_classifier
 from ..spaces.builder import build_model, count_parameters, genome_seed
 from ..spaces.genome import Genome
@@ -232,18 +232,15 @@ def _refit_trainings(folder: Path, config: Config, resolution: int | str, genome
                      log: Callable[[str], None]) -> dict[tuple[int, int], dict]:
     """Every (architecture, seed) trained on the whole training split, over the pool: its test logits and seconds,
     by (id, seed). Those in `refits.jsonl` are not trained again."""
-    path = folder / REFITS_FILE
-    done = {(row["id"], row["seed"]): row for row in read_records(path)}
+    done = KeptRows(folder / REFITS_FILE, ("id", "seed"))
     jobs = [(eval_id, genome.to_dict(), seed, recipe) for eval_id, genome in genomes.items() for seed in seeds
             if (eval_id, seed) not in done]
     for (eval_id, _genome, seed, _recipe), logits, seconds in run_jobs(
             jobs, _refit_setup, (config.to_dict(), resolution), _refit_logits, pool):
-        row = {"id": eval_id, "seed": seed, "train_s": seconds, "test_logits": logits}
-        append_jsonl(path, row)
-        done[eval_id, seed] = row
+        done.keep({"id": eval_id, "seed": seed, "train_s": seconds, "test_logits": logits})
         log(f"{folder.name}: refit, {len(done)} of {len(genomes) * len(seeds)} trainings (id {eval_id}, seed {seed}, "
             f"{seconds:.0f} s)")
-    return done
+    return done.rows
 
 
 def _refit_setup(config: dict[str, Any], resolution: int | str) -> TrainingData:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from ..config import config_from_dict
 from ..data import fold_splits
 from ..distributed.job_pool import PoolOptions, run_jobs
-from ..evolution.store import RunStore, append_jsonl, read_records, write_json_atomic
+from ..evolution.store import KeptRows, RunStore, write_json_atomic
 from ..spaces.genome import Genome
 from .promoted import PromotionError, select_records
 from .trainer import Training, TrainingData, training_data
@@ -93,17 +93,15 @@ def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = Cros
     fold_data(config, asdict(settings))  # a class smaller than the folds is refused before anything is written
     folder.mkdir(exist_ok=True)
     write_json_atomic(written, wanted)
-    done = {(row["id"], row["fold"]): row for row in read_records(folder / FOLDS_FILE)}
+    done = KeptRows(folder / FOLDS_FILE, ("id", "fold"))
     jobs = [(record["id"], record["genome"], fold) for record in records for fold in range(settings.folds)
             if (record["id"], fold) not in done]
     for (eval_id, _genome, fold), value, seconds in run_jobs(jobs, _setup, (config, asdict(settings)), _train_fold,
                                                               pool):
-        row = {"id": eval_id, "fold": fold, "val_acc": value, "train_s": seconds}
-        append_jsonl(folder / FOLDS_FILE, row)
-        done[eval_id, fold] = row
+        done.keep({"id": eval_id, "fold": fold, "val_acc": value, "train_s": seconds})
         log(f"cross-validation: {len(done)} of {len(records) * settings.folds} trainings (id {eval_id}, fold "
             f"{fold + 1}: {value:.3f}, {seconds:.0f} s)")
-    summary = _summary(records, done, settings)
+    summary = _summary(records, done.rows, settings)
     write_json_atomic(folder / SUMMARY_FILE, summary)
     return summary
 
