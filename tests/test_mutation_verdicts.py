@@ -33,13 +33,16 @@ def test_verdicts_reach_a_fresh_checkout_and_a_move_starts_afresh(tmp_path):
     meta.parent.mkdir(parents=True)
     verdicts = {"exit_code_by_key": {"evohybrid.genome.x_f__mutmut_1": 1, "evohybrid.genome.x_f__mutmut_2": None}}
     meta.write_text(json.dumps(verdicts))
-    _helper(repo, "keep")
+    stats = {"tests_by_mangled_function_name": {"evohybrid.genome.x_f": ["tests/test_genome.py::test_x"]}}
+    (repo / "mutants" / "mutmut-stats.json").write_text(json.dumps(stats))
+    assert "kept the verdicts of 1 files" in _helper(repo, "keep")
     kept = repo / "tests" / "mutation" / "verdicts" / "evohybrid" / "genome.py.meta"
     assert json.loads(kept.read_text()) == verdicts
 
     shutil.rmtree(repo / "mutants")  # another machine: a checkout with the kept verdicts and no mutants/
     assert "continuing the kept pass" in _helper(repo, "restore")
     assert json.loads(meta.read_text()) == verdicts
+    assert json.loads((repo / "mutants" / "mutmut-stats.json").read_text()) == stats  # no stats run again
 
     meta.write_text('{"exit_code_by_key": {')  # a pass stopped while mutmut rewrote this file
     assert "not whole" in _helper(repo, "keep")

@@ -2,7 +2,9 @@
 
 mutmut writes each mutant's verdict to `mutants/<source>.meta` (JSON) as it is judged, and when it makes the mutants
 again it keeps the verdicts of every function whose code did not change. `restore` puts the kept verdicts into a
-new `mutants/` before `mutmut run`; `keep` copies them here afterwards, a stopped pass included:
+new `mutants/` before `mutmut run`; `keep` copies them here afterwards, a stopped pass included, with mutmut's map
+of which tests reach which function (`mutmut-stats.json`: without it each sitting would first run the selected
+tests once more to draw it, and mutmut updates it itself for tests added since):
 
     python tests/mutation/verdicts.py restore && mutmut run; python tests/mutation/verdicts.py keep
 
@@ -23,6 +25,7 @@ from pathlib import Path
 KEPT = Path(__file__).with_name("verdicts")
 MUTANTS = Path("mutants")
 STAMP = ".sources"
+STATS = "mutmut-stats.json"
 
 
 def sources_stamp() -> str:
@@ -51,26 +54,29 @@ def restore() -> None:
 
 
 def keep() -> None:
-    """Copy the verdicts in `mutants/` here. A file that a stop cut off mid-write keeps its earlier copy here."""
+    """Copy the verdicts (and the test map) in `mutants/` here. A file that a stop cut off mid-write keeps its
+    earlier copy here."""
     metas = sorted(MUTANTS.rglob("*.meta"))
     if not metas:
         sys.exit("no verdicts in mutants/: run `make mutation` first")
     stamp = _stamp_of(MUTANTS) or sources_stamp()
     if _stamp_of(KEPT) != stamp:  # verdicts about files that have since moved are no use
         shutil.rmtree(KEPT, ignore_errors=True)
-    kept = 0
-    for meta in metas:
-        try:
-            json.loads(meta.read_text())
-        except ValueError:
-            print(f"{meta} is not whole (the pass stopped while writing it): not kept")
-            continue
-        target = KEPT / meta.relative_to(MUTANTS)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(meta, target)
-        kept += 1
+    kept = [path for path in [*metas, *MUTANTS.glob(STATS)] if _copy_if_whole(path)]
     (KEPT / STAMP).write_text(stamp + "\n")
-    print(f"kept the verdicts of {kept} files in {KEPT}")
+    print(f"kept the verdicts of {sum(path.suffix == '.meta' for path in kept)} files in {KEPT}")
+
+
+def _copy_if_whole(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except ValueError:
+        print(f"{path} is not whole (the pass stopped while writing it): not kept")
+        return False
+    target = KEPT / path.relative_to(MUTANTS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(path, target)
+    return True
 
 
 if __name__ == "__main__":
