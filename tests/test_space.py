@@ -52,7 +52,7 @@ def test_sample_reaches_every_choice(space):
             assert {s.width for s in present} == set(choices.widths)
             assert {s.kernel for s in present} == set(choices.kernels)
             assert {bit for s in present for bit in s.residual} == set(choices.residual)
-            assert {s.stride for s in present} == {choices.stride}
+            assert {s.stride for s in present} == set(choices.strides)
             assert {s.block for s in present} == set(choices.blocks)
 
 
@@ -155,7 +155,8 @@ def test_validate_names_residual_bits_the_space_does_not_offer(tmp_path):
 
 
 @pytest.mark.parametrize("choice", [{"residual": [True, False]}, {"dilations": [1, 2]}, {"widths": [4, 8]},
-                                    {"kernels": [3, 5]}, {"depth": [1, 2]}, {"blocks": ["basic", "plain"]}])
+                                    {"kernels": [3, 5]}, {"depth": [1, 2]}, {"blocks": ["basic", "plain"]},
+                                    {"stride": [1, 2]}])
 def test_mutate_reaches_the_other_member_when_a_single_gene_has_two_choices(tmp_path, choice):
     stage = {"depth": [1, 1], "widths": [4], "kernels": [3], "residual": [True], **choice}
     path = _write_space(tmp_path, {"stem": {"widths": [4]}, "stages": [stage]})
@@ -203,7 +204,7 @@ def _changed_gene(parent: Genome, child: Genome) -> tuple[int | None, str]:
         if before.depth != after.depth:
             changed.append((index, "depth"))
             continue
-        changed += [(index, field) for field in ("width", "kernel", "residual", "dilation", "block")
+        changed += [(index, field) for field in ("width", "kernel", "residual", "dilation", "block", "stride")
                     if getattr(before, field) != getattr(after, field)]
     assert len(changed) == 1, (parent, child)
     return changed[0]
@@ -318,9 +319,9 @@ def _enumerate(space: SearchSpace) -> set[str]:
             if depth == 0:
                 stage_options.append(StageGene(0, 0, 0, 1, ()))
                 continue
-            for width, kernel in itertools.product(choices.widths, choices.kernels):
+            for width, kernel, stride in itertools.product(choices.widths, choices.kernels, choices.strides):
                 for bits in itertools.product(choices.residual, repeat=depth):
-                    stage_options.append(StageGene(depth, width, kernel, choices.stride, bits))
+                    stage_options.append(StageGene(depth, width, kernel, stride, bits))
         options.append(stage_options)
     hashes = set()
     for stem in space.stem_widths:
@@ -464,6 +465,29 @@ def test_float_stride_is_rejected_when_loading(tmp_path):
     # Like every other integer setting of a space, a stride must be an integer: 2.0 is refused, not rounded.
     with pytest.raises(ConfigError, match=r"stages\[1\]\.stride must be 1 or 2"):
         evohybrid.load_space(path)
+
+
+def test_a_stride_choice_is_sampled_mutated_counted_and_checked(tmp_path):
+    space = evohybrid.load_space(_write_space(tmp_path, _modified(lambda r: r["stages"][1].update(stride=[2, 1]))))
+    assert space.stages[1].strides == (1, 2)
+    rng = random.Random(0)
+    genomes = [space.sample(rng) for _ in range(100)]
+    assert {genome.stages[1].stride for genome in genomes if genome.stages[1].depth} == {1, 2}
+    genome = next(genome for genome in genomes if genome.stages[1].depth)
+    children = [space.mutate(genome, random.Random(seed)) for seed in range(300)]
+    assert {child.stages[1].stride for child in children if _changed_gene(genome, child) == (1, "stride")} == {
+        3 - genome.stages[1].stride}
+    assert len(_enumerate(space)) == space.size
+    # The first stage keeps its one stride.
+    outside = dataclasses.replace(genome, stages=(dataclasses.replace(genome.stages[0], stride=2),) + genome.stages[1:])
+    with pytest.raises(GenomeError, match=r"^stage 0 stride 2 is not one of \[1\]$"):
+        space.validate(outside)
+
+
+@pytest.mark.parametrize("stride", [[], [1, 3], [True]])
+def test_a_bad_stride_list_is_a_config_error(tmp_path, stride):
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.stride must be 1 or 2, or a list of them"):
+        evohybrid.load_space(_write_space(tmp_path, _modified(lambda r: r["stages"][0].update(stride=stride))))
 
 
 def test_a_lone_block_type_is_kept_through_sampling_and_mutation(tmp_path):

@@ -15,32 +15,32 @@ from .genome import BLOCK_TYPES, DEFAULT_BLOCK, DEFAULT_KIND, Genome, StageGene
 from .kinds import KINDS
 
 SPACES_DIR = shipped_folder("evohybrid.search_spaces")
-# The genes of a present stage, in the order mutation draws among them (see `SearchSpace.mutate`); the last two only
-# where the stage offers a choice.
-STAGE_FIELDS = ("depth", "width", "kernel", "residual", "dilation", "block")
+# The genes of a present stage, in the order mutation draws among them (see `SearchSpace.mutate`); the last three
+# only where the stage offers a choice.
+STAGE_FIELDS = ("depth", "width", "kernel", "residual", "dilation", "block", "stride")
 # Position-first draws per mutation before it draws among the genes that can change (see `SearchSpace.mutate`).
 MUTATION_TRIES = 100
 
 
 @dataclass(frozen=True)
 class StageChoices:
-    """What one stage may be: a depth range (inclusive), width, kernel, dilation, block-type and residual-bit choices,
-    a fixed stride."""
+    """What one stage may be: a depth range (inclusive), width, kernel, dilation, block-type, stride and residual-bit
+    choices. A stride of 2 halves the resolution in the stage's first block."""
 
     min_depth: int
     max_depth: int
     widths: tuple[int, ...]
     kernels: tuple[int, ...]
     residual: tuple[bool, ...]
-    stride: int
     dilations: tuple[int, ...] = (1,)
     blocks: tuple[str, ...] = (DEFAULT_BLOCK,)
+    strides: tuple[int, ...] = (1,)
 
     def fields(self) -> tuple[str, ...]:
-        """The genes mutation draws among: dilation and block only where the stage offers a choice, so spaces
-        without one draw as before."""
-        return STAGE_FIELDS[:4] + tuple(field for field, values in (("dilation", self.dilations),
-                                                                     ("block", self.blocks)) if len(values) > 1)
+        """The genes mutation draws among: dilation, block and stride only where the stage offers a choice, so
+        spaces without one draw as before."""
+        return STAGE_FIELDS[:4] + tuple(field for field, values in (("dilation", self.dilations), ("block", self.blocks),
+                                                                     ("stride", self.strides)) if len(values) > 1)
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,10 @@ class SearchSpace:
             if stage.depth == 0:
                 continue
             for field, allowed in (("width", choices.widths), ("kernel", choices.kernels),
-                                   ("dilation", choices.dilations), ("block", choices.blocks)):
+                                   ("dilation", choices.dilations), ("block", choices.blocks),
+                                   ("stride", choices.strides)):
                 if getattr(stage, field) not in allowed:
                     raise GenomeError(f"stage {index} {field} {getattr(stage, field)} is not one of {list(allowed)}")
-            if stage.stride != choices.stride:
-                raise GenomeError(f"stage {index} stride must be {choices.stride}")
             if any(bit not in choices.residual for bit in stage.residual):
                 raise GenomeError(f"stage {index} residual bits must be among {list(choices.residual)}")
 
@@ -122,7 +121,7 @@ class SearchSpace:
             options = 0
             for depth in range(choices.min_depth, choices.max_depth + 1):
                 options += 1 if depth == 0 else (len(choices.widths) * len(choices.kernels) * len(choices.dilations)
-                                                 * len(choices.blocks)
+                                                 * len(choices.blocks) * len(choices.strides)
                                                  * len(choices.residual) ** depth)
             total *= options
         return total
@@ -133,11 +132,11 @@ class SearchSpace:
             return StageGene(0, 0, 0, 1, ())
         width, kernel = rng.choice(choices.widths), rng.choice(choices.kernels)
         residual = tuple(rng.choice(choices.residual) for _ in range(depth))
-        # The dilation and the block are drawn last, and only where there is a choice: spaces without one sample as
-        # before.
-        dilation = rng.choice(choices.dilations) if len(choices.dilations) > 1 else choices.dilations[0]
-        block = rng.choice(choices.blocks) if len(choices.blocks) > 1 else choices.blocks[0]
-        return StageGene(depth, width, kernel, choices.stride, residual, dilation, block)
+        # The dilation, the block and the stride are drawn last, and only where there is a choice: spaces without one
+        # sample as before.
+        dilation, block, stride = (rng.choice(values) if len(values) > 1 else values[0]
+                                   for values in (choices.dilations, choices.blocks, choices.strides))
+        return StageGene(depth, width, kernel, stride, residual, dilation, block)
 
     def _draw_mutation(self, genome: Genome, rng: random.Random) -> tuple[tuple[int | None, str], Any] | None:
         """One position-first draw of `mutate`: the gene and its new value (for the residual gene, the block whose
@@ -194,8 +193,9 @@ class SearchSpace:
         if field == "stem":
             return Genome(value, genome.stages, genome.kind)
         stage, choices = genome.stages[index], self.stages[index]
-        depth, width, kernel, residual, dilation, block = (stage.depth, stage.width, stage.kernel, stage.residual,
-                                                           stage.dilation, stage.block)
+        depth, width, kernel, residual, dilation, block, stride = (stage.depth, stage.width, stage.kernel,
+                                                                   stage.residual, stage.dilation, stage.block,
+                                                                   stage.stride)
         if field == "depth" and (value == 0 or depth == 0):
             new_stage = self._sample_stage(choices, value, rng)
         else:
@@ -212,16 +212,18 @@ class SearchSpace:
                 kernel = value
             elif field == "dilation":
                 dilation = value
-            else:
+            elif field == "block":
                 block = value
-            new_stage = StageGene(depth, width, kernel, stage.stride, residual, dilation, block)
+            else:
+                stride = value
+            new_stage = StageGene(depth, width, kernel, stride, residual, dilation, block)
         return Genome(genome.stem_width, genome.stages[:index] + (new_stage,) + genome.stages[index + 1:], genome.kind)
 
 
 def _values(choices: StageChoices, field: str) -> tuple[Any, ...]:
-    """The values a stage's width, kernel, dilation or block may take."""
+    """The values a stage's width, kernel, dilation, block or stride may take."""
     return {"width": choices.widths, "kernel": choices.kernels, "dilation": choices.dilations,
-            "block": choices.blocks}[field]
+            "block": choices.blocks, "stride": choices.strides}[field]
 
 
 def _int_list(value: Any, where: str, *, odd: bool = False, zero: bool = False) -> tuple[int, ...]:
@@ -250,9 +252,11 @@ def _parse_stage(raw: Any, where: str) -> StageChoices:
     residual = raw.get("residual", [True, False])
     if not isinstance(residual, list) or not residual or not all(isinstance(bit, bool) for bit in residual):
         raise ConfigError(f"{where}.residual must be a non-empty list of true/false")
-    stride = raw.get("stride", 1)
-    if not isinstance(stride, int) or isinstance(stride, bool) or stride not in (1, 2):
-        raise ConfigError(f"{where}.stride must be 1 or 2")
+    # One stride for every network, or a list of them for the search to choose from.
+    strides = raw.get("stride", 1)
+    strides = strides if isinstance(strides, list) else [strides]
+    if not strides or not all(isinstance(s, int) and not isinstance(s, bool) and s in (1, 2) for s in strides):
+        raise ConfigError(f"{where}.stride must be 1 or 2, or a list of them such as [1, 2]")
     blocks = raw.get("blocks", [DEFAULT_BLOCK])
     if not isinstance(blocks, list) or not blocks or not all(isinstance(block, str) for block in blocks):
         raise ConfigError(f"{where}.blocks must be a non-empty list of block types, e.g. {list(BLOCK_TYPES)}")
@@ -264,8 +268,8 @@ def _parse_stage(raw: Any, where: str) -> StageChoices:
         raise ConfigError(f"{where}.widths must be multiples of 4 where the stage offers inception blocks (four "
                           f"branches of equal width)")
     return StageChoices(depth[0], depth[1], widths, _int_list(raw["kernels"], f"{where}.kernels", odd=True),
-                        tuple(sorted(set(residual))), stride, _int_list(raw.get("dilations", [1]), f"{where}.dilations"),
-                        tuple(block for block in BLOCK_TYPES if block in blocks))
+                        tuple(sorted(set(residual))), _int_list(raw.get("dilations", [1]), f"{where}.dilations"),
+                        tuple(block for block in BLOCK_TYPES if block in blocks), tuple(sorted(set(strides))))
 
 
 def parse_space(raw: Any, name: str) -> SearchSpace:
