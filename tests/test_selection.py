@@ -84,6 +84,8 @@ def test_noise_selection_is_reproducible_from_its_seed_and_blind_to_the_fitness(
     assert _generations(make(NSGA2, selection="noise"), flipped, 4, None) == first
     assert _generations(make(NSGA2, selection="noise", seed=1), {}, 4, None) != first
     assert 0 <= noise_value(0, "abc") < 1 and noise_value(0, "abc") != noise_value(1, "abc")
+    values = [noise_value(0, f"{index:016x}") for index in range(200)]
+    assert all(0 <= value < 1 for value in values) and min(values) < 0.1 and max(values) > 0.9  # spread over [0, 1)
 
 
 @pytest.mark.parametrize("algorithm", ["nsga2", "nsga2-steady", "aging", "random"])

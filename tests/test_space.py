@@ -185,6 +185,40 @@ def test_mutate_finds_the_one_gene_that_can_change_among_many_that_cannot(tmp_pa
         assert changed == [where == "stem", where == "first stage"] + [False] * 11 + [where == "last stage"], seed
 
 
+# A stage that always has one block of fixed genes, and one that is always absent.
+FIXED_PRESENT = {"depth": [1, 1], "widths": [4], "kernels": [3], "residual": [True]}
+FIXED_ABSENT = {"depth": [0, 0], "widths": [4], "kernels": [3], "residual": [True]}
+# (the one stage with a choice, its gene in the parent, the other 40 stages, stem widths, the one change expected)
+FALLBACK_CASES = {
+    "grow": ({"depth": [1, 2]}, StageGene(1, 4, 3, 1, (True,)), FIXED_ABSENT, [4], ("depth", 2)),
+    "shrink": ({"depth": [1, 2]}, StageGene(2, 4, 3, 1, (True, True)), FIXED_ABSENT, [4], ("depth", 1)),
+    "flip a residual bit": ({"residual": [True, False]}, StageGene(1, 4, 3, 1, (True,)), FIXED_PRESENT, [4],
+                            ("residual", (False,))),
+    "remove": ({"depth": [0, 1]}, StageGene(1, 4, 3, 1, (True,)), FIXED_PRESENT, [4], ("depth", 0)),
+    "bring back": ({"depth": [0, 1]}, StageGene(0, 0, 0, 1, ()), FIXED_PRESENT, [4], ("depth", 1)),
+    "keep the last stage": ({"depth": [0, 1]}, StageGene(1, 4, 3, 1, (True,)), FIXED_ABSENT, [4, 8], ("stem", 8)),
+}
+
+
+@pytest.mark.parametrize("case", FALLBACK_CASES)
+def test_mutate_finds_the_depth_or_bit_that_can_change_among_many_genes_that_cannot(tmp_path, case):
+    # Forty stages that cannot change beside one that can: most mutations run out of position-first draws and must
+    # find the one gene that has another value. A stage goes to depth 0 only while another stage is present.
+    choice, parent_stage, other, stem_widths, (gene, value) = FALLBACK_CASES[case]
+    stages = [{**FIXED_PRESENT, **choice}] + [other] * 40
+    space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": stem_widths}, "stages": stages}))
+    filler = StageGene(1, 4, 3, 1, (True,)) if other is FIXED_PRESENT else StageGene(0, 0, 0, 1, ())
+    parent = Genome(4, (parent_stage,) + (filler,) * 40)
+    space.validate(parent)
+    for seed in range(50):
+        child = space.mutate(parent, random.Random(seed))
+        space.validate(child)
+        if gene == "stem":
+            assert child == Genome(value, parent.stages), seed
+        else:
+            assert child.stages[1:] == parent.stages[1:] and getattr(child.stages[0], gene) == value, seed
+
+
 def test_mutate_removes_a_stage_only_while_another_remains(tmp_path):
     optional = {"depth": [0, 1], "widths": [4], "kernels": [3], "residual": [True]}
     space = evohybrid.load_space(_write_space(tmp_path, {"stem": {"widths": [4]}, "stages": [optional, optional]}))

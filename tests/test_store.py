@@ -178,6 +178,7 @@ def test_kept_rows_are_found_by_their_key_after_a_reopen_and_a_torn_line_loses_o
     assert len(kept) == 0 and (3, 0) not in kept
     kept.keep({"id": 3, "fold": 0, "val_acc": 0.5})
     kept.keep({"id": 3, "fold": 1, "val_acc": 0.75})
+    assert kept.rows[3, 1] == {"id": 3, "fold": 1, "val_acc": 0.75}  # found at once, not only after a reopen
     with open(path, "ab") as handle:  # a stop mid-write of a third job's row
         handle.write(b'{"id": 4, "fo')
 
