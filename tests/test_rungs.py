@@ -144,6 +144,16 @@ def test_the_algorithm_hears_of_a_batch_once_its_best_are_judged_at_every_rung()
     assert [listener.ask().meta for _ in range(4)] == [{"rung": 0, "batch": 1}] * 4
 
 
+def test_the_algorithm_hears_each_members_rung_0_signals_beside_its_selection_value():
+    # An ensemble ranks the zero-cost signals of a genome's first evaluation beside its selection value.
+    listener = make(Listener, population=4, rungs=[{"steps": 80}], rung_fraction=0.5)
+    new = [listener.ask() for _ in range(4)]
+    for index, proposal in enumerate(new):
+        listener.tell(proposal.id, {**ok(0.5 + index / 10, 100), "signals": {"naswot": float(index)}})
+    tell_all(listener, [listener.ask(), listener.ask()], [0.9, 0.6])  # the upgrades carry no signals
+    assert [record["signals"] for _, record in listener.heard] == [{"naswot": float(index)} for index in range(4)]
+
+
 def test_a_state_saved_mid_batch_resumes_into_the_uninterrupted_run():
     def make_aging(seed: int):
         return make(AgingEvolution, population=4, seed=seed, rungs=[{"steps": 80}], rung_fraction=0.5)

@@ -51,6 +51,53 @@ def test_the_screen_keeps_a_non_dominated_candidate_and_everyone_when_asked_for_
     assert [candidates[index] for index, _ in algorithm.screened(candidates, len(distinct))] == distinct
 
 
+def _screener(scores: dict):
+    """A screen that gives each genome the (score, parameters) it is told: None for a score that failed."""
+    return lambda genomes: [scores[genome] for genome in genomes]
+
+
+def test_a_failed_screening_score_ranks_below_every_other():
+    algorithm = make(RandomSearch)
+    candidates = list(dict.fromkeys(TINY.sample(random.Random(seed)) for seed in range(20)))[:4]
+    # The failed one would be on the first front at any score of 2 or more (it is smaller than candidate 1).
+    algorithm.screener = _screener(dict(zip(candidates, [(1.0, 10), (2.0, 20), (3.0, 30), (None, 15)])))
+    assert [index for index, _ in algorithm.screened(candidates, 3)] == [0, 1, 2]
+    # When every score fails, the screen keeps the smallest.
+    algorithm.screener = _screener(dict(zip(candidates, [(None, 30), (None, 10), (None, 20), (None, 40)])))
+    assert algorithm.screened(candidates, 2) == [(1, None), (2, None)]
+
+
+def test_the_screen_passes_over_proposed_genomes_while_enough_fresh_ones_remain():
+    algorithm = make(RandomSearch)
+    proposed = algorithm.ask().genome
+    fresh = list(dict.fromkeys(genome for genome in (TINY.sample(random.Random(seed)) for seed in range(20))
+                               if genome != proposed))
+    candidates = [proposed, *fresh[:3]]
+    # The proposed genome would win on both objectives.
+    algorithm.screener = _screener({proposed: (9.0, 1), **{genome: (1.0, 10 + i) for i, genome in enumerate(fresh)}})
+    assert [index for index, _ in algorithm.screened(candidates, 3)] == [1, 2, 3]
+    # Too few fresh ones for the count: every candidate competes.
+    assert [index for index, _ in algorithm.screened(candidates[:3], 3)] == [0, 1, 2]
+
+
+def test_a_screened_generation_resumes_from_its_state_with_its_scores(executor):
+    def screened_nsga2():
+        algorithm = make(NSGA2, **SCREEN)
+        algorithm.screener = lambda genomes: executor.screen(genomes, "naswot")
+        return algorithm
+
+    algorithm = screened_nsga2()
+    first = [algorithm.ask() for _ in range(4)]
+    for index, proposal in enumerate(first):
+        algorithm.tell(proposal.id, {"status": "ok", "val_acc": 0.1 * index, "params": 1000 + index})
+    algorithm.ask()  # one offspring of the second generation out, three queued with their scores
+    restored = screened_nsga2()
+    restored.load_state_dict(json.loads(json.dumps(algorithm.state_dict())))
+    remaining = [algorithm.ask() for _ in range(3)]
+    assert [(p.genome, p.meta) for p in (restored.ask() for _ in range(3))] == [(p.genome, p.meta) for p in remaining]
+    assert all("screen" in proposal.meta for proposal in remaining)
+
+
 def test_nsga2_screens_each_generations_offspring_and_its_proposals_carry_the_score(executor):
     algorithm = make(NSGA2, **SCREEN)
     algorithm.screener = lambda genomes: executor.screen(genomes, "naswot")

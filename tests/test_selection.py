@@ -29,6 +29,7 @@ def test_rank_aggregation_by_hand():
     expected = [math.log(1 / 3) + math.log(1.5 / 3), math.log(3 / 3) + math.log(1.5 / 3),
                 math.log(2 / 3) + math.log(3 / 3)]
     assert aggregate_ranks(rows) == pytest.approx(expected)
+    assert aggregate_ranks([]) == []  # no rows, no scores
 
 
 def test_a_missing_value_ranks_below_every_other():
