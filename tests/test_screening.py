@@ -110,6 +110,11 @@ def test_nsga2_screens_each_generations_offspring_and_its_proposals_carry_the_sc
     assert [proposal.meta["screen"] for proposal in second] == [score for score, _ in scores]
     state = json.loads(json.dumps(algorithm.state_dict()))
     assert state["queue"] == [] and state["queue_screen"] == []
+    # Without a screener (the algorithm used on its own) a screening config breeds one population of offspring.
+    unscreened = make(NSGA2, **SCREEN)
+    for index, proposal in enumerate([unscreened.ask() for _ in range(4)]):
+        unscreened.tell(proposal.id, {"status": "ok", "val_acc": 0.1 * index, "params": 1000 + index})
+    assert all("screen" not in unscreened.ask().meta for _ in range(4))
 
 
 @pytest.mark.parametrize("search, message", [
