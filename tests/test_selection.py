@@ -89,6 +89,16 @@ def test_noise_selection_is_reproducible_from_its_seed_and_blind_to_the_fitness(
     assert all(0 <= value < 1 for value in values) and min(values) < 0.1 and max(values) > 0.9  # spread over [0, 1)
 
 
+def test_under_noise_selection_each_genome_has_its_own_seeded_value_and_a_failed_one_zero():
+    algorithm = make(NSGA2, selection="noise", seed=3)
+    proposals = [algorithm.ask() for _ in range(4)]
+    vectors = [algorithm.selection_vector(p, {"status": "ok", "val_acc": 0.5, "params": 100}) for p in proposals]
+    assert vectors == [(noise_value(3, p.genome.hash), 100) for p in proposals]
+    assert len(set(vectors)) == 4
+    failed = algorithm.selection_vector(proposals[0], {"status": "failed", "val_acc": None, "params": 100})
+    assert failed == (0.0, 100)
+
+
 @pytest.mark.parametrize("algorithm", ["nsga2", "nsga2-steady", "aging", "random"])
 def test_every_algorithm_runs_on_an_ensemble_and_keeps_its_state_as_json(algorithm):
     cfg = evohybrid.Config().override("search", algorithm=algorithm, population=4, sample_size=2, **ENSEMBLE).search
