@@ -45,6 +45,17 @@ def test_ensemble_objectives_are_judged_within_the_set_given():
     assert [first, second] == pytest.approx([2 * math.log(1 / 2) + math.log(1.5 / 2), math.log(1.5 / 2)])
 
 
+def test_an_ensemble_keeps_the_fitness_and_each_signal_and_nothing_of_a_failed_evaluations_signals():
+    algorithm = make(NSGA2, **ENSEMBLE)
+    proposal = algorithm.ask()
+    signals = {"naswot": 7.0, "depth": 4.0}
+    ok_vector = algorithm.selection_vector(proposal, {"status": "ok", "val_acc": 0.5, "params": 100, "signals": signals})
+    assert ok_vector == (*(0.5 if name == "bn" else signals[name] for name in ENSEMBLE["ensemble"]), 100)
+    failed = {"status": "failed", "val_acc": None, "params": 100, "signals": signals}
+    assert algorithm.selection_vector(proposal, failed) == (*(0.0 if name == "bn" else None
+                                                               for name in ENSEMBLE["ensemble"]), 100)
+
+
 def _record(genome, rng: random.Random) -> dict:
     return {"status": "ok", "val_acc": rng.random(), "params": rng.randint(100, 10_000),
             "signals": {"naswot": rng.random(), "depth": float(rng.randint(3, 9))}}
