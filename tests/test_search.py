@@ -15,7 +15,7 @@ import yaml
 
 import evohybrid
 from evohybrid.evolution.executors import LocalExecutor
-from evohybrid.errors import ConfigError, RunDirError
+from evohybrid.errors import ConfigError, EvohybridError, RunDirError
 from evohybrid.evolution.store import read_records
 from evohybrid.evolution.pareto import pareto_front
 from evohybrid.spaces.genome import Genome
@@ -299,6 +299,19 @@ def test_a_bad_search_space_is_refused_before_anything_is_written(smoke_config, 
     with pytest.raises(ConfigError, match=message):
         _run(smoke_config.override(None, space=space(tmp_path)), out=tmp_path / "run", split=smoke_split)
     assert not (tmp_path / "run").exists()
+
+
+def test_more_fitness_folds_than_the_smallest_class_holds_are_refused_before_anything_is_written(smoke_config,
+                                                                                             smoke_split, tmp_path):
+    # Eight training and four validation images: one class has a single image, too few for two folds.
+    config = smoke_config.override("data", train_size=8, val_size=4).override("fitness", folds=2)
+    with pytest.raises(EvohybridError, match=r"^fitness\.folds 2 is more than the 1 training examples of class \d+: "
+                                             r"use at most fitness\.folds 1$"):
+        _run(config, out=tmp_path / "run", split=smoke_split)
+    assert not (tmp_path / "run").exists()
+    # Two folds of the smoke slices (66 or more images of each class) are allowed.
+    result = _run(smoke_config.override("fitness", folds=2), out=tmp_path / "run", budget=2, split=smoke_split)
+    assert [record["status"] for record in result.records] == ["ok", "ok"]
 
 
 def test_search_rejects_a_bad_budget(smoke_config, smoke_split, tmp_path):
