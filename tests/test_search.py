@@ -314,6 +314,24 @@ def test_more_fitness_folds_than_the_smallest_class_holds_are_refused_before_any
     assert [record["status"] for record in result.records] == ["ok", "ok"]
 
 
+class ThreeInFlight(LocalExecutor):
+    """Three evaluations in flight that finish one at a time, as a pool of three workers looks to the search."""
+
+    slots = 3
+
+
+@pytest.mark.parametrize("rungs", [[], [{"steps": 20}]], ids=["one-fidelity", "rungs"])
+def test_with_several_evaluations_in_flight_a_search_evaluates_exactly_its_budget_of_new_genomes(
+        smoke_config, smoke_split, tmp_path, rungs):
+    # Random search is always ready to propose: only the budget holds it back.
+    config = smoke_config.override("search", algorithm="random", rungs=rungs, rung_fraction=0.5)
+    result = evohybrid.search(config, out=tmp_path / "run", budget=8, progress=False,
+                              executor_factory=lambda cfg: ThreeInFlight(cfg, smoke_split))
+    new = [record for record in result.records if record.get("rung", 0) == 0]
+    assert len(new) == len({record["hash"] for record in new}) == 8
+    assert len(result.records) == 8 + 4 * bool(rungs)  # with rungs, the better half of each batch of four again
+
+
 def test_search_rejects_a_bad_budget(smoke_config, smoke_split, tmp_path):
     with pytest.raises(ConfigError, match="search.budget"):
         _run(smoke_config, out=tmp_path / "run", budget=0, split=smoke_split)
