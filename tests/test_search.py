@@ -15,7 +15,7 @@ import yaml
 
 import evohybrid
 from evohybrid.evolution.executors import LocalExecutor
-from evohybrid.errors import ConfigError, EvohybridError, RunDirError
+from evohybrid.errors import ConfigError, EvohybridError, ExecutorLost, RunDirError
 from evohybrid.evolution.store import read_records
 from evohybrid.evolution.pareto import pareto_front
 from evohybrid.spaces.genome import Genome
@@ -142,17 +142,27 @@ def test_resuming_many_times_across_generations(reference_runs, smoke_config, sm
 
 
 class InterruptingExecutor(LocalExecutor):
-    """The local executor, with a Ctrl-C arriving during the n-th evaluation."""
+    """The local executor, with a Ctrl-C (or another `error`) arriving during the n-th evaluation."""
 
-    def __init__(self, config, split, interrupt_at: int) -> None:
+    def __init__(self, config, split, interrupt_at: int, error: BaseException | type = KeyboardInterrupt) -> None:
         super().__init__(config, split)
-        self.calls, self.interrupt_at = 0, interrupt_at
+        self.calls, self.interrupt_at, self.error = 0, interrupt_at, error
 
     def wait(self):
         self.calls += 1
         if self.calls == self.interrupt_at:
-            raise KeyboardInterrupt
+            raise self.error
         return super().wait()
+
+
+def test_an_executor_that_loses_its_workers_stops_the_search_with_the_command_that_resumes_it(smoke_config,
+                                                                                            smoke_split, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ExecutorLost, match=rf"^the pool went away: every finished evaluation is saved; resume with "
+                                           rf"'evohybrid search --resume {re.escape(str(out))}'$"):
+        evohybrid.search(smoke_config, out=out, progress=False, executor_factory=lambda cfg: InterruptingExecutor(
+            cfg, smoke_split, 3, ExecutorLost("the pool went away")))
+    assert [record["id"] for record in _log(out)] == [0, 1]
 
 
 def _pending_ids(run_dir: Path) -> list[int]:

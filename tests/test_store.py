@@ -21,7 +21,7 @@ def _records(count: int, start: int = 0) -> list[dict]:
 def test_create_writes_a_fresh_run(tmp_path):
     store = RunStore.create(tmp_path / "a" / "run", CONFIG)
     assert store.path == tmp_path / "a" / "run"
-    assert json.loads((store.path / CONFIG_FILE).read_text()) == CONFIG
+    assert (store.path / CONFIG_FILE).read_text() == json.dumps(CONFIG, indent=2, sort_keys=True) + "\n"  # for a reader
     assert store.read_config() == CONFIG
     assert (store.path / EVALUATIONS_FILE).read_bytes() == b""
     assert store.records() == []
