@@ -1,8 +1,9 @@
 """The test suite's mutation score per core module, from the results of `mutmut run` (see `make mutation`).
 
-A mutant counts as caught when a test failed on it or it ran past mutmut's time limit; every other judged outcome
-(survived, no test reached it) counts against the score. Mutants mutmut has not run yet (a stopped run continues
-where it stopped) are counted apart and left out of the score. Prints a Markdown table for the README.
+A mutant counts as caught when a test failed on it, it crashed the tests or it ran past mutmut's time limit; every
+other judged outcome (survived, no test reached it) counts against the score. Mutants mutmut has not run yet (a
+stopped run continues where it stopped) are counted apart and left out of the score. Prints a Markdown table for the
+docs.
 
     mutmut run && python tests/mutation/score.py
     python tests/mutation/score.py --check-survivors   # survivors that tests/mutation/survivors.md misses
@@ -19,7 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-CAUGHT = {"killed", "timeout"}
+# mutmut calls a mutant whose tests died of SIGKILL a "segfault": its CPU limit sends SIGKILL a second after SIGXCPU,
+# so a mutant that loops in native code (numpy) ends that way. Crashed or stopped at its limit, it is caught.
+CAUGHT = {"killed", "timeout", "segfault"}
 NOT_RUN = "not checked"
 SURVIVORS_FILE = Path(__file__).with_name("survivors.md")
 
