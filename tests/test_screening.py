@@ -13,6 +13,7 @@ import pytest
 from evohybrid.config import config_from_dict
 from evohybrid.evolution.executors import LocalExecutor
 from evohybrid.errors import ConfigError
+from evohybrid.evolution.algorithms.aging import AgingEvolution
 from evohybrid.evolution.algorithms.nsga2 import NSGA2
 from evohybrid.evolution.algorithms.random_search import RandomSearch
 from evohybrid.fitness.signals import zero_cost_signal
@@ -96,6 +97,19 @@ def test_a_screened_generation_resumes_from_its_state_with_its_scores(executor):
     remaining = [algorithm.ask() for _ in range(3)]
     assert [(p.genome, p.meta) for p in (restored.ask() for _ in range(3))] == [(p.genome, p.meta) for p in remaining]
     assert all("screen" in proposal.meta for proposal in remaining)
+
+
+def test_aging_evolution_screens_each_proposal_among_its_candidates_and_it_carries_the_score(executor):
+    algorithm = make(AgingEvolution, **SCREEN)
+    algorithm.screener = lambda genomes: executor.screen(genomes, "naswot")
+    proposals = []
+    for index in range(8):
+        proposals.append(algorithm.ask())
+        algorithm.tell(proposals[-1].id, {"status": "ok", "val_acc": 0.1 * index, "params": 1000 + index})
+    screened = [proposal for proposal in proposals if "screen" in proposal.meta]
+    assert screened  # a chosen candidate that was already proposed is mutated, and loses the score
+    scores = executor.screen([proposal.genome for proposal in screened], "naswot")
+    assert [proposal.meta["screen"] for proposal in screened] == [score for score, _ in scores]
 
 
 def test_nsga2_screens_each_generations_offspring_and_its_proposals_carry_the_score(executor):
