@@ -35,7 +35,12 @@ def test_verdicts_reach_a_fresh_checkout_and_a_move_starts_afresh(tmp_path):
     meta.write_text(json.dumps(verdicts))
     stats = {"tests_by_mangled_function_name": {"evohybrid.genome.x_f": ["tests/test_genome.py::test_x"]}}
     (repo / "mutants" / "mutmut-stats.json").write_text(json.dumps(stats))
+    # mutmut's copy of tests/ holds the kept verdicts too: they are not the package's, and are not kept again.
+    copied = repo / "mutants" / "tests" / "mutation" / "verdicts" / "evohybrid" / "genome.py.meta"
+    copied.parent.mkdir(parents=True)
+    copied.write_text(json.dumps(verdicts))
     assert "kept the verdicts of 1 files" in _helper(repo, "keep")
+    assert not (repo / "tests" / "mutation" / "verdicts" / "tests").exists()
     kept = repo / "tests" / "mutation" / "verdicts" / "evohybrid" / "genome.py.meta"
     assert json.loads(kept.read_text()) == verdicts
 

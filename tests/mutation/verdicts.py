@@ -56,7 +56,8 @@ def restore() -> None:
 def keep() -> None:
     """Copy the verdicts (and the test map) in `mutants/` here. A file that a stop cut off mid-write keeps its
     earlier copy here."""
-    metas = sorted(MUTANTS.rglob("*.meta"))
+    # Only the package's verdicts: mutants/ also holds a copy of tests/, this folder and its kept metas included.
+    metas = sorted((MUTANTS / "evohybrid").rglob("*.meta"))
     if not metas:
         sys.exit("no verdicts in mutants/: run `make mutation` first")
     stamp = _stamp_of(MUTANTS) or sources_stamp()
