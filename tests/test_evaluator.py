@@ -407,9 +407,17 @@ def test_repeats_average_the_accuracy_over_other_random_weights_the_first_being_
     repeated = evohybrid.evaluate(genomes[0], smoke_config.override("fitness", repeats=3), split=smoke_split)
     assert repeated["status"] == "ok" and len(repeated["val_accs"]) == 3
     assert repeated["val_accs"][0] == single["val_acc"] and "val_accs" not in single
+    assert len(set(repeated["val_accs"])) > 1  # each repeat trains its own random weights, not the first ones again
     assert repeated["val_acc"] == pytest.approx(sum(repeated["val_accs"]) / 3)
     assert repeated["train_samples"] == 3 * single["train_samples"]
     assert genome_seed(0, genomes[0], 1) != genome_seed(0, genomes[0]) == genome_seed(0, genomes[0], 0)
+
+
+@pytest.mark.parametrize("field", ["repeats", "folds"])
+def test_two_repeats_or_folds_give_two_accuracies_and_their_mean(smoke_config, smoke_split, genomes, field):
+    twice = evohybrid.evaluate(genomes[0], smoke_config.override("fitness", **{field: 2}), split=smoke_split)
+    assert twice["status"] == "ok" and len(twice["val_accs"]) == 2
+    assert twice["val_acc"] == pytest.approx(sum(twice["val_accs"]) / 2)
 
 
 def test_folds_validate_on_each_fold_of_the_search_slices_in_turn(smoke_config, smoke_split, genomes):
