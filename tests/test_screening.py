@@ -101,11 +101,14 @@ def test_a_screened_generation_resumes_from_its_state_with_its_scores(executor):
 
 def test_aging_evolution_screens_each_proposal_among_its_candidates_and_it_carries_the_score(executor):
     algorithm = make(AgingEvolution, **SCREEN)
-    algorithm.screener = lambda genomes: executor.screen(genomes, "naswot")
+    screened_at_once = []
+    algorithm.screener = lambda genomes: screened_at_once.append(len(genomes)) or executor.screen(genomes, "naswot")
     proposals = []
     for index in range(8):
         proposals.append(algorithm.ask())
         algorithm.tell(proposals[-1].id, {"status": "ok", "val_acc": 0.1 * index, "params": 1000 + index})
+    # screen_factor candidates a proposal, fewer only when some were proposed before
+    assert len(screened_at_once) == 8 and max(screened_at_once) == SCREEN["screen_factor"]
     screened = [proposal for proposal in proposals if "screen" in proposal.meta]
     assert screened  # a chosen candidate that was already proposed is mutated, and loses the score
     scores = executor.screen([proposal.genome for proposal in screened], "naswot")
