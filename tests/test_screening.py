@@ -18,6 +18,7 @@ from evohybrid.evolution.algorithms.nsga2 import NSGA2
 from evohybrid.evolution.algorithms.random_search import RandomSearch
 from evohybrid.fitness.signals import zero_cost_signal
 from evohybrid.spaces.builder import build_model, count_parameters, genome_seed
+from evohybrid.spaces.space import parse_space
 
 from test_algorithms import TINY, make
 from test_cli import cli, kill_and_resume
@@ -113,6 +114,25 @@ def test_aging_evolution_screens_each_proposal_among_its_candidates_and_it_carri
     assert screened  # a chosen candidate that was already proposed is mutated, and loses the score
     scores = executor.screen([proposal.genome for proposal in screened], "naswot")
     assert [proposal.meta["screen"] for proposal in screened] == [score for score, _ in scores]
+
+
+def test_a_chosen_candidate_proposed_before_is_mutated_and_its_proposal_loses_the_score():
+    # Six genomes: once most are proposed, every candidate of a proposal may have been, and the chosen one is mutated.
+    six = parse_space({"name": "six", "stem": {"widths": [4]}, "stages": [
+        {"depth": [1, 1], "widths": [4, 8, 16], "kernels": [3], "residual": [True, False], "stride": 1}]}, "six")
+    members = sorted({six.sample(random.Random(seed)) for seed in range(100)}, key=lambda genome: genome.hash)
+    assert len(members) == 6
+    scores = {genome: (float(index), 100 + index) for index, genome in enumerate(members)}
+    algorithm = make(AgingEvolution, space=six, **SCREEN)
+    algorithm.screener = _screener(scores)
+    proposals = []
+    for index in range(6):
+        proposals.append(algorithm.ask())
+        algorithm.tell(proposals[-1].id, {"status": "ok", "val_acc": 0.1 * index, "params": 100 + index})
+    assert {proposal.genome for proposal in proposals} == set(members)
+    assert any("screen" not in proposal.meta for proposal in proposals)
+    assert all(proposal.meta["screen"] == scores[proposal.genome][0] for proposal in proposals
+               if "screen" in proposal.meta)
 
 
 def test_nsga2_screens_each_generations_offspring_and_its_proposals_carry_the_score(executor):

@@ -108,9 +108,8 @@ class Algorithm:
                 break
             genome = self.space.mutate(genome, self.rng)  # a nearby unseen genome keeps the search local
             meta.pop("screen", None)  # the score was the seen genome's
-        else:
+        else:  # the loop has dropped the score already
             genome = self._unseen_sample()
-            meta.pop("screen", None)
         self.seen.add(genome.hash)
         return self._register(genome, meta)
 
