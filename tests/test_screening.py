@@ -67,6 +67,9 @@ def test_a_failed_screening_score_ranks_below_every_other():
     # When every score fails, the screen keeps the smallest.
     algorithm.screener = _screener(dict(zip(candidates, [(None, 30), (None, 10), (None, 20), (None, 40)])))
     assert algorithm.screened(candidates, 2) == [(1, None), (2, None)]
+    # A failed score lies one below the lowest: on a front of four, the crowding then keeps the third over the second.
+    algorithm.screener = _screener(dict(zip(candidates, [(None, 5), (1.0, 10), (2.0, 20), (3.0, 30)])))
+    assert [index for index, _ in algorithm.screened(candidates, 3)] == [0, 2, 3]
 
 
 def test_the_screen_passes_over_proposed_genomes_while_enough_fresh_ones_remain():

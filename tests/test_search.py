@@ -368,8 +368,10 @@ def test_an_existing_run_directory_is_refused_before_data_and_workers_come_up(sm
     def no_workers(cfg):
         raise AssertionError("the executor came up before the run directory was checked")
 
+    # A validation slice as large as the training split could not be loaded: no data are read before the check.
+    unloadable = smoke_config.override("data", val_size=60000)
     with pytest.raises(RunDirError, match="already exists"):
-        evohybrid.search(smoke_config, out=out, progress=False, executor_factory=no_workers)
+        evohybrid.search(unloadable, out=out, progress=False, executor_factory=no_workers)
     assert [path.name for path in out.iterdir()] == ["notes.txt"]
 
 

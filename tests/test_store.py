@@ -10,7 +10,8 @@ import pytest
 from evohybrid.errors import RunDirError
 from evohybrid.evolution.store import CONFIG_FILE, EVALUATIONS_FILE, STATE_FILE, KeptRows, RunStore, read_records
 
-CONFIG = {"config": {"seed": 0}, "search_space": {"stem": {"widths": [4]}}, "versions": {"python": "3"}}
+# Keys out of order: config.json sorts them, so two runs' configs compare line by line.
+CONFIG = {"versions": {"python": "3"}, "search_space": {"stem": {"widths": [4]}}, "config": {"seed": 0}}
 
 
 def _records(count: int, start: int = 0) -> list[dict]:
@@ -198,6 +199,8 @@ def test_state_round_trip_and_corruption(tmp_path):
              "population": [{"objectives": [0.0, math.inf]}]}
     store.write_state(state)
     assert store.read_state() == state
+    # Compact: it is rewritten after every batch of evaluations.
+    assert (store.path / STATE_FILE).read_text() == json.dumps(state, sort_keys=True, separators=(",", ":")) + "\n"
     store.write_state({**state, "next_id": 4})
     assert store.read_state()["next_id"] == 4
     assert not list(store.path.glob("*.tmp"))  # written by rename, no temporary left
