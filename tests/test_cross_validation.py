@@ -17,6 +17,7 @@ import torch
 import evohybrid
 from evohybrid.cli import main
 from evohybrid.distributed.job_pool import PoolOptions
+from evohybrid.evolution.store import RunStore
 from evohybrid.errors import EvohybridError
 from evohybrid.config import config_from_dict
 from evohybrid.data import stratified_folds
@@ -109,6 +110,7 @@ def test_a_killed_cross_validation_resumes_into_the_uninterrupted_result(smoke_r
     (["--top", "1"], "--top must be at least 2"),
     (["--folds", "1"], "--folds must be at least 2"),
     (["--folds", "400"], "--folds 400 is more than the"),
+    (["--max-params", "1"], "raise --max-params"),
 ])
 def test_cross_validation_mistakes_are_one_line_and_write_nothing(smoke_run, capsys, folder_listing, flags, fragment):
     before = folder_listing(smoke_run)
@@ -124,3 +126,23 @@ def test_other_settings_in_a_cross_validated_run_are_refused(run_copy, capsys, f
     assert main(["cross-validate", str(run_copy), *FLAGS[:-2], "--epochs", "4", "--executor", "local"]) == 2
     assert "holds a cross-validation with other settings" in capsys.readouterr().err
     assert folder_listing(run_copy) == before
+
+
+def test_a_cross_validation_started_before_max_params_existed_continues(run_copy):
+    summary = cross_validate(run_copy, SETTINGS, LOCAL)
+    written = run_copy / CV_DIR / "settings.json"
+    older = json.loads(written.read_text())
+    del older["settings"]["max_params"]  # as a cross-validation started before the setting existed wrote it
+    written.write_text(json.dumps(older))
+    assert cross_validate(run_copy, SETTINGS, LOCAL) == summary  # its settings are the same: nothing trains again
+
+
+def test_max_params_judges_the_top_among_networks_no_larger(run_copy):
+    records = [record for record in RunStore.open(run_copy).records() if record["status"] == "ok"]
+    cap = sorted(record["params"] for record in records)[2]  # the three smallest (or more, of equal size)
+    small = sorted((record for record in records if record["params"] <= cap),
+                   key=lambda record: (-record["val_acc"], record["params"], record["id"]))
+    assert len(small) < len(records)  # the cap leaves some out
+    summary = cross_validate(run_copy, dataclasses.replace(SETTINGS, top=2, folds=2, epochs=1, max_params=cap), LOCAL)
+    assert [row["id"] for row in summary["rows"]] == [record["id"] for record in small[:2]]
+    assert json.loads((run_copy / CV_DIR / "settings.json").read_text())["settings"]["max_params"] == cap

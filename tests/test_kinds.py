@@ -224,8 +224,8 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     out = tmp_path / "study"
     assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
                  "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
-                 "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "2", "--executor",
-                 "local"]) == 0
+                 "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "2",
+                 "--max-params", "100000000", "--executor", "local"]) == 0
     summary = json.loads((out / "timeseries.json").read_text())
     (row,) = summary["sets"]
     run = out / "ItalyPowerDemand" / "search"
@@ -238,6 +238,7 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
                                                                                   reverse=True)
     cross = json.loads((run / "cross_validation" / "summary.json").read_text())
     assert row["ours"]["id"] == candidates[0]["id"] == cross["winner"]
+    assert cross["settings"]["max_params"] == summary["settings"]["max_params"] == 100_000_000
     promoted = sorted(int(path.name) for path in (run / "promoted").iterdir() if path.name.isdigit())
     assert promoted == [row["ours"]["id"]]  # only the winner is promoted
     ensemble = row["refit"]["ensemble"]

@@ -120,6 +120,24 @@ def test_the_knee_promoted_is_above_chance(tmp_path):
         select_records(records[:3], tmp_path, knee=True, chance=0.1)  # two members above chance: no knee
 
 
+def test_max_params_chooses_the_top_front_and_knee_among_networks_no_larger(tmp_path):
+    genome = evohybrid.load_space("tiny").sample(random.Random(0)).to_dict()
+    points = [(0, 0.2, 100), (1, 0.3, 1_000), (2, 0.35, 10_000), (3, 0.85, 100_000), (4, 0.9, 1_000_000)]
+    records = [{"id": i, "genome": genome, "status": "ok", "val_acc": acc, "params": size} for i, acc, size in points]
+
+    def chosen(**how):
+        return [record["id"] for record in select_records(records, tmp_path, **how)]
+
+    assert chosen(top=2) == [4, 3] and chosen(top=2, max_params=100_000) == [3, 2]  # the cap is inclusive
+    assert chosen(front=True) == [0, 1, 2, 3, 4] and chosen(front=True, max_params=99_999) == [0, 1, 2]
+    assert chosen(knee=True, chance=0.1) == [3] and chosen(knee=True, chance=0.1, max_params=10_000) == [1]
+    with pytest.raises(PromotionError, match=r"no successful evaluation of at most 99 parameters \(the smallest has "
+                                             r"100\): raise --max-params$"):
+        select_records(records, tmp_path, top=1, max_params=99)
+    with pytest.raises(PromotionError, match="with --ids, drop it"):
+        select_records(records, tmp_path, ids=[4], max_params=10)
+
+
 def test_augment_crops_shifted_windows_of_the_padded_batch():
     images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
@@ -147,6 +165,10 @@ def test_proxy_full_tau_needs_two_models():
     (["--ids", "999"], "no evaluation with id 999"),
     (["--top", "0"], "--top"),
     (["--resume", "--epochs", "3"], "--epochs"),
+    (["--resume", "--max-params", "1000"], "--max-params cannot change a promotion being resumed"),
+    (["--top", "1", "--max-params", "1"], "raise --max-params"),
+    (["--ids", "1", "--max-params", "1000"], "with --ids, drop it"),
+    (["--top", "1", "--max-params", "0"], "--max-params"),
     (["--top", "1", "--front"], "not allowed with"),
     (["--top", "1", "--resolution", "0"], "--resolution"),
     (["--top", "1", "--label-smoothing", "-0.1"], "--label-smoothing"),

@@ -77,6 +77,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="the N evaluations of highest proxy accuracy, then the ensemble that averages their logits "
                              "(its size: the sum of theirs)")
     choice.add_argument("--resume", action="store_true", help="finish the run's latest promotion")
+    promote.add_argument("--max-params", type=positive_int,
+                         help="choose the top, front, knee or ensemble among evaluations of at most this many "
+                              "parameters (default: any size)")
     promote.add_argument("--epochs", type=positive_int, help="training epochs (default 15)")
     promote.add_argument("--resolution", type=resolution,
                          help="image size to train at: 'native' (the data set's own, default) or pixels, e.g. 16")
@@ -130,6 +133,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     cross.add_argument("--batch-size", type=positive_int, default=128, help="examples per step (default 128)")
     cross.add_argument("--train-size", type=positive_int,
                        help="training examples besides the search's validation slice, for a quick look (default: all)")
+    cross.add_argument("--max-params", type=positive_int,
+                       help="judge the top K among evaluations of at most this many parameters (default: any size)")
     add_pool_flags(cross)
     cross.set_defaults(func=cross_validate_command, stop_hint=STUDY_STOP_HINT)
 
@@ -158,15 +163,15 @@ def report_command(args: argparse.Namespace) -> int:
 
 def promote_command(args: argparse.Namespace) -> int:
     given = {name: getattr(args, name) for name in PROMOTE_RECIPE_FLAGS if getattr(args, name) is not None}
-    if args.resume and given:
-        raise EvohybridError(f"{PROMOTE_RECIPE_FLAGS[next(iter(given))]} cannot change a promotion being resumed: "
-                             "drop it (only --address can)")
+    if args.resume and (given or args.max_params):
+        flag = PROMOTE_RECIPE_FLAGS[next(iter(given))] if given else "--max-params"
+        raise EvohybridError(f"{flag} cannot change a promotion being resumed: drop it (only --address can)")
     from ..training.promote import PromoteOptions, promote
     from ..training.promoted import format_promoted
 
     top = args.ensemble or args.top
     result = promote(args.run, ids=args.ids, top=top, front=args.front, knee=args.knee, resume=args.resume,
-                     options=PromoteOptions(address=args.address, **given))
+                     options=PromoteOptions(address=args.address, **given), max_params=args.max_params)
     if result.skipped:
         print(f"already promoted, not trained again: {', '.join(map(str, result.skipped))} "
               f"(delete {result.run_dir}/promoted/<id> to train one again)", file=sys.stderr)
@@ -183,7 +188,7 @@ def promote_command(args: argparse.Namespace) -> int:
     if args.ensemble:
         from ..training.ensemble import format_ensembles, top_ids, write_ensemble
 
-        print(format_ensembles([write_ensemble(args.run, top_ids(args.run, args.ensemble))]))
+        print(format_ensembles([write_ensemble(args.run, top_ids(args.run, args.ensemble, args.max_params))]))
     return 0
 
 
@@ -220,7 +225,8 @@ def cross_validate_command(args: argparse.Namespace) -> int:
     from ..training.cross_validation import CrossValidationSettings, cross_validate, format_cross_validation
 
     settings = CrossValidationSettings(top=args.top, folds=args.folds, epochs=args.epochs, lr=args.lr,
-                                       batch_size=args.batch_size, train_size=args.train_size)
+                                       batch_size=args.batch_size, train_size=args.train_size,
+                                       max_params=args.max_params)
     summary = cross_validate(args.run, settings, pool_options(args), log=log_line)
     print(format_cross_validation(summary))
     print(f"outputs: {args.run}/cross_validation (promote the winner with 'evohybrid promote {args.run} --ids "

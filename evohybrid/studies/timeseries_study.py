@@ -72,6 +72,7 @@ class TimeseriesSettings:
     # training split (`evohybrid cross-validate`), and only it is promoted; 0: all are promoted, the best wins.
     cv_folds: int = 0
     ensemble: int = 0  # >= 2: the refit also trains the best `ensemble` candidates per seed and averages their logits
+    max_params: int | None = None  # the candidates are the best by proxy of at most this many parameters (None: any)
 
     def check(self) -> None:
         unknown = [name for name in self.sets if name not in UCR_SETS]
@@ -101,11 +102,11 @@ def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, e
         if settings.fitness_batch:
             config = config.override("fitness", batch_size=settings.fitness_batch)
         result = search(config, out=run_dir, budget=settings.budget, progress=False, executor_factory=executor_factory)
-    best = select_records(result.records, run_dir, top=settings.promote_top)
+    best = select_records(result.records, run_dir, top=settings.promote_top, max_params=settings.max_params)
     if settings.cv_folds:
         summary = cross_validate(run_dir, CrossValidationSettings(
             top=len(best), folds=settings.cv_folds, epochs=settings.epochs, lr=PROMOTION_LR,
-            batch_size=settings.batch_size, resolution=NATIVE), pool, log=log)
+            batch_size=settings.batch_size, resolution=NATIVE, max_params=settings.max_params), pool, log=log)
         # In the order cross-validation ranks them, its winner first.
         candidates = [{"id": row["id"], "proxy_acc": row["proxy_val_acc"], "cv_acc": row["mean"]}
                       for row in ranking(summary["rows"])]

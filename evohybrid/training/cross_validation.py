@@ -40,6 +40,7 @@ class CrossValidationSettings:
     batch_size: int = 128
     train_size: int | None = None  # None: every training example; a number keeps that many (and the search's slice)
     resolution: int | str | None = None  # None: the search's; "native": the data set's own length or size
+    max_params: int | None = None  # the top among evaluations of at most this many parameters (None: any size)
 
     def check(self) -> None:
         if self.top < 2:
@@ -83,13 +84,18 @@ def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = Cros
     settings.check()
     store = RunStore.open(run_dir)
     config = store.read_config()["config"]
-    records = select_records(store.records(), Path(run_dir), top=settings.top)
+    records = select_records(store.records(), Path(run_dir), top=settings.top, max_params=settings.max_params)
+    if len(records) < 2:
+        within, fix = ((f" of at most {settings.max_params:,} parameters", "raise --max-params")
+                       if settings.max_params else ("", "resume its search"))
+        raise PromotionError(f"'{run_dir}' has one successful evaluation{within}, and cross-validation chooses "
+                             f"between at least two: {fix}")
     folder = store.path / CV_DIR
     wanted = {"settings": asdict(settings), "ids": [record["id"] for record in records]}
     written = folder / SETTINGS_FILE
-    if written.exists() and json.loads(written.read_text()) != wanted:
+    if written.exists() and _stored(written) != wanted:
         raise PromotionError(f"'{folder}' holds a cross-validation with other settings "
-                             f"({json.loads(written.read_text())['settings']}): delete it to start another")
+                             f"({_stored(written)['settings']}): delete it to start another")
     fold_data(config, asdict(settings))  # a class smaller than the folds is refused before anything is written
     folder.mkdir(exist_ok=True)
     write_json_atomic(written, wanted)
@@ -104,6 +110,12 @@ def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = Cros
     summary = _summary(records, done.rows, settings)
     write_json_atomic(folder / SUMMARY_FILE, summary)
     return summary
+
+
+def _stored(written: Path) -> dict[str, Any]:
+    """The settings and ids a cross-validation was started with, a setting added since then at its default."""
+    stored = json.loads(written.read_text())
+    return {**stored, "settings": {**asdict(CrossValidationSettings()), **stored["settings"]}}
 
 
 def _summary(records: list[dict[str, Any]], done: dict[tuple[int, int], dict[str, Any]],

@@ -105,6 +105,7 @@ def format_ensembles(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def top_ids(run_dir: str | Path, count: int) -> list[int]:
-    """The ids `promote --top count` chooses: the ensemble's members."""
-    return [record["id"] for record in select_records(RunStore.open(run_dir).records(), Path(run_dir), top=count)]
+def top_ids(run_dir: str | Path, count: int, max_params: int | None = None) -> list[int]:
+    """The ids `promote --top count` chooses (with `--max-params`): the ensemble's members."""
+    return [record["id"] for record in select_records(RunStore.open(run_dir).records(), Path(run_dir), top=count,
+                                                      max_params=max_params)]

@@ -282,8 +282,10 @@ def _write_model(folder: Path, record: dict[str, Any], trials: list[tuple[float,
 
 
 def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | None = None, front: bool = False,
-            knee: bool = False, resume: bool = False, options: PromoteOptions = PromoteOptions()) -> PromotionResult:
-    """Train the chosen evaluations of a search run fully with Ray Tune and write `RUN/promoted/`.
+            knee: bool = False, resume: bool = False, options: PromoteOptions = PromoteOptions(),
+            max_params: int | None = None) -> PromotionResult:
+    """Train the chosen evaluations of a search run fully with Ray Tune and write `RUN/promoted/`. With `max_params`,
+    the top, front or knee are chosen among the evaluations of at most that many parameters.
 
     Ids promoted before are skipped. `resume=True` continues the run's latest promotion instead (finished trials are
     not trained again, interrupted ones continue from their last epoch, failed ones are retried), from its ledger and
@@ -302,7 +304,8 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
         request = ledger[-1]
     else:
         chosen = [record["id"] for record in select_records(records, Path(run_dir), ids=ids, top=top, front=front,
-                                                            knee=knee, chance=run_chance(store))]
+                                                            knee=knee, chance=run_chance(store),
+                                                            max_params=max_params)]
         result.skipped = [eval_id for eval_id in chosen if (model_dir(run_path, eval_id) / METRICS_FILE).exists()]
         request = _new_request(ledger, [eval_id for eval_id in chosen if eval_id not in result.skipped], options,
                                run_dir)

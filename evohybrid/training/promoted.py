@@ -100,22 +100,25 @@ def write_model(folder: Path, record: dict[str, Any], weights: Path, curve: list
 
 def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[int] | None = None,
                    top: int | None = None, front: bool = False, knee: bool = False,
-                   chance: float | None = None) -> list[dict[str, Any]]:
+                   chance: float | None = None, max_params: int | None = None) -> list[dict[str, Any]]:
     """The `ok` evaluations chosen by exactly one of: their `ids`, the `top` by validation accuracy, the `front`, the
-    `knee` of the front (computed over its members above `chance`, the run's chance level, which `knee` needs)."""
+    `knee` of the front (computed over its members above `chance`, the run's chance level, which `knee` needs). With
+    `max_params`, the top, front and knee are those of the evaluations of at most that many parameters."""
     if sum((ids is not None, top is not None, front, knee)) != 1:
         raise PromotionError("choose what to promote with exactly one of --top K, --ids A,B, --front or --knee")
     ok = ok_records(records)
     if not ok:
         raise PromotionError(f"'{run_dir}' has no successful evaluation to promote: run or resume its search first")
+    if max_params is not None:
+        ok = _at_most(ok, run_dir, max_params, ids)
     if top is not None:
         if top < 1:
             raise PromotionError(f"--top must be at least 1, got {top}")
         return sorted(ok, key=lambda record: (-record["val_acc"], record["params"], record["id"]))[:top]
     if front:
-        return pareto_front(records)
+        return pareto_front(ok)
     if knee:
-        return [_knee(records, run_dir, chance)]
+        return [_knee(ok, run_dir, chance)]
     by_id = {record.get("id"): record for record in records}
     for eval_id in ids:
         if eval_id not in by_id:
@@ -124,6 +127,17 @@ def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[in
             raise PromotionError(f"evaluation {eval_id} of '{run_dir}' has status '{by_id[eval_id].get('status')}': "
                                  "promote evaluations whose status is ok")
     return [by_id[eval_id] for eval_id in dict.fromkeys(ids)]
+
+
+def _at_most(ok: list[dict[str, Any]], run_dir: Path, max_params: int, ids: list[int] | None) -> list[dict[str, Any]]:
+    """The evaluations of at most `max_params` parameters, or a PromotionError that says what to change."""
+    if ids is not None:
+        raise PromotionError("--max-params limits the choice of --top, --front or --knee: with --ids, drop it")
+    kept = [record for record in ok if record["params"] <= max_params]
+    if not kept:
+        raise PromotionError(f"'{run_dir}' has no successful evaluation of at most {max_params:,} parameters (the "
+                             f"smallest has {min(record['params'] for record in ok):,}): raise --max-params")
+    return kept
 
 
 def _knee(records: list[dict[str, Any]], run_dir: Path, chance: float) -> dict[str, Any]:
