@@ -108,6 +108,16 @@ def test_promote_refuses_an_ensemble_of_one_before_anything_runs(promoted, capsy
     assert folder_listing(run) == before
 
 
+def test_promote_refuses_an_ensemble_that_max_params_leaves_one_member(promoted, capsys, folder_listing):
+    run, _ids = promoted
+    before = folder_listing(run)
+    smallest = min(record["params"] for record in RunStore.open(run).records() if record["status"] == "ok")
+    assert main(["promote", str(run), "--ensemble", "2", "--max-params", str(smallest)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "an ensemble needs at least 2 members" in err and "raise --max-params" in err
+    assert folder_listing(run) == before
+
+
 
 def test_promote_ensemble_trains_the_top_n_and_judges_their_ensemble(run_copy, capsys):
     run, _ids = run_copy

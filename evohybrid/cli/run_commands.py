@@ -166,9 +166,13 @@ def promote_command(args: argparse.Namespace) -> int:
     if args.resume and (given or args.max_params):
         flag = PROMOTE_RECIPE_FLAGS[next(iter(given))] if given else "--max-params"
         raise EvohybridError(f"{flag} cannot change a promotion being resumed: drop it (only --address can)")
+    from ..training.ensemble import format_ensembles, top_ids, write_ensemble
     from ..training.promote import PromoteOptions, promote
     from ..training.promoted import format_promoted
 
+    if args.ensemble and args.max_params and len(top_ids(args.run, args.ensemble, args.max_params)) < 2:
+        raise EvohybridError(f"an ensemble needs at least 2 members, and '{args.run}' has one network of at most "
+                             f"{args.max_params:,} parameters: raise --max-params")
     top = args.ensemble or args.top
     result = promote(args.run, ids=args.ids, top=top, front=args.front, knee=args.knee, resume=args.resume,
                      options=PromoteOptions(address=args.address, **given), max_params=args.max_params)
@@ -186,8 +190,6 @@ def promote_command(args: argparse.Namespace) -> int:
     if result.failures:
         return 1
     if args.ensemble:
-        from ..training.ensemble import format_ensembles, top_ids, write_ensemble
-
         print(format_ensembles([write_ensemble(args.run, top_ids(args.run, args.ensemble, args.max_params))]))
     return 0
 
