@@ -61,6 +61,7 @@ def _inception_time_size(channels: int) -> int:
 @pytest.mark.parametrize("channels", [1, 3])
 def test_an_anchor_is_a_member_of_the_series_space_with_the_size_of_its_layer_list(genome, size, channels):
     evohybrid.load_space("series").validate(genome)
+    evohybrid.load_space("series-strides").validate(genome)  # a choice of stride keeps the full-length networks
     model = evohybrid.build_model(genome, in_channels=channels, num_classes=CLASSES)
     assert evohybrid.count_parameters(model) == size(channels)
 

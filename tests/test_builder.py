@@ -222,8 +222,8 @@ def test_flops_of_a_hand_picked_strided_inception_block():
 @pytest.mark.parametrize("block", BLOCK_TYPES)
 @pytest.mark.parametrize("stem", [0, 4])
 def test_hand_counts_hold_for_every_block_strided_and_dilated(kind, block, stem):
-    # The shipped spaces stride only basic blocks: the hand counts must hold for strided blocks of every type too,
-    # with odd sizes (ceil(n / 2) outputs), a width change inside a stage's first block and a dilation.
+    # The hand counts must hold for strided blocks of every type (series-strides strides them all), with odd sizes
+    # (ceil(n / 2) outputs), a width change inside a stage's first block and a dilation.
     genome = Genome(stem, (StageGene(2, 8, 5, 2, (True, False), block=block),
                            StageGene(2, 12, 3, 2, (False, True), dilation=2, block=block)), kind)
     for in_channels, size in ((1, 7), (3, 8)):

@@ -84,7 +84,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="trainings of the winner and of MiniRocket on the whole training split (default 3; "
                              "0: no refit)")
     series.add_argument("--space", help="the search space of every set's search (default conv1d; series: full-length "
-                                        "networks of every block type)")
+                                        "networks of every block type; series-strides: the same, each stage choosing "
+                                        "whether to halve the length)")
     series.add_argument("--fitness-folds", type=positive_int,
                         help="the search's fitness over that many folds of its slices (fitness.folds; default 1)")
     series.add_argument("--fitness-batch", type=positive_int,
