@@ -137,6 +137,15 @@ def test_a_cross_validation_started_before_max_params_existed_continues(run_copy
     assert cross_validate(run_copy, SETTINGS, LOCAL) == summary  # its settings are the same: nothing trains again
 
 
+def test_a_cap_that_leaves_one_network_is_one_line_that_writes_nothing(smoke_run, capsys, folder_listing):
+    smallest = min(record["params"] for record in RunStore.open(smoke_run).records() if record["status"] == "ok")
+    before = folder_listing(smoke_run)
+    assert main(["cross-validate", str(smoke_run), *FLAGS, "--max-params", str(smallest)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"has one successful evaluation of at most {smallest:,} parameters" in err
+    assert "raise --max-params" in err and folder_listing(smoke_run) == before
+
+
 def test_max_params_judges_the_top_among_networks_no_larger(run_copy):
     records = [record for record in RunStore.open(run_copy).records() if record["status"] == "ok"]
     cap = sorted(record["params"] for record in records)[2]  # the three smallest (or more, of equal size)
