@@ -118,7 +118,6 @@ def test_promote_refuses_an_ensemble_that_max_params_leaves_one_member(promoted,
     assert folder_listing(run) == before
 
 
-
 def test_promote_ensemble_trains_the_top_n_and_judges_their_ensemble(run_copy, capsys):
     run, _ids = run_copy
     assert main(["promote", str(run), "--ensemble", "2", "--epochs", "1", "--train-size", "2048",
