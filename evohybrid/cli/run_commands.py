@@ -170,12 +170,13 @@ def promote_command(args: argparse.Namespace) -> int:
     from ..training.promote import PromoteOptions, promote
     from ..training.promoted import format_promoted
 
-    if args.ensemble and args.max_params and len(top_ids(args.run, args.ensemble, args.max_params)) < 2:
+    members = top_ids(args.run, args.ensemble, args.max_params) if args.ensemble else None  # chosen once
+    if members is not None and args.max_params and len(members) < 2:
         raise EvohybridError(f"an ensemble needs at least 2 members, and '{args.run}' has one network of at most "
                              f"{args.max_params:,} parameters: raise --max-params")
-    top = args.ensemble or args.top
-    result = promote(args.run, ids=args.ids, top=top, front=args.front, knee=args.knee, resume=args.resume,
-                     options=PromoteOptions(address=args.address, **given), max_params=args.max_params)
+    result = promote(args.run, ids=members or args.ids, top=args.top, front=args.front, knee=args.knee,
+                     resume=args.resume, options=PromoteOptions(address=args.address, **given),
+                     max_params=None if members else args.max_params)
     if result.skipped:
         print(f"already promoted, not trained again: {', '.join(map(str, result.skipped))} "
               f"(delete {result.run_dir}/promoted/<id> to train one again)", file=sys.stderr)
@@ -190,7 +191,7 @@ def promote_command(args: argparse.Namespace) -> int:
     if result.failures:
         return 1
     if args.ensemble:
-        print(format_ensembles([write_ensemble(args.run, top_ids(args.run, args.ensemble, args.max_params))]))
+        print(format_ensembles([write_ensemble(args.run, members)]))
     return 0
 
 

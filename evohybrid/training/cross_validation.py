@@ -93,9 +93,10 @@ def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = Cros
     folder = store.path / CV_DIR
     wanted = {"settings": asdict(settings), "ids": [record["id"] for record in records]}
     written = folder / SETTINGS_FILE
-    if written.exists() and _stored(written) != wanted:
-        raise PromotionError(f"'{folder}' holds a cross-validation with other settings "
-                             f"({_stored(written)['settings']}): delete it to start another")
+    stored = _stored(written) if written.exists() else wanted
+    if stored != wanted:
+        raise PromotionError(f"'{folder}' holds a cross-validation with other settings ({stored['settings']}): "
+                             "delete it to start another")
     fold_data(config, asdict(settings))  # a class smaller than the folds is refused before anything is written
     folder.mkdir(exist_ok=True)
     write_json_atomic(written, wanted)

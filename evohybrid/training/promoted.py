@@ -110,7 +110,9 @@ def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[in
     if not ok:
         raise PromotionError(f"'{run_dir}' has no successful evaluation to promote: run or resume its search first")
     if max_params is not None:
-        ok = _at_most(ok, run_dir, max_params, ids)
+        if ids is not None:
+            raise PromotionError("--max-params limits the choice of --top, --front or --knee: with --ids, drop it")
+        ok = _at_most(ok, run_dir, max_params)
     if top is not None:
         if top < 1:
             raise PromotionError(f"--top must be at least 1, got {top}")
@@ -129,10 +131,8 @@ def select_records(records: list[dict[str, Any]], run_dir: Path, *, ids: list[in
     return [by_id[eval_id] for eval_id in dict.fromkeys(ids)]
 
 
-def _at_most(ok: list[dict[str, Any]], run_dir: Path, max_params: int, ids: list[int] | None) -> list[dict[str, Any]]:
+def _at_most(ok: list[dict[str, Any]], run_dir: Path, max_params: int) -> list[dict[str, Any]]:
     """The evaluations of at most `max_params` parameters, or a PromotionError that says what to change."""
-    if ids is not None:
-        raise PromotionError("--max-params limits the choice of --top, --front or --knee: with --ids, drop it")
     kept = [record for record in ok if record["params"] <= max_params]
     if not kept:
         raise PromotionError(f"'{run_dir}' has no successful evaluation of at most {max_params:,} parameters (the "
