@@ -143,17 +143,19 @@ def test_the_timeseries_tables_keep_their_columns_in_line_for_set_names_of_any_l
 
     method = {"test_acc": 0.9, "params": 1000, "seconds": 10.0, "search_s": 100.0, "architecture": "a"}
     refit = {"train_series": 50, "ours": {"test_acc": 0.9, "per_seed": [0.9]}, "minirocket": {"test_acc": 0.8},
-             "ensemble": {"test_acc": 0.95, "params": 3000}}
+             "ensemble": {"test_acc": 0.95, "params": 3000}, "seed_ensemble": {"test_acc": 0.97, "params": 2000}}
     rows = [{"set": name, "published_minirocket": None, "ours": method, "minirocket": method, "elm": method,
              "refit": refit} for name in ("GunPoint", "PickupGestureWiimoteZ")]
     means = {"ours": 0.9, "minirocket": 0.9, "elm": 0.9}
     summary = {"sets": rows, "mean_test_acc": means, "mean_rank": means, "sets_ours_above_elm": 0,
-               "refit": {"mean_test_acc": {**means, "ensemble": 0.95}, "sets": 2}}
+               "refit": {"mean_test_acc": {**means, "ensemble": 0.95, "seed_ensemble": 0.97}, "sets": 2}}
     lines = format_timeseries(summary).splitlines()
     for start in (index for index, line in enumerate(lines) if line.startswith("set ")):  # each table's header
         header, table = lines[start], lines[start + 1:start + 4]
         end = header.index("ours") + len("ours")
         assert [line[end - 5:end] for line in table] == ["0.900"] * 3  # both sets and the mean, under "ours"
+    seed_ens = lines[-4].index("seed ens") + len("seed ens")  # the refit's header, two sets and the mean below it
+    assert [line[seed_ens - 5:seed_ens] for line in lines[-3:]] == ["0.970"] * 3
 
 
 def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeon, tmp_path, capsys):
@@ -253,10 +255,30 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     assert f"{ensemble['params']:,}" in printed
     # Each training of the cross-validation and of the refit is reported as it ends.
     assert "cross-validation: 6 of 6 trainings" in printed and "ItalyPowerDemand: refit, 2 of 2 trainings" in printed
+    # A seed ensemble asked of the finished study trains only the winner's new seed, and leaves the rest as it was.
+    winner, kept = row["ours"]["id"], (out / "ItalyPowerDemand" / "refits.jsonl").read_text().splitlines()
+    assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
+                 "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
+                 "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "2",
+                 "--max-params", "100000000", "--executor", "local", "--seed-ensemble", "2"]) == 0
+    lines = (out / "ItalyPowerDemand" / "refits.jsonl").read_text().splitlines()
+    assert lines[:2] == kept and [(json.loads(line)["id"], json.loads(line)["seed"]) for line in lines[2:]] == [
+        (winner, 1)]
+    refit = json.loads((out / "ItalyPowerDemand" / "refit.json").read_text())
+    assert refit["ours"] == row["refit"]["ours"] and refit["ensemble"] == ensemble
+    seed_ensemble = refit["seed_ensemble"]
+    assert seed_ensemble["seeds"] == [[0, 1]] and seed_ensemble["params"] == 2 * by_id[winner]["params"]
+    logits = torch.tensor([json.loads(line)["test_logits"] for line in lines if json.loads(line)["id"] == winner])
+    labels = load_dataset("ucr:ItalyPowerDemand").test_labels
+    assert seed_ensemble["per_seed"] == [float((logits.mean(dim=0).argmax(dim=1) == labels).double().mean())]
+    summary = json.loads((out / "timeseries.json").read_text())
+    assert summary["refit"]["mean_test_acc"]["seed_ensemble"] == seed_ensemble["test_acc"]
 
 
 @pytest.mark.parametrize("flags, fragment", [(["--cv-folds", "1"], "--cv-folds"),
                                              (["--ensemble", "5"], "--ensemble must be 0 or between 2 and"),
+                                             (["--seed-ensemble", "1"], "--seed-ensemble must be 0 or at least 2"),
+                                             (["--seed-ensemble", "2", "--refit-seeds", "0"], "--refit-seeds 1"),
                                              (["--cv-folds", "3", "--promote-top", "1"], "--promote-top 2 or more")])
 def test_the_timeseries_study_refuses_a_choice_it_cannot_make(tmp_path, capsys, flags, fragment):
     assert main(["study", "timeseries", "--out", str(tmp_path / "x"), "--executor", "local", *flags]) == 2

@@ -96,6 +96,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                              "training split, and promote only it (default 0: promote them all, the best wins)")
     series.add_argument("--ensemble", type=non_negative_int,
                         help="also refit the best N candidates per seed and average their logits (default 0: none)")
+    series.add_argument("--seed-ensemble", type=non_negative_int, metavar="N",
+                        help="also refit the winner N times per seed, with other seeds, and average their logits "
+                             "(default 0: none)")
     series.add_argument("--max-params", type=positive_int,
                         help="the candidates are the best by proxy among networks of at most this many parameters "
                              "(default: any size)")
@@ -173,7 +176,7 @@ def timeseries_command(args: argparse.Namespace) -> int:
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("refit_seeds", args.refit_seeds),
         ("promote_top", args.promote_top), ("space", args.space), ("fitness_folds", args.fitness_folds),
         ("fitness_batch", args.fitness_batch), ("cv_folds", args.cv_folds), ("ensemble", args.ensemble),
-        ("max_params", args.max_params))
+        ("seed_ensemble", args.seed_ensemble), ("max_params", args.max_params))
         if value is not None})
     summary = run_timeseries_study(args.out, settings, executor_factory=executor_factory(args), pool=pool_options(args),
                                    log=log_line)

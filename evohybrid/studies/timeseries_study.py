@@ -72,6 +72,9 @@ class TimeseriesSettings:
     # training split (`evohybrid cross-validate`), and only it is promoted; 0: all are promoted, the best wins.
     cv_folds: int = 0
     ensemble: int = 0  # >= 2: the refit also trains the best `ensemble` candidates per seed and averages their logits
+    # >= 2: the refit also trains the winner that many times per seed (other seeds) and averages their logits, the
+    # ensemble InceptionTime is (one network, several trainings)
+    seed_ensemble: int = 0
     max_params: int | None = None  # the candidates are the best by proxy of at most this many parameters (None: any)
 
     def check(self) -> None:
@@ -84,6 +87,9 @@ class TimeseriesSettings:
         if self.ensemble == 1 or self.ensemble > self.promote_top:
             raise ConfigError(f"--ensemble must be 0 or between 2 and --promote-top ({self.promote_top}), got "
                               f"{self.ensemble}")
+        if self.seed_ensemble == 1 or (self.seed_ensemble and not self.refit_seeds):
+            raise ConfigError(f"--seed-ensemble must be 0 or at least 2, with --refit-seeds 1 or more, got "
+                              f"{self.seed_ensemble}")
 
 
 def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, executor_factory: Callable | None,
@@ -192,8 +198,10 @@ def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSetting
                   log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """The set's promoted winner (its architecture and recipe) and MiniRocket, each trained `settings.refit_seeds`
     times on the whole training split: test accuracy per seed and their mean, and the seconds of their trainings.
-    With `settings.ensemble`, also the best candidates per seed, their logits averaged. Each training of ours is
-    kept in `refits.jsonl` as it finishes, so a stopped refit continues with the trainings it had not finished."""
+    With `settings.ensemble`, also the best candidates per seed, their logits averaged; with `settings.seed_ensemble`,
+    the winner trained with that many seeds per seed, their logits averaged (seed s with s + R, s + 2R, ..., R the
+    refit's seeds: no training is shared between groups). Each training of ours is kept in `refits.jsonl` as it
+    finishes, so a stopped refit continues with the trainings it had not finished."""
     config, genome, metrics = promoted_winner(folder, row["ours"]["id"])
     data = refit_data(training_data(config, resolution=metrics["resolution"]))
     seeds = [config.seed + offset for offset in range(settings.refit_seeds)]
@@ -204,42 +212,55 @@ def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSetting
     members = [candidate["id"] for candidate in row["ours"]["candidates"][:settings.ensemble]]
     # The winner is the ensemble's first member: each (architecture, seed) is trained once.
     genomes = {winner: genome, **{eval_id: Genome.from_dict(by_id[eval_id]["genome"]) for eval_id in members}}
-    trainings = _refit_trainings(folder, config, metrics["resolution"], genomes, recipe, seeds, pool, log)
+    groups = [[seed + round_ * len(seeds) for round_ in range(settings.seed_ensemble)]
+              for seed in seeds] if settings.seed_ensemble else []
+    to_train = [(eval_id, seed) for eval_id in genomes for seed in seeds]
+    to_train += [(winner, seed) for group in groups for seed in group[1:]]
+    trainings = _refit_trainings(folder, config, metrics["resolution"], genomes, recipe, to_train, pool, log)
 
-    def test_acc(ids: list[int], seed: int) -> float:
-        logits = torch.stack([torch.tensor(trainings[eval_id, seed]["test_logits"]) for eval_id in ids]).mean(dim=0)
+    def test_acc(trained: list[tuple[int, int]]) -> float:
+        """The test accuracy of these (architecture, seed) trainings, their logits averaged."""
+        logits = torch.stack([torch.tensor(trainings[key]["test_logits"]) for key in trained]).mean(dim=0)
         return float((logits.argmax(dim=1) == data.test_labels).double().mean())
 
-    def seconds(ids: list[int]) -> float:
-        return sum(trainings[eval_id, seed]["train_s"] for eval_id in ids for seed in seeds)
+    def seconds(trained: list[tuple[int, int]]) -> float:
+        return sum(trainings[key]["train_s"] for key in trained)
 
-    ours = [test_acc([winner], seed) for seed in seeds]
+    ours = [test_acc([(winner, seed)]) for seed in seeds]
     train, test = _arrays(data)
     minirocket = [_minirocket(train, test, seed) for seed in seeds]
     refit = {"seeds": seeds, "train_series": len(data.split.train_labels),
-             "ours": {"test_acc": statistics.mean(ours), "per_seed": ours, "seconds": seconds([winner])},
+             "ours": {"test_acc": statistics.mean(ours), "per_seed": ours,
+                      "seconds": seconds([(winner, seed) for seed in seeds])},
              "minirocket": {"test_acc": statistics.mean(run["test_acc"] for run in minirocket),
                             "per_seed": [run["test_acc"] for run in minirocket],
                             "seconds": sum(run["seconds"] for run in minirocket)}}
     if members:
-        per_seed = [test_acc(members, seed) for seed in seeds]
+        per_seed = [test_acc([(eval_id, seed) for eval_id in members]) for seed in seeds]
         refit["ensemble"] = {"members": members, "test_acc": statistics.mean(per_seed), "per_seed": per_seed,
-                             "seconds": seconds(members), "params": sum(by_id[eval_id]["params"] for eval_id in members)}
+                             "seconds": seconds([(eval_id, seed) for eval_id in members for seed in seeds]),
+                             "params": sum(by_id[eval_id]["params"] for eval_id in members)}
+    if groups:
+        per_seed = [test_acc([(winner, seed) for seed in group]) for group in groups]
+        refit["seed_ensemble"] = {"size": settings.seed_ensemble, "seeds": groups, "test_acc": statistics.mean(per_seed),
+                                  "per_seed": per_seed,
+                                  "seconds": seconds([(winner, seed) for group in groups for seed in group]),
+                                  "params": settings.seed_ensemble * by_id[winner]["params"]}
     return refit
 
 
 def _refit_trainings(folder: Path, config: Config, resolution: int | str, genomes: dict[int, Genome],
-                     recipe: dict[str, Any], seeds: list[int], pool: PoolOptions,
+                     recipe: dict[str, Any], trained: list[tuple[int, int]], pool: PoolOptions,
                      log: Callable[[str], None]) -> dict[tuple[int, int], dict]:
-    """Every (architecture, seed) trained on the whole training split, over the pool: its test logits and seconds,
-    by (id, seed). Those in `refits.jsonl` are not trained again."""
+    """Each (architecture id, seed) of `trained` trained on the whole training split, over the pool: its test logits
+    and seconds, by (id, seed). Those in `refits.jsonl` are not trained again."""
     done = KeptRows(folder / REFITS_FILE, ("id", "seed"))
-    jobs = [(eval_id, genome.to_dict(), seed, recipe) for eval_id, genome in genomes.items() for seed in seeds
+    jobs = [(eval_id, genomes[eval_id].to_dict(), seed, recipe) for eval_id, seed in trained
             if (eval_id, seed) not in done]
     for (eval_id, _genome, seed, _recipe), logits, seconds in run_jobs(
             jobs, _refit_setup, (config.to_dict(), resolution), _refit_logits, pool):
         done.keep({"id": eval_id, "seed": seed, "train_s": seconds, "test_logits": logits})
-        log(f"{folder.name}: refit, {len(done)} of {len(genomes) * len(seeds)} trainings (id {eval_id}, seed {seed}, "
+        log(f"{folder.name}: refit, {len(done)} of {len(trained)} trainings (id {eval_id}, seed {seed}, "
             f"{seconds:.0f} s)")
     return done.rows
 
@@ -277,7 +298,8 @@ def summarise(rows: list[dict[str, Any]], settings: TimeseriesSettings) -> dict[
                "sets_ours_above_elm": sum(row["ours"]["test_acc"] > row["elm"]["test_acc"] for row in rows)}
     refits = [row["refit"] for row in rows if "refit" in row]
     if refits:
-        methods = ("ours", "minirocket") + (("ensemble",) if all("ensemble" in refit for refit in refits) else ())
+        methods = ("ours", "minirocket") + tuple(method for method in ("ensemble", "seed_ensemble")
+                                                 if all(method in refit for refit in refits))
         refit_means = {method: statistics.mean(refit[method]["test_acc"] for refit in refits) for method in methods}
         summary["refit"] = {"sets": len(refits), "mean_test_acc": refit_means,
                             "ours_minus_minirocket": refit_means["ours"] - refit_means["minirocket"]}
@@ -303,7 +325,7 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
                 f"ELM {row['elm']['test_acc']:.3f}")
         row = json.loads(path.read_text())
         refit_path = out / name / REFIT_FILE
-        if settings.refit_seeds and name in settings.sets and not refit_path.exists():
+        if settings.refit_seeds and name in settings.sets and _refit_missing(refit_path, settings):
             refit = measure_refit(out / name, row, settings, pool, log)
             write_json_atomic(refit_path, refit)
             log(f"{name:<17} refit on the whole training split: ours {refit['ours']['test_acc']:.3f}  "
@@ -317,8 +339,24 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
     return summary
 
 
+def _refit_missing(path: Path, settings: TimeseriesSettings) -> bool:
+    """Whether the set's refit is still to measure: not written, or written without the seed ensemble asked for (its
+    trainings so far are kept, only the new seeds train)."""
+    if not path.exists():
+        return True
+    return bool(settings.seed_ensemble) and (
+        json.loads(path.read_text()).get("seed_ensemble", {}).get("size") != settings.seed_ensemble)
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
+
+
+def _ensemble_columns(ensemble: dict[str, Any] | None) -> str:
+    """An ensemble's test accuracy and size, or dashes where the refit has none."""
+    if ensemble is None:
+        return f"{'-':>8} {'-':>10}"
+    return f"{ensemble['test_acc']:>8.3f} {ensemble['params']:>10,}"
 
 
 def format_timeseries(summary: dict[str, Any]) -> str:
@@ -339,20 +377,21 @@ def format_timeseries(summary: dict[str, Any]) -> str:
                  f"ours above the ELM on {summary['sets_ours_above_elm']} of {len(summary['sets'])} sets")
     if "refit" in summary:
         lines += ["", "refit on the whole training split, test accuracy (mean over seeds; ensemble: its members' "
-                      "logits averaged, its size their sum):",
-                  f"{'set':<{width}} {'series':>6} {'ours':>6} {'MiniRocket':>10} {'ensemble':>8} {'ens params':>10}  "
-                  "ours per seed"]
+                      "logits averaged, its size their sum; seed ens: the winner's trainings with several seeds, "
+                      "averaged):",
+                  f"{'set':<{width}} {'series':>6} {'ours':>6} {'MiniRocket':>10} {'ensemble':>8} {'ens params':>10} "
+                  f"{'seed ens':>8} {'params':>10}  ours per seed"]
         for row in summary["sets"]:
             if "refit" in row:
                 refit = row["refit"]
-                ensemble = refit.get("ensemble")
                 lines.append(f"{row['set']:<{width}} {refit['train_series']:>6} {refit['ours']['test_acc']:>6.3f} "
-                             f"{refit['minirocket']['test_acc']:>10.3f} "
-                             f"{'-' if ensemble is None else format(ensemble['test_acc'], '.3f'):>8} "
-                             f"{'-' if ensemble is None else format(ensemble['params'], ','):>10}  "
+                             f"{refit['minirocket']['test_acc']:>10.3f} {_ensemble_columns(refit.get('ensemble'))} "
+                             f"{_ensemble_columns(refit.get('seed_ensemble'))}  "
                              + " ".join(f"{value:.3f}" for value in refit["ours"]["per_seed"]))
         means = summary["refit"]["mean_test_acc"]
-        ensemble_mean = f"{means['ensemble']:.3f}" if "ensemble" in means else "-"
-        lines.append(f"{'mean':<{width}} {'':>6} {means['ours']:>6.3f} {means['minirocket']:>10.3f} {ensemble_mean:>8}  "
+        ensemble, seed_ensemble = (f"{means[method]:.3f}" if method in means else "-"
+                                   for method in ("ensemble", "seed_ensemble"))
+        lines.append(f"{'mean':<{width}} {'':>6} {means['ours']:>6.3f} {means['minirocket']:>10.3f} "
+                     f"{ensemble:>8} {'':>10} {seed_ensemble:>8} {'':>10}  "
                      f"({summary['refit']['sets']} of {len(summary['sets'])} sets)")
     return "\n".join(lines)

@@ -5,4 +5,4 @@
 # best by fitness of at most 1M parameters: OSULeaf's first by fitness had 8.35M, a cross-validation of hours of CPU.
 set -euo pipefail
 evohybrid study timeseries --out results/studies/timeseries-strides --space series-strides \
-  --fitness-folds 2 --fitness-batch 16 --promote-top 5 --cv-folds 5 --ensemble 3 --refit-seeds 3 --max-params 1000000 "$@"
+  --fitness-folds 2 --fitness-batch 16 --promote-top 5 --cv-folds 5 --ensemble 3 --refit-seeds 3 --max-params 1000000 --seed-ensemble 3 "$@"
