@@ -167,6 +167,11 @@ def normalise(inputs: torch.Tensor, split: SearchSplit) -> torch.Tensor:
     return (as_float(inputs) - split.mean.view(shape)) / split.std.view(shape)
 
 
+def series_shifts(fraction: float, length: int) -> Augmentation:
+    """Random shifts of series of `length` steps by up to `fraction` of it either way (at least one step)."""
+    return Augmentation(max(1, round(fraction * length)), False)
+
+
 def resample(inputs: torch.Tensor, resolution: int) -> torch.Tensor:
     """Inputs at `resolution`: images resized to that many pixels a side; series longer than that many steps
     averaged down to it (a cap, since one config serves sets of 24 to 1,460 steps: shorter series keep theirs)."""
@@ -182,9 +187,12 @@ def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, policy: Augmentation, generator: torch.Generator) -> torch.Tensor:
-    """Random crops of the zero-padded batch (one offset per image), and random horizontal flips if the policy flips."""
+    """Random crops of the zero-padded batch (one offset per image or series), and random horizontal flips if the
+    policy flips."""
     if policy == NO_AUGMENTATION:
         return images
+    if images.ndim == 3:
+        return _shift_series(images, policy.padding, generator)
     padding = policy.padding
     n, channels, height, width = images.shape
     device = images.device
@@ -199,6 +207,16 @@ def augment(images: torch.Tensor, policy: Augmentation, generator: torch.Generat
         mirrored = torch.rand(n, generator=generator, device=device) < 0.5
         images = torch.where(mirrored[:, None, None, None], images.flip(3), images)
     return images
+
+
+def _shift_series(series: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Each series shifted by up to `padding` steps either way, zeros shifted in (the value shorter series are padded
+    with)."""
+    n, channels, length = series.shape
+    device = series.device
+    start = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=device)
+    steps = (start[:, None] + torch.arange(length, device=device))[:, None, :].expand(n, channels, length)
+    return F.pad(series, (padding, padding)).gather(2, steps)
 
 
 def _read_idx(path: Path) -> np.ndarray:

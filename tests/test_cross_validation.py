@@ -111,6 +111,7 @@ def test_a_killed_cross_validation_resumes_into_the_uninterrupted_result(smoke_r
     (["--folds", "1"], "--folds must be at least 2"),
     (["--folds", "400"], "--folds 400 is more than the"),
     (["--max-params", "1"], "raise --max-params"),
+    (["--shift", "0.1"], "--shift moves series in time"),
 ])
 def test_cross_validation_mistakes_are_one_line_and_write_nothing(smoke_run, capsys, folder_listing, flags, fragment):
     before = folder_listing(smoke_run)

@@ -227,7 +227,7 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
                  "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
                  "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "2",
-                 "--max-params", "100000000", "--executor", "local"]) == 0
+                 "--max-params", "100000000", "--shift", "0.05", "--executor", "local"]) == 0
     summary = json.loads((out / "timeseries.json").read_text())
     (row,) = summary["sets"]
     run = out / "ItalyPowerDemand" / "search"
@@ -243,6 +243,9 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     assert cross["settings"]["max_params"] == summary["settings"]["max_params"] == 100_000_000
     promoted = sorted(int(path.name) for path in (run / "promoted").iterdir() if path.name.isdigit())
     assert promoted == [row["ours"]["id"]]  # only the winner is promoted
+    # The recipe's shift reaches the cross-validation and the promotion (whose recipe the refit reads).
+    assert cross["settings"]["shift"] == 0.05 == json.loads((run / "promoted" / str(row["ours"]["id"]) /
+                                                             "metrics.json").read_text())["shift"]
     ensemble = row["refit"]["ensemble"]
     by_id = {record["id"]: record for record in records}
     assert ensemble["members"] == [c["id"] for c in candidates[:2]]
@@ -260,7 +263,7 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
                  "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
                  "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "2",
-                 "--max-params", "100000000", "--executor", "local", "--seed-ensemble", "2"]) == 0
+                 "--max-params", "100000000", "--shift", "0.05", "--executor", "local", "--seed-ensemble", "2"]) == 0
     lines = (out / "ItalyPowerDemand" / "refits.jsonl").read_text().splitlines()
     assert lines[:2] == kept and [(json.loads(line)["id"], json.loads(line)["seed"]) for line in lines[2:]] == [
         (winner, 1)]

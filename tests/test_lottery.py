@@ -94,6 +94,10 @@ def test_more_levels_continue_a_finished_lottery(pruned, tmp_path):
     run = shutil.copytree(run, tmp_path / run.name)
     lottery = lottery_dir(model_dir(run, eval_id))
     before = {level: (level_dir(lottery, level) / "metrics.json").read_bytes() for level in range(3)}
+    # Begun before the recipe had a shift: its settings lack one, and it continues as a shift of 0.
+    written = json.loads((lottery / "settings.json").read_text())
+    assert written["recipe"].pop("shift") == 0.0
+    (lottery / "settings.json").write_text(json.dumps(written))
     lines = []
     results = prune(run, eval_id, LotterySettings(levels=3, rate=0.5, rewind="2it"), log=lines.append)
     assert [line.split(":")[0] for line in lines] == ["level 3", "control (level 3's mask on fresh random weights)"]

@@ -22,7 +22,7 @@ import torch
 
 import evohybrid
 from evohybrid.cli import main
-from evohybrid.data import Augmentation, augment
+from evohybrid.data import Augmentation, augment, series_shifts
 from evohybrid.evolution.executors import LocalExecutor
 from evohybrid.evolution.store import RunStore
 from evohybrid.inspection.report import PROMOTED_FIGURE, write_report
@@ -152,6 +152,16 @@ def test_augment_crops_shifted_windows_of_the_padded_batch():
     assert not torch.equal(flipped, cropped)  # some of the 64 images were mirrored
 
 
+def test_augment_shifts_series_by_at_most_the_policys_steps_with_zeros_shifted_in():
+    series = torch.randn(64, 2, 20)
+    padded = torch.nn.functional.pad(series, (3, 3))
+    shifted = augment(series, series_shifts(0.15, 20), torch.Generator().manual_seed(0))  # 3 steps of 20
+    assert shifted.shape == series.shape
+    offsets = [next(start for start in range(7) if torch.equal(shifted[i], padded[i, :, start:start + 20]))
+               for i in range(len(series))]  # every channel of a series moves together
+    assert len(set(offsets)) > 1  # the 64 series are not all shifted alike
+
+
 def test_proxy_full_tau_needs_two_models():
     rows = [{"id": i, "proxy_val_acc": proxy, "val_acc": full, "test_acc": full, "params": 10, "train_s": 1.0,
              "lr": 0.1, "resolution": 28, "architecture": "s4"} for i, (proxy, full) in enumerate([(0.1, 0.5), (0.2, 0.7), (0.3, 0.6)])]
@@ -172,6 +182,8 @@ def test_proxy_full_tau_needs_two_models():
     (["--top", "1", "--front"], "not allowed with"),
     (["--top", "1", "--resolution", "0"], "--resolution"),
     (["--top", "1", "--label-smoothing", "-0.1"], "--label-smoothing"),
+    (["--top", "1", "--shift", "0.1"], "--shift moves series in time"),
+    (["--top", "1", "--shift", "0.5"], "--shift"),
     (["--knee", "--front"], "not allowed with"),
 ])
 def test_promote_errors_are_one_line(promoted, tmp_path, capsys, folder_listing, args, fragment):

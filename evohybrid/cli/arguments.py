@@ -52,6 +52,18 @@ def non_negative_float(text: str) -> float:
     return _float_at_least(text, 0.0, inclusive=True)
 
 
+def shift_fraction(text: str) -> float:
+    """A fraction of a series' length, at least 0 and below 0.5."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be a fraction of the series' length from 0 to below 0.5, e.g. 0.1, "
+                                         f"got '{text}'")
+    return value
+
+
 def _float_at_least(text: str, bound: float, *, inclusive: bool) -> float:
     try:
         value = float(text)

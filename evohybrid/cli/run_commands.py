@@ -9,12 +9,12 @@ import sys
 from .. import stop_signals
 from ..errors import EvohybridError
 from .arguments import (STUDY_STOP_HINT, add_address_flag, add_pool_flags, comma_positive_floats, log_line,
-                        non_negative_float, non_negative_int, pool_options, positive_float, positive_int)
+                        non_negative_float, non_negative_int, pool_options, positive_float, positive_int, shift_fraction)
 
 RUN_HELP = "a run directory written by 'evohybrid search'"
 # PromoteOptions fields set by `evohybrid promote` flags (argparse dest = field), and the flag that sets each.
 PROMOTE_RECIPE_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lrs": "--lr", "resolution": "--resolution",
-                        "train_size": "--train-size", "label_smoothing": "--label-smoothing",
+                        "train_size": "--train-size", "label_smoothing": "--label-smoothing", "shift": "--shift",
                         "cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial",
                         "max_failures": "--max-failures"}
 
@@ -85,6 +85,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="image size to train at: 'native' (the data set's own, default) or pixels, e.g. 16")
     promote.add_argument("--label-smoothing", type=non_negative_float,
                          help="weight of the uniform target in the loss, e.g. 0.1 (default 0)")
+    promote.add_argument("--shift", type=shift_fraction,
+                         help="series: shift each training series by up to this fraction of its length, e.g. 0.1, "
+                              "where a shifted series keeps its class (default 0: none)")
     promote.add_argument("--train-size", type=positive_int,
                          help="training images, for a quick look (default: all but the search's validation slice)")
     promote.add_argument("--batch-size", type=positive_int, help="images per step (default 128)")
@@ -135,6 +138,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                        help="training examples besides the search's validation slice, for a quick look (default: all)")
     cross.add_argument("--max-params", type=positive_int,
                        help="judge the top K among evaluations of at most this many parameters (default: any size)")
+    cross.add_argument("--shift", type=shift_fraction, default=0.0,
+                       help="series: shift each training series by up to this fraction of its length (default 0)")
     add_pool_flags(cross)
     cross.set_defaults(func=cross_validate_command, stop_hint=STUDY_STOP_HINT)
 
@@ -229,7 +234,7 @@ def cross_validate_command(args: argparse.Namespace) -> int:
 
     settings = CrossValidationSettings(top=args.top, folds=args.folds, epochs=args.epochs, lr=args.lr,
                                        batch_size=args.batch_size, train_size=args.train_size,
-                                       max_params=args.max_params)
+                                       max_params=args.max_params, shift=args.shift)
     summary = cross_validate(args.run, settings, pool_options(args), log=log_line)
     print(format_cross_validation(summary))
     print(f"outputs: {args.run}/cross_validation (promote the winner with 'evohybrid promote {args.run} --ids "

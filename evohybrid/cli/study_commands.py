@@ -11,7 +11,7 @@ from ..dataset_names import UCR_SETS
 from ..errors import EvohybridError
 from .arguments import (STUDY_STOP_HINT, OneLineParser, add_config_flags, add_pool_flags, add_truth_flags,
                         comma_names, comma_positive_ints, config_from_args, executor_factory, log_line, non_negative_int,
-                        pool_options, positive_float, positive_int, truth_settings)
+                        pool_options, positive_float, positive_int, shift_fraction, truth_settings)
 
 PROXY_STUDY_HELP = "a directory written by 'evohybrid study proxy'"
 
@@ -99,6 +99,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     series.add_argument("--seed-ensemble", type=non_negative_int, metavar="N",
                         help="also refit the winner N times per seed, with other seeds, and average their logits "
                              "(default 0: none)")
+    series.add_argument("--shift", type=shift_fraction,
+                        help="the promotion recipe shifts each training series by up to this fraction of its length "
+                             "(default 0: none)")
     series.add_argument("--max-params", type=positive_int,
                         help="the candidates are the best by proxy among networks of at most this many parameters "
                              "(default: any size)")
@@ -176,7 +179,7 @@ def timeseries_command(args: argparse.Namespace) -> int:
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("refit_seeds", args.refit_seeds),
         ("promote_top", args.promote_top), ("space", args.space), ("fitness_folds", args.fitness_folds),
         ("fitness_batch", args.fitness_batch), ("cv_folds", args.cv_folds), ("ensemble", args.ensemble),
-        ("seed_ensemble", args.seed_ensemble), ("max_params", args.max_params))
+        ("seed_ensemble", args.seed_ensemble), ("max_params", args.max_params), ("shift", args.shift))
         if value is not None})
     summary = run_timeseries_study(args.out, settings, executor_factory=executor_factory(args), pool=pool_options(args),
                                    log=log_line)

@@ -75,6 +75,7 @@ class TimeseriesSettings:
     # >= 2: the refit also trains the winner that many times per seed (other seeds) and averages their logits, the
     # ensemble InceptionTime is (one network, several trainings)
     seed_ensemble: int = 0
+    shift: float = 0.0  # the promotion recipe shifts each training series by up to this fraction of its length
     max_params: int | None = None  # the candidates are the best by proxy of at most this many parameters (None: any)
 
     def check(self) -> None:
@@ -112,7 +113,8 @@ def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, e
     if settings.cv_folds:
         summary = cross_validate(run_dir, CrossValidationSettings(
             top=len(best), folds=settings.cv_folds, epochs=settings.epochs, lr=PROMOTION_LR,
-            batch_size=settings.batch_size, resolution=NATIVE, max_params=settings.max_params), pool, log=log)
+            batch_size=settings.batch_size, resolution=NATIVE, max_params=settings.max_params, shift=settings.shift),
+            pool, log=log)
         # In the order cross-validation ranks them, its winner first.
         candidates = [{"id": row["id"], "proxy_acc": row["proxy_val_acc"], "cv_acc": row["mean"]}
                       for row in ranking(summary["rows"])]
@@ -128,7 +130,8 @@ def _search_and_promote(name: str, folder: Path, settings: TimeseriesSettings, e
 
 def _promote(run_dir: Path, ids: list[int], settings: TimeseriesSettings) -> None:
     """Promote `ids` with the study's recipe, finishing first a promotion that was stopped midway."""
-    options = PromoteOptions(epochs=settings.epochs, batch_size=settings.batch_size, lrs=(PROMOTION_LR,))
+    options = PromoteOptions(epochs=settings.epochs, batch_size=settings.batch_size, lrs=(PROMOTION_LR,),
+                             shift=settings.shift)
     ledger = read_ledger(run_dir)
     if ledger and not ledger[-1]["finished"]:
         promote(run_dir, ids=None, resume=True, options=options)
@@ -206,7 +209,7 @@ def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSetting
     data = refit_data(training_data(config, resolution=metrics["resolution"]))
     seeds = [config.seed + offset for offset in range(settings.refit_seeds)]
     recipe = {"epochs": metrics["epochs"], "lr": metrics["lr"], "batch_size": metrics["batch_size"],
-              "label_smoothing": metrics.get("label_smoothing", 0.0)}
+              "label_smoothing": metrics.get("label_smoothing", 0.0), "shift": metrics.get("shift", 0.0)}
     winner = row["ours"]["id"]
     by_id = {record["id"]: record for record in RunStore.open(folder / "search").records()}
     members = [candidate["id"] for candidate in row["ours"]["candidates"][:settings.ensemble]]

@@ -23,7 +23,7 @@ from ..distributed.job_pool import PoolOptions, run_jobs
 from ..evolution.store import KeptRows, RunStore, write_json_atomic
 from ..spaces.genome import Genome
 from .promoted import PromotionError, select_records
-from .trainer import Training, TrainingData, training_data
+from .trainer import Training, TrainingData, check_shift, training_data
 
 CV_DIR = "cross_validation"
 SETTINGS_FILE, FOLDS_FILE, SUMMARY_FILE = "settings.json", "folds.jsonl", "summary.json"
@@ -41,6 +41,7 @@ class CrossValidationSettings:
     train_size: int | None = None  # None: every training example; a number keeps that many (and the search's slice)
     resolution: int | str | None = None  # None: the search's; "native": the data set's own length or size
     max_params: int | None = None  # the top among evaluations of at most this many parameters (None: any size)
+    shift: float = 0.0  # series: each training series shifted by up to this fraction of its length (0: none)
 
     def check(self) -> None:
         if self.top < 2:
@@ -68,7 +69,7 @@ def _train_fold(context: tuple[list[TrainingData], dict[str, Any]], job: tuple[i
     data, settings = context
     _eval_id, genome, fold = job
     training = Training(Genome.from_dict(genome), data[fold], epochs=settings["epochs"], lr=settings["lr"],
-                        batch_size=settings["batch_size"])
+                        batch_size=settings["batch_size"], shift=settings["shift"])
     try:
         training.run()
     except FloatingPointError:
@@ -84,6 +85,7 @@ def cross_validate(run_dir: str | Path, settings: CrossValidationSettings = Cros
     settings.check()
     store = RunStore.open(run_dir)
     config = store.read_config()["config"]
+    check_shift(settings.shift, config["data"]["dataset"])
     records = select_records(store.records(), Path(run_dir), top=settings.top, max_params=settings.max_params)
     if len(records) < 2:
         within, fix = ((f" of at most {settings.max_params:,} parameters", "raise --max-params")

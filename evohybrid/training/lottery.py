@@ -135,6 +135,7 @@ class Recipe:
     resolution: int
     train_size: int | None
     label_smoothing: float
+    shift: float = 0.0
 
 
 def _train(genome: Genome, data: TrainingData, recipe: Recipe, folder: Path, masks: dict[str, torch.Tensor] | None,
@@ -144,7 +145,7 @@ def _train(genome: Genome, data: TrainingData, recipe: Recipe, folder: Path, mas
     `metrics.json` (last). `start`: the training state to begin from (the rewind point); `rewind`: (step, folder)
     where the dense training keeps its state."""
     training = Training(genome, data, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
-                        label_smoothing=recipe.label_smoothing, seed=seed)
+                        label_smoothing=recipe.label_smoothing, shift=recipe.shift, seed=seed)
     if start is not None:
         training.load(start)  # weights, momentum and schedule as they were at the rewind step
     if masks is not None:
@@ -210,10 +211,10 @@ def prune(run_dir: str | Path, eval_id: int, settings: LotterySettings = Lottery
     settings.check()
     folder, metrics = promoted_model(run_dir, eval_id)
     recipe = Recipe(metrics["epochs"], metrics["lr"], metrics["batch_size"], metrics["resolution"],
-                    metrics.get("train_size"), metrics.get("label_smoothing", 0.0))
+                    metrics.get("train_size"), metrics.get("label_smoothing", 0.0), metrics.get("shift", 0.0))
     lottery = lottery_dir(folder)
     identity = {**settings.identity(), "recipe": asdict(recipe)}
-    if (lottery / SETTINGS_FILE).exists() and json.loads((lottery / SETTINGS_FILE).read_text()) != identity:
+    if (lottery / SETTINGS_FILE).exists() and _stored_identity(lottery / SETTINGS_FILE) != identity:
         raise LotteryError(f"'{lottery}' was pruned with other settings: use the same --rate, --rewind and "
                            "--layerwise, or delete that folder")
     config = config_from_dict(RunStore.open(run_dir).read_config()["config"])
@@ -254,6 +255,12 @@ def prune(run_dir: str | Path, eval_id: int, settings: LotterySettings = Lottery
     results.append({"control": True, **control})
     write_curve(lottery, results)
     return results
+
+
+def _stored_identity(path: Path) -> dict[str, Any]:
+    """The settings a lottery was started with, its recipe's shift (added since) at 0 where it was not written."""
+    stored = json.loads(path.read_text())
+    return {**stored, "recipe": {"shift": 0.0, **stored["recipe"]}} if "recipe" in stored else stored
 
 
 def read_lottery(model_folder: Path) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ from .checkpoints import latest_checkpoint, read_progress, resume_training, save
 from .promoted import (METRICS_FILE, TUNE_DIR, PromotionError, model_dir, promoted_dir, proxy_full_tau, read_ledger,
                        read_promoted, select_records, trial_name, trials_dir, write_ledger, write_model,
                        write_summary)
-from .trainer import NATIVE, Training, TrainingData, training_data
+from .trainer import NATIVE, Training, TrainingData, check_shift, training_data
 
 # Tune logs a failed trial's traceback and a stopped experiment's trials; the failures' lines and the stop's say it.
 TUNE_LOGGERS = ("ray.tune", "ray.air", "ray.train")
@@ -54,6 +54,7 @@ class PromoteOptions:
     resolution: int | str = NATIVE  # image size in pixels, or the data set's own: the size users deploy at
     train_size: int | None = None  # training images; None: all but the search's validation slice
     label_smoothing: float = 0.0
+    shift: float = 0.0  # series: each training series shifted by up to this fraction of its length (0: none)
     lrs: tuple[float, ...] = (0.1,)  # one trial per learning rate; the best validation accuracy is kept
     cpus_per_trial: float = 1.0
     gpus_per_trial: float | None = None  # None: 1 when the Ray cluster has a GPU, else 0
@@ -86,7 +87,8 @@ def train_trial(config: dict[str, Any], *, root: str, data: TrainingData, genome
     folder = Path(root) / trial_name(trial["id"], trial["lr"])
     folder.mkdir(parents=True, exist_ok=True)
     training = Training(Genome.from_dict(genomes[trial["id"]]), data, epochs=config["epochs"], lr=trial["lr"],
-                        batch_size=config["batch_size"], label_smoothing=config["label_smoothing"])
+                        batch_size=config["batch_size"], label_smoothing=config["label_smoothing"],
+                        shift=config["shift"])
     progress = resume_training(folder, training) or {"epoch": 0, "train_s": 0.0, "curve": [], "test_acc": None}
     # The epoch each run of the trial began at: more than one means it continued (after a crash, a stop, a dead Ray).
     progress.setdefault("starts", []).append(training.epoch)
@@ -113,7 +115,7 @@ def _new_request(ledger: list[dict[str, Any]], ids: list[int], options: PromoteO
                              f"with 'evohybrid promote {run_dir} --resume'")
     return {"name": f"promote-{len(ledger) + 1}", "ids": ids, "lrs": list(options.lrs), "epochs": options.epochs,
             "batch_size": options.batch_size, "resolution": options.resolution, "train_size": options.train_size,
-            "label_smoothing": options.label_smoothing, "finished": False}
+            "label_smoothing": options.label_smoothing, "shift": options.shift, "finished": False}
 
 
 def _trial_resources(ray: Any, options: PromoteOptions) -> dict[str, float]:
@@ -168,7 +170,7 @@ def _fit(request: dict[str, Any], pending: list[tuple[int, float]], root: Path, 
                                 failure_config=tune.FailureConfig(max_failures=max_failures))
     param_space = {"trial": tune.grid_search([{"id": eval_id, "lr": lr} for eval_id, lr in pending]),
                    "epochs": request["epochs"], "batch_size": request["batch_size"],
-                   "label_smoothing": request.get("label_smoothing", 0.0)}
+                   "label_smoothing": request.get("label_smoothing", 0.0), "shift": request.get("shift", 0.0)}
     with _quiet(TUNE_LOGGERS):
         return tune.Tuner(trainable, param_space=param_space, run_config=run_config).fit()
 
@@ -275,7 +277,7 @@ def _write_model(folder: Path, record: dict[str, Any], trials: list[tuple[float,
     metrics = {"val_acc": progress["curve"][-1]["val_acc"], "test_acc": progress["test_acc"],
                "train_s": progress["train_s"], "epochs": request["epochs"], "lr": lr,
                "batch_size": request["batch_size"], "train_size": request.get("train_size"),
-               "label_smoothing": request.get("label_smoothing", 0.0),
+               "label_smoothing": request.get("label_smoothing", 0.0), "shift": request.get("shift", 0.0),
                "lr_grid": [{"lr": trial_lr, "val_acc": trial_progress["curve"][-1]["val_acc"]}
                            for trial_lr, trial_progress, _ in sorted(trials, key=lambda trial: trial[0])]}
     write_model(folder, record, checkpoint / "model.pt", progress["curve"], metrics, data)
@@ -303,6 +305,7 @@ def promote(run_dir: str | Path, *, ids: list[int] | None = None, top: int | Non
                                  f"'evohybrid promote {run_dir} --top K'")
         request = ledger[-1]
     else:
+        check_shift(options.shift, store.read_config()["config"]["data"]["dataset"])
         chosen = [record["id"] for record in select_records(records, Path(run_dir), ids=ids, top=top, front=front,
                                                             knee=knee, chance=run_chance(store),
                                                             max_params=max_params)]

@@ -1,7 +1,8 @@
 """Full training: every weight of an architecture trained with one recipe, for promotion and for the studies' truth.
 
 The recipe: SGD with Nesterov momentum 0.9, weight decay 5e-4 and a cosine schedule, on random crops (and flips for
-natural images; the data set's policy, `data.AUGMENTATION`) of resident tensors. Callers hook in after each step
+natural images; the data set's policy, `data.AUGMENTATION`) of resident tensors; series are shifted in time only
+when the recipe's `shift` asks (a shifted series may change its class). Callers hook in after each step
 (capture a rewind point) and after each epoch (checkpoint, evaluate, report to Tune).
 """
 
@@ -17,7 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from ..config import Config
-from ..data import SearchSplit, augment, load_data, normalise, resample, search_split
+from ..data import SearchSplit, augment, load_data, normalise, resample, search_split, series_shifts
+from ..dataset_names import dataset_holds
+from ..errors import ConfigError
 from ..fitness.evaluator import accuracy, batch_indices, resolve_device
 from ..spaces.builder import build_model, genome_seed
 from ..spaces.genome import Genome
@@ -52,6 +55,12 @@ def training_data(config: Config, *, train_size: int | None = None, val_size: in
                         config.data.dataset)
 
 
+def check_shift(shift: float, dataset: str) -> None:
+    """A recipe's shift is for series: refused, with what to do, for an image data set."""
+    if shift and dataset_holds(dataset) != "series":
+        raise ConfigError(f"--shift moves series in time, and {dataset} holds images: drop it")
+
+
 def refit_data(data: TrainingData) -> TrainingData:
     """The whole training split to train on: the validation slice joins the training slice once the search has used
     it (nothing is chosen on it any more; it stays as the validation slice, which no longer measures anything)."""
@@ -71,14 +80,19 @@ class Training:
     """One architecture trained fully, epoch by epoch: model, optimiser and schedule on one device.
 
     `seed` fixes the initial weights and the batch order (default: the data's seed); two seeds give two
-    independent trainings of the same architecture on the same data."""
+    independent trainings of the same architecture on the same data. `shift` > 0 shifts each training series by up
+    to that fraction of its length."""
 
     def __init__(self, genome: Genome, data: TrainingData, *, epochs: int, lr: float = 0.1, batch_size: int = 128,
-                 label_smoothing: float = 0.0, seed: int | None = None, device: str = "auto") -> None:
+                 label_smoothing: float = 0.0, shift: float = 0.0, seed: int | None = None,
+                 device: str = "auto") -> None:
         self.device = resolve_device(device)
         self.data, self.epochs, self.label_smoothing = data, epochs, label_smoothing
         self.seed = data.seed if seed is None else seed
         self.split = data.split.to(self.device)
+        if shift:
+            check_shift(shift, data.dataset)
+            self.split = replace(self.split, augmentation=series_shifts(shift, self.split.input_shape[-1]))
         self.model = build_model(genome, in_channels=self.split.input_shape[0], num_classes=self.split.num_classes,
                                  seed=genome_seed(self.seed, genome), trainable="all").to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=MOMENTUM, nesterov=True,
