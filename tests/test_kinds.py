@@ -269,6 +269,7 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
         (winner, 1)]
     refit = json.loads((out / "ItalyPowerDemand" / "refit.json").read_text())
     assert refit["ours"] == row["refit"]["ours"] and refit["ensemble"] == ensemble
+    assert refit["minirocket"] == row["refit"]["minirocket"]  # kept as measured, its seconds too
     seed_ensemble = refit["seed_ensemble"]
     assert seed_ensemble["seeds"] == [[0, 1]] and seed_ensemble["params"] == 2 * by_id[winner]["params"]
     logits = torch.tensor([json.loads(line)["test_logits"] for line in lines if json.loads(line)["id"] == winner])

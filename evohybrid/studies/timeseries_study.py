@@ -198,13 +198,14 @@ def measure_set(name: str, folder: Path, settings: TimeseriesSettings, executor_
 
 def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSettings,
                   pool: PoolOptions = PoolOptions(executor="local"),
-                  log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+                  log: Callable[[str], None] = lambda line: None, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
     """The set's promoted winner (its architecture and recipe) and MiniRocket, each trained `settings.refit_seeds`
     times on the whole training split: test accuracy per seed and their mean, and the seconds of their trainings.
     With `settings.ensemble`, also the best candidates per seed, their logits averaged; with `settings.seed_ensemble`,
     the winner trained with that many seeds per seed, their logits averaged (seed s with s + R, s + 2R, ..., R the
     refit's seeds: no training is shared between groups). Each training of ours is kept in `refits.jsonl` as it
-    finishes, so a stopped refit continues with the trainings it had not finished."""
+    finishes, so a stopped refit continues with the trainings it had not finished; MiniRocket's runs of an `earlier`
+    refit with the same seeds are kept as they were measured."""
     config, genome, metrics = promoted_winner(folder, row["ours"]["id"])
     data = refit_data(training_data(config, resolution=metrics["resolution"]))
     seeds = [config.seed + offset for offset in range(settings.refit_seeds)]
@@ -230,14 +231,11 @@ def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSetting
         return sum(trainings[key]["train_s"] for key in trained)
 
     ours = [test_acc([(winner, seed)]) for seed in seeds]
-    train, test = _arrays(data)
-    minirocket = [_minirocket(train, test, seed) for seed in seeds]
     refit = {"seeds": seeds, "train_series": len(data.split.train_labels),
              "ours": {"test_acc": statistics.mean(ours), "per_seed": ours,
                       "seconds": seconds([(winner, seed) for seed in seeds])},
-             "minirocket": {"test_acc": statistics.mean(run["test_acc"] for run in minirocket),
-                            "per_seed": [run["test_acc"] for run in minirocket],
-                            "seconds": sum(run["seconds"] for run in minirocket)}}
+             "minirocket": (earlier["minirocket"] if earlier and earlier["seeds"] == seeds
+                            else _minirocket_refit(data, seeds))}
     if members:
         per_seed = [test_acc([(eval_id, seed) for eval_id in members]) for seed in seeds]
         refit["ensemble"] = {"members": members, "test_acc": statistics.mean(per_seed), "per_seed": per_seed,
@@ -250,6 +248,14 @@ def measure_refit(folder: Path, row: dict[str, Any], settings: TimeseriesSetting
                                   "seconds": seconds([(winner, seed) for group in groups for seed in group]),
                                   "params": settings.seed_ensemble * by_id[winner]["params"]}
     return refit
+
+
+def _minirocket_refit(data: TrainingData, seeds: list[int]) -> dict[str, Any]:
+    """MiniRocket on the whole training split once per seed: test accuracy per seed, their mean, and the seconds."""
+    train, test = _arrays(data)
+    runs = [_minirocket(train, test, seed) for seed in seeds]
+    return {"test_acc": statistics.mean(run["test_acc"] for run in runs), "per_seed": [run["test_acc"] for run in runs],
+            "seconds": sum(run["seconds"] for run in runs)}
 
 
 def _refit_trainings(folder: Path, config: Config, resolution: int | str, genomes: dict[int, Genome],
@@ -328,8 +334,9 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
                 f"ELM {row['elm']['test_acc']:.3f}")
         row = json.loads(path.read_text())
         refit_path = out / name / REFIT_FILE
-        if settings.refit_seeds and name in settings.sets and _refit_missing(refit_path, settings):
-            refit = measure_refit(out / name, row, settings, pool, log)
+        earlier = json.loads(refit_path.read_text()) if refit_path.exists() else None
+        if settings.refit_seeds and name in settings.sets and _refit_missing(earlier, settings):
+            refit = measure_refit(out / name, row, settings, pool, log, earlier)
             write_json_atomic(refit_path, refit)
             log(f"{name:<17} refit on the whole training split: ours {refit['ours']['test_acc']:.3f}  "
                 f"MiniRocket {refit['minirocket']['test_acc']:.3f}")
@@ -342,13 +349,12 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
     return summary
 
 
-def _refit_missing(path: Path, settings: TimeseriesSettings) -> bool:
+def _refit_missing(earlier: dict[str, Any] | None, settings: TimeseriesSettings) -> bool:
     """Whether the set's refit is still to measure: not written, or written without the seed ensemble asked for (its
     trainings so far are kept, only the new seeds train)."""
-    if not path.exists():
+    if earlier is None:
         return True
-    return bool(settings.seed_ensemble) and (
-        json.loads(path.read_text()).get("seed_ensemble", {}).get("size") != settings.seed_ensemble)
+    return bool(settings.seed_ensemble) and earlier.get("seed_ensemble", {}).get("size") != settings.seed_ensemble
 
 
 def _seconds(value: float | None) -> str:
