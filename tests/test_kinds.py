@@ -277,6 +277,16 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     assert seed_ensemble["per_seed"] == [float((logits.mean(dim=0).argmax(dim=1) == labels).double().mean())]
     summary = json.loads((out / "timeseries.json").read_text())
     assert summary["refit"]["mean_test_acc"]["seed_ensemble"] == seed_ensemble["test_acc"]
+    # A larger ensemble asked of it trains only the new member; the seed ensemble stays.
+    assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
+                 "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
+                 "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "3",
+                 "--max-params", "100000000", "--shift", "0.05", "--executor", "local", "--seed-ensemble", "2"]) == 0
+    again = (out / "ItalyPowerDemand" / "refits.jsonl").read_text().splitlines()
+    assert again[:3] == lines and [(json.loads(line)["id"], json.loads(line)["seed"]) for line in again[3:]] == [
+        (candidates[2]["id"], 0)]
+    refit = json.loads((out / "ItalyPowerDemand" / "refit.json").read_text())
+    assert refit["ensemble"]["members"] == [c["id"] for c in candidates] and refit["seed_ensemble"] == seed_ensemble
 
 
 @pytest.mark.parametrize("flags, fragment", [(["--cv-folds", "1"], "--cv-folds"),

@@ -350,11 +350,13 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
 
 
 def _refit_missing(earlier: dict[str, Any] | None, settings: TimeseriesSettings) -> bool:
-    """Whether the set's refit is still to measure: not written, or written without the seed ensemble asked for (its
-    trainings so far are kept, only the new seeds train)."""
+    """Whether the set's refit is still to measure: not written, or written without the ensemble or seed ensemble
+    of the size asked for (its trainings so far are kept: only new members and seeds train)."""
     if earlier is None:
         return True
-    return bool(settings.seed_ensemble) and earlier.get("seed_ensemble", {}).get("size") != settings.seed_ensemble
+    members = len(earlier.get("ensemble", {}).get("members", []))
+    return bool((settings.ensemble and members != settings.ensemble) or
+                (settings.seed_ensemble and earlier.get("seed_ensemble", {}).get("size") != settings.seed_ensemble))
 
 
 def _seconds(value: float | None) -> str:
