@@ -85,7 +85,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="image size to train at: 'native' (the data set's own, default) or pixels, e.g. 16")
     promote.add_argument("--label-smoothing", type=non_negative_float,
                          help="weight of the uniform target in the loss, e.g. 0.1 (default 0)")
-    promote.add_argument("--shift", type=shift_fraction,
+    promote.add_argument("--shift", type=shift_fraction, metavar="FRACTION",
                          help="series: shift each training series by up to this fraction of its length, e.g. 0.1, "
                               "where a shifted series keeps its class (default 0: none)")
     promote.add_argument("--train-size", type=positive_int,
@@ -138,7 +138,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                        help="training examples besides the search's validation slice, for a quick look (default: all)")
     cross.add_argument("--max-params", type=positive_int,
                        help="judge the top K among evaluations of at most this many parameters (default: any size)")
-    cross.add_argument("--shift", type=shift_fraction, default=0.0,
+    cross.add_argument("--shift", type=shift_fraction, metavar="FRACTION", default=0.0,
                        help="series: shift each training series by up to this fraction of its length (default 0)")
     add_pool_flags(cross)
     cross.set_defaults(func=cross_validate_command, stop_hint=STUDY_STOP_HINT)

@@ -99,7 +99,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     series.add_argument("--seed-ensemble", type=non_negative_int, metavar="N",
                         help="also refit the winner N times per seed, with other seeds, and average their logits "
                              "(default 0: none)")
-    series.add_argument("--shift", type=shift_fraction,
+    series.add_argument("--shift", type=shift_fraction, metavar="FRACTION",
                         help="the promotion recipe shifts each training series by up to this fraction of its length "
                              "(default 0: none)")
     series.add_argument("--max-params", type=positive_int,
