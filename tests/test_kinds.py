@@ -224,10 +224,10 @@ def test_the_timeseries_study_compares_our_winner_with_minirocket_and_an_elm(aeo
 
 def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble(aeon, tmp_path, capsys):
     out = tmp_path / "study"
-    assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
-                 "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
-                 "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "2",
-                 "--max-params", "100000000", "--shift", "0.05", "--executor", "local"]) == 0
+    study = ["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3", "--epochs", "1",
+             "--batch-size", "32", "--refit-seeds", "1", "--space", "series", "--fitness-folds", "2", "--fitness-batch",
+             "8", "--cv-folds", "2", "--max-params", "100000000", "--shift", "0.05", "--executor", "local"]
+    assert main([*study, "--ensemble", "2"]) == 0
     summary = json.loads((out / "timeseries.json").read_text())
     (row,) = summary["sets"]
     run = out / "ItalyPowerDemand" / "search"
@@ -260,10 +260,7 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     assert "cross-validation: 6 of 6 trainings" in printed and "ItalyPowerDemand: refit, 2 of 2 trainings" in printed
     # A seed ensemble asked of the finished study trains only the winner's new seed, and leaves the rest as it was.
     winner, kept = row["ours"]["id"], (out / "ItalyPowerDemand" / "refits.jsonl").read_text().splitlines()
-    assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
-                 "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
-                 "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "2",
-                 "--max-params", "100000000", "--shift", "0.05", "--executor", "local", "--seed-ensemble", "2"]) == 0
+    assert main([*study, "--ensemble", "2", "--seed-ensemble", "2"]) == 0
     lines = (out / "ItalyPowerDemand" / "refits.jsonl").read_text().splitlines()
     assert lines[:2] == kept and [(json.loads(line)["id"], json.loads(line)["seed"]) for line in lines[2:]] == [
         (winner, 1)]
@@ -278,10 +275,7 @@ def test_the_timeseries_study_chooses_by_cross_validation_and_refits_an_ensemble
     summary = json.loads((out / "timeseries.json").read_text())
     assert summary["refit"]["mean_test_acc"]["seed_ensemble"] == seed_ensemble["test_acc"]
     # A larger ensemble asked of it trains only the new member; the seed ensemble stays.
-    assert main(["study", "timeseries", "--out", str(out), "--sets", "ItalyPowerDemand", "--budget", "3",
-                 "--epochs", "1", "--batch-size", "32", "--refit-seeds", "1", "--space", "series",
-                 "--fitness-folds", "2", "--fitness-batch", "8", "--cv-folds", "2", "--ensemble", "3",
-                 "--max-params", "100000000", "--shift", "0.05", "--executor", "local", "--seed-ensemble", "2"]) == 0
+    assert main([*study, "--ensemble", "3", "--seed-ensemble", "2"]) == 0
     again = (out / "ItalyPowerDemand" / "refits.jsonl").read_text().splitlines()
     assert again[:3] == lines and [(json.loads(line)["id"], json.loads(line)["seed"]) for line in again[3:]] == [
         (candidates[2]["id"], 0)]
