@@ -334,14 +334,14 @@ def run_timeseries_study(out: str | Path, settings: TimeseriesSettings = Timeser
                 f"ELM {row['elm']['test_acc']:.3f}")
         row = json.loads(path.read_text())
         refit_path = out / name / REFIT_FILE
-        earlier = json.loads(refit_path.read_text()) if refit_path.exists() else None
-        if settings.refit_seeds and name in settings.sets and _refit_missing(earlier, settings):
-            refit = measure_refit(out / name, row, settings, pool, log, earlier)
+        refit = json.loads(refit_path.read_text()) if refit_path.exists() else None
+        if settings.refit_seeds and name in settings.sets and _refit_missing(refit, settings):
+            refit = measure_refit(out / name, row, settings, pool, log, refit)
             write_json_atomic(refit_path, refit)
             log(f"{name:<17} refit on the whole training split: ours {refit['ours']['test_acc']:.3f}  "
                 f"MiniRocket {refit['minirocket']['test_acc']:.3f}")
-        if refit_path.exists():
-            row["refit"] = json.loads(refit_path.read_text())
+        if refit is not None:
+            row["refit"] = refit
         rows.append(row)
     # The summary's settings name the sets it holds, the earlier runs' included.
     summary = summarise(rows, replace(settings, sets=tuple(row["set"] for row in rows)))
