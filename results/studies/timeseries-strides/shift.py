@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from evohybrid.evolution.store import KeptRows
+from evohybrid.evolution.store import KeptRows, read_records
 from evohybrid.studies.timeseries_study import promoted_winner
 from evohybrid.training.cross_validation import fold_data
 from evohybrid.training.trainer import Training, refit_data, training_data
@@ -25,15 +25,11 @@ STUDY = Path(__file__).parent
 SEEDS = (0, 1, 2)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def without_shift(name: str, winner: int, labels: torch.Tensor) -> dict[str, list[float]]:
     """The same trainings without the shift, as the study ran them: refit test accuracy by seed, folds in order."""
-    logits = {row["seed"]: torch.tensor(row["test_logits"]) for row in read_jsonl(STUDY / name / "refits.jsonl")
+    logits = {row["seed"]: torch.tensor(row["test_logits"]) for row in read_records(STUDY / name / "refits.jsonl")
               if row["id"] == winner}
-    folds = sorted((row for row in read_jsonl(STUDY / name / "search" / "cross_validation" / "folds.jsonl")
+    folds = sorted((row for row in read_records(STUDY / name / "search" / "cross_validation" / "folds.jsonl")
                     if row["id"] == winner), key=lambda row: row["fold"])
     return {"refit": [float((logits[seed].argmax(dim=1) == labels).double().mean()) for seed in SEEDS],
             "cv": [row["val_acc"] for row in folds]}
